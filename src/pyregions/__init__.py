@@ -1,0 +1,33 @@
+"""Bound and count the linear regions of piecewise-linear neural networks.
+
+Implements Serra, Tjandraatmadja and Ramalingam, *Bounding and Counting Linear
+Regions of Deep Neural Networks* (ICML 2018).
+"""
+
+from __future__ import annotations
+
+from . import bounds
+from .domain import Box
+from .exceptions import (
+    CheckpointError,
+    PyRegionsError,
+    ShapeError,
+    SolverError,
+    ThinRegionWarning,
+    UnsupportedLayerError,
+)
+from .network import Network
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Box",
+    "CheckpointError",
+    "Network",
+    "PyRegionsError",
+    "ShapeError",
+    "SolverError",
+    "ThinRegionWarning",
+    "UnsupportedLayerError",
+    "bounds",
+]

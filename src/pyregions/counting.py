@@ -1,0 +1,730 @@
+"""Exact counting of linear regions over an input box.
+
+A *region* is an activation pattern of the hidden units whose set in the box
+has nonempty interior. The count is taken with a tolerance ``tol``, a
+Euclidean distance in input space: a pattern counts when its set contains a
+point of the box at distance at least ``tol`` from the hyperplane of every
+unit that splits it,
+
+.. math::
+
+    \\sigma_i \\, (c_i^\\top x + d_i) \\ge \\mathrm{tol} \\, \\lVert c_i \\rVert_2,
+    \\qquad \\sigma_i = +1 \\text{ (active) or } -1 \\text{ (inactive)},
+
+where :math:`c_i^\\top x + d_i` is unit *i*'s pre-activation on the region.
+A unit whose pre-activation is constant on the region (:math:`c_i = 0`, for
+instance when every unit it reads is inactive) is no hyperplane there: its
+state is the sign of :math:`d_i`, 0 counting as inactive. A unit that is
+stable over the whole box (its pre-activation bounds do not straddle 0) is no
+wall of any region and is never branched on. Regions thinner than ``tol``
+are not counted; in general position and with ``tol`` small this is the
+paper's count.
+
+Methods
+-------
+``"tree"`` (default)
+    Depth-first search over the units in layer order. A node fixes the states
+    of the units so far, so its region is a polytope and the next unit's
+    pre-activation is affine on it. Each child is shown non-empty by a
+    *witness* (a point known to lie inside it with the margin above) whenever
+    possible; only a child with no witness costs an LP, solved on one
+    persistent HiGHS model whose rows follow the search path. Witnesses come
+    from random samples of the box, from the LP solutions, and from a cheap
+    projected-gradient walk towards the missing side
+    (:func:`pyregions._kernels.walk`). A walk that slides along the rows that
+    block it (an active-set ascent) found more witnesses but cost more time
+    than the LPs it saved, so the walk stops at the first blocking row.
+    An empty side costs an LP too, but HiGHS's Farkas proof of its emptiness
+    is kept, checked, and reused at every later node it still covers.
+``"milp"``
+    The paper's mixed-integer formulation, enumerated by no-good cuts
+    (:mod:`pyregions.milp`). Slow; kept as the faithful reference.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+from . import _kernels
+from ._validation import check_int, check_seed
+from .domain import Box
+from .exceptions import ShapeError, SolverError
+from .milp import enumerate_regions_milp
+from .network import Network
+from .tightening import PreactivationBounds, preactivation_bounds
+
+__all__ = ["DEFAULT_TOL", "Progress", "RegionCount", "count_regions"]
+
+DEFAULT_TOL = 1e-6
+DEFAULT_SAMPLES = 4096
+METHODS = ("tree", "milp")
+PROGRESS_INTERVAL = 0.25
+# Subtrees per worker: enough that one large subtree cannot hold up the end.
+SUBTREES_PER_JOB = 8
+# LPs decide at the margin tol; HiGHS must be far more precise than that.
+LP_FEASIBILITY_TOLERANCE = 1e-9
+LP_ITERATION_LIMIT = 20_000
+# A walked witness must clear the margin by this factor, so that recomputing
+# it by a forward pass (other rounding) keeps it on its side.
+WITNESS_MARGIN_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a running count, passed to the ``progress`` callback."""
+
+    regions: int
+    nodes: int
+    lp_solves: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RegionCount:
+    """The result of :func:`count_regions`.
+
+    Attributes
+    ----------
+    regions : int
+        Regions found. When ``complete`` is False (time limit or interrupt)
+        this is a lower bound.
+    complete : bool
+        Whether the whole box was searched.
+    seconds : float
+        Wall time of the count.
+    lp_solves : int
+        Solver calls: LPs for ``"tree"``, MILPs for ``"milp"``.
+    method : str
+    tol : float
+        The margin used (see the module docstring).
+    n_stable : int
+        Hidden units stable over the whole box, never branched on.
+    n_hidden : int
+    patterns : array of uint8 or None
+        With ``return_patterns=True``, one row per region, the bool pattern
+        over all hidden units (layer by layer) packed by ``np.packbits(axis=1)``.
+    """
+
+    regions: int
+    complete: bool
+    seconds: float
+    lp_solves: int
+    method: str
+    tol: float
+    n_stable: int
+    n_hidden: int
+    patterns: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def lp_solves_per_region(self) -> float:
+        return self.lp_solves / max(self.regions, 1)
+
+    def unpacked_patterns(self) -> np.ndarray:
+        """The patterns as a bool array of shape (regions, n_hidden)."""
+        if self.patterns is None:
+            msg = "patterns were not recorded: count with return_patterns=True"
+            raise ValueError(msg)
+        return np.unpackbits(self.patterns, axis=1, count=self.n_hidden).astype(bool)
+
+
+def count_regions(
+    network: Network,
+    box: Box,
+    *,
+    method: str = "tree",
+    tol: float = DEFAULT_TOL,
+    time_limit: float | None = None,
+    seed=None,
+    jobs: int = 1,
+    executor: Executor | None = None,
+    return_patterns: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> RegionCount:
+    """Count the linear regions of ``network`` over ``box``.
+
+    Parameters
+    ----------
+    network : Network
+    box : Box
+        A bounded input domain; its dimension must match the network.
+    method : {"tree", "milp"}, default="tree"
+        ``"tree"`` is the fast exact search; ``"milp"`` the paper's MILP with
+        no-good cuts (HiGHS has no lazy-constraint callback for this, so each
+        region costs one MILP re-solve).
+    tol : float, default=1e-6
+        Margin, a distance in input units: regions thinner than this are not
+        counted (see the module docstring). Keep it well above 1e-9, the
+        precision HiGHS is asked for.
+    time_limit : float, optional
+        Seconds; when reached the count stops and ``complete`` is False.
+    seed : None, int or numpy.random.Generator
+        Seeds the witness samples and HiGHS. The count does not depend on it.
+    jobs : int, default=1
+        Local worker processes for ``"tree"``. The tree is cut into subtrees
+        by pattern prefix; the result is identical whatever ``jobs``.
+    executor : concurrent.futures.Executor, optional
+        Run the subtrees on this executor instead (a process pool, or
+        ``dask.distributed.Client.get_executor()``); ``jobs`` then sets how
+        finely the tree is cut. The executor is not shut down.
+    return_patterns : bool, default=False
+        Record the pattern of every region (bit-packed).
+    progress : callable, optional
+        Called with a :class:`Progress` about four times a second.
+
+    Returns
+    -------
+    RegionCount
+
+    Raises
+    ------
+    ShapeError
+        When the box does not match the network.
+    ValueError
+        For an unknown method or a non-positive ``tol``.
+    SolverError
+        When HiGHS cannot decide an LP.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyregions import Box, Network, count_regions
+    >>> net = Network([np.array([[1.0], [-1.0]])], [np.array([0.0, 0.5])])
+    >>> count_regions(net, Box(-1, 1)).regions
+    3
+    """
+    if not isinstance(network, Network):
+        msg = f"network must be a pyregions.Network, got {type(network).__name__}"
+        raise TypeError(msg)
+    if not isinstance(box, Box):
+        msg = f"box must be a pyregions.Box, got {type(box).__name__}"
+        raise TypeError(msg)
+    if method not in METHODS:
+        msg = f"method must be one of {METHODS}, got {method!r}"
+        raise ValueError(msg)
+    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
+        msg = f"tol must be a positive finite number, got {tol!r}"
+        raise ValueError(msg)
+    jobs = check_int(jobs, "jobs", minimum=1)
+    if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
+        msg = f"time_limit must be a positive number of seconds, got {time_limit!r}"
+        raise ValueError(msg)
+    lower, upper = box.bounds(network.n_inputs)
+    rng = check_seed(seed)
+    start = time.perf_counter()
+    # Wall-clock, so that worker processes read the same deadline.
+    deadline = None if time_limit is None else time.time() + time_limit
+    pre_bounds = preactivation_bounds(network, box, method="lp")
+    if method == "milp":
+        remaining = None if deadline is None else max(deadline - time.time(), 1e-3)
+        found = enumerate_regions_milp(
+            network, lower, upper, pre_bounds,
+            tol=tol, time_limit=remaining, seed=int(rng.integers(2**31 - 1)),
+        )
+        patterns, solves, complete = found.patterns, found.solver_calls, found.complete
+    else:
+        problem = _TreeProblem.build(network, lower, upper, pre_bounds, tol)
+        patterns, complete, solves = _count_tree(
+            problem, rng, jobs=jobs, executor=executor, deadline=deadline, progress=progress
+        )
+    return RegionCount(
+        regions=len(patterns),
+        complete=complete,
+        seconds=time.perf_counter() - start,
+        lp_solves=solves,
+        method=method,
+        tol=float(tol),
+        n_stable=pre_bounds.n_stable,
+        n_hidden=network.n_hidden,
+        patterns=np.packbits(patterns, axis=1) if return_patterns else None,
+    )
+
+
+def _count_tree(problem, rng, *, jobs, executor, deadline, progress):
+    """Run the tree search serially, or cut into subtrees on worker processes.
+
+    Returns ``(patterns, complete, lp_solves)``; the patterns come in the
+    serial search's order whatever the number of workers.
+    """
+    if jobs == 1 and executor is None:
+        search = _TreeSearch(problem, rng, deadline=deadline, progress=progress)
+        patterns, complete = search.run()
+        return patterns, complete, search.lp.solves
+    prefixes, complete, solves = _frontier(problem, rng, SUBTREES_PER_JOB * jobs, deadline)
+    if not complete:
+        return np.empty((0, problem.n_hidden), dtype=bool), False, solves
+    seeds = rng.integers(2**31 - 1, size=len(prefixes))
+    own_pool = executor is None
+    if own_pool:
+        # spawn, not fork: HiGHS may hold threads that a fork would not copy.
+        executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    started = time.perf_counter()
+    parts = []
+    try:
+        futures = [
+            executor.submit(_count_subtree, problem, prefix, int(seed), deadline)
+            for prefix, seed in zip(prefixes, seeds)
+        ]
+        for future in futures:
+            part = future.result()
+            parts.append(part)
+            solves += part.lp_solves
+            complete &= part.complete
+            if progress is not None:
+                regions = sum(p.patterns.shape[0] for p in parts)
+                nodes = sum(p.nodes for p in parts)
+                progress(Progress(regions, nodes, solves, time.perf_counter() - started))
+    except KeyboardInterrupt:
+        complete = False
+    finally:
+        if own_pool:
+            executor.shutdown(cancel_futures=True)
+    patterns = [part.patterns for part in parts]
+    return np.concatenate(patterns) if patterns else np.empty((0, problem.n_hidden), bool), complete, solves
+
+
+def _frontier(problem, rng, size, deadline):
+    """Prefixes of the shallowest depth with at least ``size`` non-empty nodes."""
+    solves = 0
+    depth = 0
+    while True:
+        depth += 1
+        search = _TreeSearch(problem, rng, deadline=deadline)
+        patterns, complete = search.run(stop_depth=depth)
+        solves += search.lp.solves
+        if not complete or patterns.shape[0] >= size or depth == len(problem.order):
+            return patterns[:, list(problem.order[:depth])], complete, solves
+
+
+@dataclass(frozen=True)
+class _Subtree:
+    """What a worker sends back for one subtree."""
+
+    patterns: np.ndarray
+    lp_solves: int
+    nodes: int
+    complete: bool
+
+
+def _count_subtree(problem, prefix, seed, deadline) -> _Subtree:
+    """Worker entry point: count the subtree below ``prefix``."""
+    search = _TreeSearch(problem, np.random.default_rng(seed), deadline=deadline)
+    patterns, complete = search.run(prefix=prefix)
+    return _Subtree(patterns, search.lp.solves, search.nodes, complete)
+
+
+@dataclass(frozen=True, eq=False)
+class _TreeProblem:
+    """What a tree search needs, in the box's free coordinates.
+
+    Inputs fixed by the box (``lower == upper``) are folded into the first
+    layer's bias, so the search and its distances live in the box's own
+    affine hull, where "nonempty interior" is meant.
+    """
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    stable: np.ndarray  # per hidden unit: +1 stably active, -1 stably inactive, 0 split
+    tol: float
+    order: tuple[int, ...]  # hidden units in search order, layer by layer
+
+    @classmethod
+    def build(
+        cls,
+        network: Network,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        pre_bounds: PreactivationBounds,
+        tol: float,
+        order: Sequence[int] | None = None,
+    ) -> _TreeProblem:
+        free = lower < upper
+        W0, b0 = network.layers[0].weights, network.layers[0].bias
+        weights = (np.ascontiguousarray(W0[:, free]),) + tuple(
+            layer.weights for layer in network.layers[1:]
+        )
+        biases = (b0 + W0[:, ~free] @ lower[~free],) + tuple(
+            layer.bias for layer in network.layers[1:]
+        )
+        stable = np.concatenate(
+            [
+                np.where(active, 1, np.where(inactive, -1, 0))
+                for active, inactive in zip(pre_bounds.stably_active, pre_bounds.stably_inactive)
+            ]
+        ).astype(np.int8)
+        n_hidden = network.n_hidden
+        order = tuple(range(n_hidden)) if order is None else tuple(order)
+        layer_of = np.repeat(np.arange(len(network.widths)), network.widths)
+        if sorted(order) != list(range(n_hidden)) or np.any(np.diff(layer_of[list(order)]) < 0):
+            msg = "order must list every hidden unit once, layer by layer"
+            raise ValueError(msg)
+        return cls(weights, biases, lower[free], upper[free], stable, float(tol), order)
+
+    @property
+    def n_hidden(self) -> int:
+        return self.stable.shape[0]
+
+    def preactivations(self, points: np.ndarray) -> np.ndarray:
+        """All hidden pre-activations at ``points`` (free coordinates)."""
+        columns = []
+        h = points
+        for W, b in zip(self.weights, self.biases):
+            a = h @ W.T + b
+            columns.append(a)
+            h = np.maximum(a, 0.0)
+        return np.concatenate(columns, axis=1)
+
+
+class _FeasibilityLP:
+    """One HiGHS model of ``{x in box : rows}`` with a zero objective.
+
+    Its rows mirror a prefix of the search path; :meth:`point_in` deletes the
+    rows the path has left and appends the new ones in bulk, then re-runs, so
+    HiGHS hot-starts from the last basis. The margin lives in the row bounds,
+    never in a variable: a margin variable sitting at its cap made warm starts
+    stall (hundreds of thousands of iterations) in our measurements.
+    """
+
+    def __init__(self, lower: np.ndarray, upper: np.ndarray, seed: int):
+        self.n = lower.shape[0]
+        self.highs = highspy.Highs()
+        self.highs.silent()
+        self.highs.setOptionValue("random_seed", seed)
+        self.highs.setOptionValue("primal_feasibility_tolerance", LP_FEASIBILITY_TOLERANCE)
+        self.highs.setOptionValue("dual_feasibility_tolerance", LP_FEASIBILITY_TOLERANCE)
+        self.highs.setOptionValue("simplex_iteration_limit", LP_ITERATION_LIMIT)
+        # Measured on 784-column models: presolve and scaling cost more than
+        # they save on LPs this small that are re-solved from a warm basis.
+        self.highs.setOptionValue("presolve", "off")
+        self.highs.setOptionValue("simplex_scale_strategy", 0)
+        self.highs.setOptionValue("simplex_strategy", 1)
+        empty = np.array([], dtype=np.int32)
+        self.highs.addCols(self.n, np.zeros(self.n), lower, upper, 0, empty, empty, np.array([]))
+        self.row_ids: list[int] = []
+        self.solves = 0
+        self._index = np.arange(self.n, dtype=np.int32)
+
+    def point_in(self, rows: np.ndarray, rhs: np.ndarray, row_ids: list[int]) -> np.ndarray | None:
+        """A point of ``{x in box : rows @ x >= rhs}``, or None if it is empty.
+
+        The objective stays zero: optimising (say, the depth into the new
+        side) gave more central points but cost twice as much per LP.
+        """
+        keep = 0
+        limit = min(len(self.row_ids), len(row_ids))
+        while keep < limit and self.row_ids[keep] == row_ids[keep]:
+            keep += 1
+        if keep < len(self.row_ids):
+            stale = np.arange(keep, len(self.row_ids), dtype=np.int32)
+            self.highs.deleteRows(stale.size, stale)
+            del self.row_ids[keep:]
+        if keep < len(row_ids):
+            new = rows[keep:]
+            count = new.shape[0]
+            starts = np.arange(0, count * self.n, self.n, dtype=np.int32)
+            self.highs.addRows(
+                count, rhs[keep:], np.full(count, highspy.kHighsInf), count * self.n,
+                starts, np.tile(self._index, count), np.ascontiguousarray(new).ravel(),
+            )
+            self.row_ids.extend(row_ids[keep:])
+        if self._run() == highspy.HighsModelStatus.kInfeasible:
+            return None
+        return np.array(self.highs.getSolution().col_value)
+
+    def farkas_multipliers(self) -> np.ndarray | None:
+        """Row multipliers of HiGHS's proof of infeasibility of the last run."""
+        _, has_ray, ray = self.highs.getDualRay()
+        return np.abs(np.asarray(ray)) if has_ray else None
+
+    def _run(self):
+        self.solves += 1
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kIterationLimit:
+            # A stalled warm start: drop the basis and solve afresh.
+            self.highs.clearSolver()
+            self.highs.run()
+            status = self.highs.getModelStatus()
+        if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible):
+            msg = f"HiGHS could not decide a feasibility LP: {self.highs.modelStatusToString(status)}"
+            raise SolverError(msg)
+        return status
+
+
+class _Interrupted(Exception):
+    """Raised inside the search when the time limit is reached."""
+
+
+class _TreeSearch:
+    """Depth-first search of the activation tree of one :class:`_TreeProblem`.
+
+    Witness points are stored once, with every hidden pre-activation from a
+    forward pass: a point inside a node's region has the node's pattern, so
+    its pre-activation there *is* the next unit's affine function evaluated
+    at it, and classifying it costs one lookup instead of an n0-long product.
+    A node holds only the indices of its witnesses.
+    """
+
+    def __init__(self, problem: _TreeProblem, rng: np.random.Generator, *, deadline=None, progress=None):
+        self.problem = problem
+        self.rng = rng
+        self.deadline = deadline
+        self.progress = progress
+        self.lp = _FeasibilityLP(problem.lower, problem.upper, int(rng.integers(2**31 - 1)))
+        n, n_hidden = problem.lower.shape[0], problem.n_hidden
+        self.points = np.empty((0, n))
+        self.pre = np.empty((0, n_hidden))
+        self.n_points = 0
+        self.pattern = np.zeros(n_hidden, dtype=bool)
+        self.rows = np.empty((n_hidden, n))
+        self.rhs = np.empty(n_hidden)
+        self.row_units: list[int] = []
+        self.row_ids: list[int] = []
+        self.next_row_id = 0
+        self.found: list[np.ndarray] = []
+        self.nodes = 0
+        self.started = time.perf_counter()
+        self.last_report = self.started
+        layer_sizes = [W.shape[0] for W in problem.weights]
+        self.layer_of = np.repeat(np.arange(len(layer_sizes)), layer_sizes)
+        self.offset = np.concatenate([[0], np.cumsum(layer_sizes)])
+        # Effective affine map (C, d) of each layer on the current region.
+        self.maps: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(layer_sizes)
+        self.order = np.array(problem.order, dtype=np.intp)
+        # Rows on the path when each layer was entered.
+        self.layer_rows = [0] * len(layer_sizes)
+        # (unit, side) -> (row index, row id): the side is empty while the
+        # path still holds that row (see _keep_farkas_proof).
+        self.refuted: dict[tuple[int, float], tuple[int, int]] = {}
+        self.stats = dict.fromkeys(
+            ("walks", "lp_witnesses", "lp_empty", "box_proofs", "reused_proofs"), 0
+        )
+
+    def run(self, prefix: Sequence[bool] = (), stop_depth: int | None = None) -> tuple[np.ndarray, bool]:
+        """Search the subtree below ``prefix``; return its patterns and completeness.
+
+        Parameters
+        ----------
+        prefix : sequence of bool
+            States of the first ``len(prefix)`` units in search order: the
+            root of a subtree found non-empty by an earlier search.
+        stop_depth : int, optional
+            Treat the nodes at this depth as leaves (to cut the tree into
+            subtrees). Their patterns are valid on the first ``stop_depth``
+            units in search order only.
+        """
+        self.stop_depth = len(self.problem.order) if stop_depth is None else stop_depth
+        witnesses = self._add_points(self._samples(DEFAULT_SAMPLES))
+        complete = True
+        try:
+            for depth, positive in enumerate(prefix):
+                witnesses = self._follow(depth, bool(positive), witnesses)
+            self._visit(len(prefix), witnesses)
+        except (_Interrupted, KeyboardInterrupt):
+            complete = False
+        patterns = np.array(self.found, dtype=bool).reshape(len(self.found), self.problem.n_hidden)
+        return patterns, complete
+
+    # -- witnesses ---------------------------------------------------------
+
+    def _samples(self, count: int) -> np.ndarray:
+        lo, hi = self.problem.lower, self.problem.upper
+        # Uniform points crowd the box's centre in high dimension; mixing in
+        # points biased towards random corners reaches far more regions.
+        uniform = self.rng.uniform(lo, hi, size=(count // 2, lo.shape[0]))
+        bias = self.rng.uniform(0.0, 1.0, size=(count - count // 2, 1))
+        corners = np.where(self.rng.uniform(size=(count - count // 2, lo.shape[0])) < bias, hi, lo)
+        return np.concatenate([uniform, corners])
+
+    def _add_points(self, points: np.ndarray) -> np.ndarray:
+        """Store points with their pre-activations; return their indices."""
+        count = points.shape[0]
+        if self.n_points + count > self.points.shape[0]:
+            capacity = max(2 * self.points.shape[0], self.n_points + count)
+            self.points = np.resize(self.points, (capacity, self.points.shape[1]))
+            self.pre = np.resize(self.pre, (capacity, self.pre.shape[1]))
+        self.points[self.n_points : self.n_points + count] = points
+        self.pre[self.n_points : self.n_points + count] = self.problem.preactivations(points)
+        self.n_points += count
+        return np.arange(self.n_points - count, self.n_points)
+
+    # -- search ------------------------------------------------------------
+
+    def _visit(self, depth: int, witnesses: np.ndarray) -> None:
+        self.nodes += 1
+        self._tick()
+        if depth == self.stop_depth:
+            self.found.append(self.pattern.copy())
+            return
+        unit, c, offset, threshold = self._unit_at(depth)
+        if c is None:
+            self.pattern[unit] = offset
+            self._visit(depth + 1, witnesses)
+            return
+        values = self.pre[witnesses, unit]
+        for sign in (1.0, -1.0):
+            side = witnesses[_kernels.side_mask(values, threshold, sign)]
+            self.pattern[unit] = sign > 0
+            self._push_row(unit, sign * c, threshold - sign * offset)
+            if side.size == 0:
+                side = self._witness_for_new_side(depth, witnesses, values, sign)
+            if side is not None:
+                self._visit(depth + 1, side)
+            self._pop_row()
+
+    def _follow(self, depth: int, positive: bool, witnesses: np.ndarray) -> np.ndarray:
+        """Take the child ``positive`` of the node at ``depth``, known to be non-empty."""
+        unit, c, offset, threshold = self._unit_at(depth)
+        self.pattern[unit] = positive
+        if c is None:
+            return witnesses
+        sign = 1.0 if positive else -1.0
+        self._push_row(unit, sign * c, threshold - sign * offset)
+        return witnesses[_kernels.side_mask(self.pre[witnesses, unit], threshold, sign)]
+
+    def _unit_at(self, depth: int) -> tuple[int, np.ndarray | None, float, float]:
+        """The unit split at ``depth``: ``(unit, c, d, tol * ||c||)``.
+
+        ``c`` is None when the unit's state is forced on the whole node
+        (stable over the box, or constant on the region); ``d`` is then that
+        state.
+        """
+        problem = self.problem
+        unit = problem.order[depth]
+        layer = self.layer_of[unit]
+        if depth == 0 or self.layer_of[problem.order[depth - 1]] != layer:
+            self._enter_layer(layer)
+        if problem.stable[unit]:
+            return unit, None, problem.stable[unit] > 0, 0.0
+        C, d = self.maps[layer]
+        c, offset = C[unit - self.offset[layer]], d[unit - self.offset[layer]]
+        if not c.any():
+            # Constant on this region: not a hyperplane here.
+            return unit, None, offset > 0.0, 0.0
+        return unit, c, offset, problem.tol * float(np.sqrt(c @ c))
+
+    def _enter_layer(self, layer: int) -> None:
+        self.layer_rows[layer] = len(self.row_ids)
+        W, b = self.problem.weights[layer], self.problem.biases[layer]
+        if layer == 0:
+            self.maps[0] = (W, b)
+            return
+        C_prev, d_prev = self.maps[layer - 1]
+        active = self.pattern[self.offset[layer - 1] : self.offset[layer]]
+        W_active = W[:, active]
+        self.maps[layer] = (W_active @ C_prev[active], W_active @ d_prev[active] + b)
+
+    def _witness_for_new_side(self, depth, witnesses, values, sign) -> np.ndarray | None:
+        """Witnesses for the side just pushed as the last row, or None if empty.
+
+        Tries, cheapest first: a proof of emptiness still valid on this path,
+        the box alone, a walk from the witness nearest to the side, then an
+        LP, which decides.
+        """
+        unit = self.problem.order[depth]
+        k = len(self.row_ids)
+        if self._still_refuted(unit, sign):
+            self.stats["reused_proofs"] += 1
+            return None
+        lo, hi = self.problem.lower, self.problem.upper
+        if _kernels.refutes(self.rows[k - 1 : k], self.rhs[k - 1 : k], np.ones(1), lo, hi):
+            self.stats["box_proofs"] += 1
+            self._record_refutation(unit, sign, -1)
+            return None
+        if witnesses.size:
+            direction = self.rows[k - 1]
+            start = self.points[witnesses[int(np.argmax(sign * values))]]
+            goal = self.rhs[k - 1] + (WITNESS_MARGIN_FACTOR - 1.0) * self.problem.tol * float(
+                np.sqrt(direction @ direction)
+            )
+            step, reached, _ = _kernels.walk(
+                start, direction, direction, lo, hi, self.rows[: k - 1], self.rhs[: k - 1], goal
+            )
+            if reached:
+                found = self._witnesses_near(np.clip(start + step * direction, lo, hi), depth + 1)
+                if found.size:
+                    self.stats["walks"] += 1
+                    return found
+        point = self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
+        if point is None:
+            self.stats["lp_empty"] += 1
+            self._keep_farkas_proof(unit, sign)
+            return None
+        self.stats["lp_witnesses"] += 1
+        # The LP decided the side is non-empty, even if rounding leaves its
+        # point outside the region and so no witness for the subtree.
+        return self._witnesses_near(point, depth + 1)
+
+    def _witnesses_near(self, point: np.ndarray, depth: int) -> np.ndarray:
+        """Store ``point``; return its index if it has the current pattern.
+
+        Random walks from a new point to seed its region with more witnesses
+        were tried and dropped: the point is a vertex of the region, tight on
+        many rows, and nearly every walk from it is blocked at once.
+        """
+        index = self._add_points(point[None, :])
+        decided = self.order[:depth]
+        inside = np.array_equal(self.pre[index[0], decided] > 0.0, self.pattern[decided])
+        return index if inside else index[:0]
+
+    def _keep_farkas_proof(self, unit: int, sign: float) -> None:
+        """Remember how far up the path HiGHS's proof of emptiness holds.
+
+        The proof combines some rows of the path with the new one. It stays
+        valid at every later node that keeps those rows and the unit's own
+        affine function, i.e. the path up to the deeper of its last row and
+        the last row of the earlier layers. The proof is re-checked here on
+        its support alone, so a loose ray from HiGHS is never trusted.
+        """
+        multipliers = self.lp.farkas_multipliers()
+        k = len(self.row_ids)
+        if multipliers is None or multipliers.shape[0] != k or multipliers[k - 1] <= 0.0:
+            return
+        support = np.flatnonzero(multipliers > 1e-9 * multipliers.max())
+        if not _kernels.refutes(
+            self.rows[support], self.rhs[support], multipliers[support],
+            self.problem.lower, self.problem.upper,
+        ):
+            return
+        deepest = int(support[-2]) if support.size > 1 else -1
+        self._record_refutation(unit, sign, deepest)
+
+    def _record_refutation(self, unit: int, sign: float, deepest_row: int) -> None:
+        layer = self.layer_of[unit]
+        anchor = max(deepest_row, self.layer_rows[layer] - 1)
+        self.refuted[unit, sign] = (anchor, self.row_ids[anchor] if anchor >= 0 else -1)
+
+    def _still_refuted(self, unit: int, sign: float) -> bool:
+        record = self.refuted.get((unit, sign))
+        if record is None:
+            return False
+        anchor, row_id = record
+        return anchor < 0 or (anchor < len(self.row_ids) and self.row_ids[anchor] == row_id)
+
+    def _push_row(self, unit: int, row: np.ndarray, rhs: float) -> None:
+        k = len(self.row_ids)
+        self.rows[k] = row
+        self.rhs[k] = rhs
+        self.row_units.append(unit)
+        self.row_ids.append(self.next_row_id)
+        self.next_row_id += 1
+
+    def _pop_row(self) -> None:
+        self.row_units.pop()
+        self.row_ids.pop()
+
+    def _tick(self) -> None:
+        if self.deadline is not None and time.time() > self.deadline:
+            raise _Interrupted
+        now = time.perf_counter()
+        if self.progress is not None and now - self.last_report >= PROGRESS_INTERVAL:
+            self.last_report = now
+            self.progress(Progress(len(self.found), self.nodes, self.lp.solves, now - self.started))

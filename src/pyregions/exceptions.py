@@ -1,0 +1,40 @@
+"""Exceptions and warnings raised by pyregions.
+
+Every error derives from :class:`PyRegionsError`; each subclass also derives
+from the builtin it refines, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PyRegionsError",
+    "ShapeError",
+    "UnsupportedLayerError",
+    "SolverError",
+    "CheckpointError",
+    "ThinRegionWarning",
+]
+
+
+class PyRegionsError(Exception):
+    """Base class of every error raised by pyregions."""
+
+
+class ShapeError(PyRegionsError, ValueError):
+    """An array has the wrong number of dimensions, shape or values."""
+
+
+class UnsupportedLayerError(PyRegionsError, ValueError):
+    """A layer, activation or operator that pyregions cannot formulate."""
+
+
+class SolverError(PyRegionsError, RuntimeError):
+    """HiGHS returned a status that leaves the answer undecided."""
+
+
+class CheckpointError(PyRegionsError, ValueError):
+    """A checkpoint file is unreadable or belongs to another problem."""
+
+
+class ThinRegionWarning(UserWarning):
+    """Some region is thinner than the tolerance and may have been missed."""

@@ -1,0 +1,159 @@
+"""Tests of the tree search against exhaustive enumeration and its own variants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyregions import Box, Network, count_regions
+from pyregions.counting import _TreeProblem, _TreeSearch
+from pyregions.tightening import preactivation_bounds
+
+from .reference import exhaustive_regions, random_network
+
+TOL = 1e-6
+
+
+def tree_patterns(net, box, **kwargs):
+    result = count_regions(net, box, return_patterns=True, **kwargs)
+    assert result.complete
+    return result, {tuple(p) for p in result.unpacked_patterns()}
+
+
+@pytest.mark.parametrize(
+    ("n_inputs", "widths", "seed"),
+    [
+        (1, [3], 0),
+        (1, [4, 3], 1),
+        (2, [3, 3], 2),
+        (2, [2, 2, 2, 2], 3),
+        (3, [4, 3], 4),
+        (4, [3, 2, 2], 5),
+        (10, [5, 4], 6),
+        (784, [3, 3], 7),
+    ],
+)
+def test_tree_equals_exhaustive_enumeration(n_inputs, widths, seed):
+    net = random_network(n_inputs, widths, seed)
+    box = Box(-1, 1) if n_inputs < 784 else Box(0, 1)
+    result, found = tree_patterns(net, box, seed=seed)
+    lower, upper = box.bounds(n_inputs)
+    expected = exhaustive_regions(net, lower, upper, TOL)
+    assert found == expected
+    assert result.regions == len(expected)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_samples_patterns_are_all_counted(seed):
+    net = random_network(2, [4, 4], seed)
+    _, found = tree_patterns(net, Box(-2, 2), seed=seed)
+    x = np.random.default_rng(seed).uniform(-2, 2, size=(20_000, 2))
+    assert {tuple(p) for p in net.activation_patterns(x)} <= found
+
+
+def test_shuffled_search_orders_give_the_same_regions():
+    net = random_network(3, [4, 4, 3], 11)
+    lower, upper = -np.ones(3), np.ones(3)
+    pre = preactivation_bounds(net, Box(-1, 1), method="interval")
+    rng = np.random.default_rng(0)
+    reference = None
+    for _ in range(4):
+        order = np.concatenate([rng.permutation(np.arange(a, a + w)) for a, w in ((0, 4), (4, 4), (8, 3))])
+        problem = _TreeProblem.build(net, lower, upper, pre, TOL, order=order)
+        patterns, complete = _TreeSearch(problem, rng).run()
+        assert complete
+        found = {tuple(p) for p in patterns}
+        assert len(found) == patterns.shape[0]
+        reference = found if reference is None else reference
+        assert found == reference
+
+
+@pytest.mark.parametrize("jobs", [2, 4])
+def test_parallel_counts_equal_serial(jobs):
+    net = random_network(4, [6, 5], 21)
+    serial = count_regions(net, Box(-1, 1), return_patterns=True, seed=0)
+    parallel = count_regions(net, Box(-1, 1), return_patterns=True, seed=1, jobs=jobs)
+    assert parallel.complete and parallel.regions == serial.regions
+    np.testing.assert_array_equal(parallel.patterns, serial.patterns)
+
+
+def test_constant_units_follow_their_sign():
+    # Both first-layer units are inactive for x < -1, so the second layer is
+    # constant there: +0.5 (active) for unit 0, exactly 0 (inactive) for unit 1.
+    net = Network(
+        [np.array([[1.0], [0.5]]), np.array([[1.0, 1.0], [-1.0, 1.0]])],
+        [np.array([1.0, 0.5]), np.array([0.5, 0.0])],
+    )
+    result, found = tree_patterns(net, Box(-3, 3))
+    expected = exhaustive_regions(net, np.array([-3.0]), np.array([3.0]), TOL)
+    assert found == expected
+    assert (False, False, True, False) in found
+
+
+def test_fixed_inputs_count_in_the_box_hull():
+    net = random_network(3, [4, 3], 5)
+    W0 = net.layers[0].weights
+    lower, upper = np.array([-1.0, 0.3, -1.0]), np.array([1.0, 0.3, 1.0])
+    reduced = Network(
+        [W0[:, [0, 2]], net.layers[1].weights],
+        [net.layers[0].bias + 0.3 * W0[:, 1], net.layers[1].bias],
+    )
+    full = count_regions(net, Box(lower, upper), return_patterns=True)
+    flat = count_regions(reduced, Box(-1, 1), return_patterns=True)
+    np.testing.assert_array_equal(full.patterns, flat.patterns)
+    assert full.regions == len(exhaustive_regions(reduced, -np.ones(2), np.ones(2), TOL))
+
+
+def test_point_box_has_one_region():
+    net = random_network(2, [3], 1)
+    result = count_regions(net, Box([0.2, 0.1], [0.2, 0.1]), return_patterns=True)
+    assert result.regions == 1
+    np.testing.assert_array_equal(
+        result.unpacked_patterns()[0], net.activation_patterns([[0.2, 0.1]])[0]
+    )
+
+
+def test_time_limit_gives_a_partial_lower_count():
+    net = random_network(784, [8, 8], 3)
+    partial = count_regions(net, Box(0, 1), time_limit=0.5, seed=0)
+    assert not partial.complete
+    assert partial.regions < 2**16
+
+
+def test_progress_is_reported():
+    net = random_network(6, [8, 8], 4)
+    seen = []
+    result = count_regions(net, Box(-1, 1), progress=seen.append)
+    assert result.complete
+    assert all(p.regions <= result.regions for p in seen)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"method": "lp"}, ValueError, "method must be one of"),
+        ({"tol": 0.0}, ValueError, "tol must be a positive"),
+        ({"tol": float("nan")}, ValueError, "tol must be a positive"),
+        ({"jobs": 0}, ValueError, "jobs must be >= 1"),
+        ({"jobs": 1.5}, ValueError, "jobs must be an integer"),
+        ({"time_limit": -1}, ValueError, "time_limit must be a positive"),
+    ],
+)
+def test_bad_options_are_refused(kwargs, error, match):
+    net = random_network(2, [2], 0)
+    with pytest.raises(error, match=match):
+        count_regions(net, Box(0, 1), **kwargs)
+
+
+def test_box_of_another_dimension_is_refused():
+    net = random_network(2, [2], 0)
+    with pytest.raises(ValueError, match="dimension 3 but the network has 2 inputs"):
+        count_regions(net, Box(np.zeros(3), np.ones(3)))
+
+
+def test_wrong_argument_types_are_refused():
+    net = random_network(2, [2], 0)
+    with pytest.raises(TypeError, match="box must be a pyregions.Box"):
+        count_regions(net, (0, 1))
+    with pytest.raises(TypeError, match="network must be a pyregions.Network"):
+        count_regions("net.npz", Box(0, 1))
