@@ -7,6 +7,7 @@ Regions of Deep Neural Networks* (ICML 2018).
 from __future__ import annotations
 
 from . import bounds
+from .counting import Progress, RegionCount, count_regions
 from .domain import Box
 from .exceptions import (
     CheckpointError,
@@ -17,6 +18,7 @@ from .exceptions import (
     UnsupportedLayerError,
 )
 from .network import Network
+from .tightening import PreactivationBounds, preactivation_bounds
 
 __version__ = "0.1.0"
 
@@ -24,10 +26,15 @@ __all__ = [
     "Box",
     "CheckpointError",
     "Network",
+    "PreactivationBounds",
+    "Progress",
+    "RegionCount",
     "PyRegionsError",
     "ShapeError",
     "SolverError",
     "ThinRegionWarning",
     "UnsupportedLayerError",
     "bounds",
+    "count_regions",
+    "preactivation_bounds",
 ]

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from . import _kernels
+from . import _highs, _kernels
 from ._validation import check_int, check_seed
 from .domain import Box
 from .exceptions import ShapeError, SolverError
@@ -395,9 +395,7 @@ class _FeasibilityLP:
 
     def __init__(self, lower: np.ndarray, upper: np.ndarray, seed: int):
         self.n = lower.shape[0]
-        self.highs = highspy.Highs()
-        self.highs.silent()
-        self.highs.setOptionValue("random_seed", seed)
+        self.highs = _highs.new_model(seed)
         self.highs.setOptionValue("primal_feasibility_tolerance", LP_FEASIBILITY_TOLERANCE)
         self.highs.setOptionValue("dual_feasibility_tolerance", LP_FEASIBILITY_TOLERANCE)
         self.highs.setOptionValue("simplex_iteration_limit", LP_ITERATION_LIMIT)

@@ -12,6 +12,7 @@ __all__ = [
     "UnsupportedLayerError",
     "SolverError",
     "CheckpointError",
+    "DatasetError",
     "ThinRegionWarning",
 ]
 
@@ -34,6 +35,10 @@ class SolverError(PyRegionsError, RuntimeError):
 
 class CheckpointError(PyRegionsError, ValueError):
     """A checkpoint file is unreadable or belongs to another problem."""
+
+
+class DatasetError(PyRegionsError, ValueError):
+    """A dataset file is missing, corrupt, or fails its checksum or download."""
 
 
 class ThinRegionWarning(UserWarning):

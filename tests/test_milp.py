@@ -1,0 +1,84 @@
+"""The paper's MILP enumeration against exhaustive enumeration, sweeps and theorems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyregions import Box, Network, bounds, count_regions
+
+from .reference import exhaustive_regions, random_network
+
+TOL = 1e-6
+
+
+def milp_patterns(net, box, **kwargs):
+    result = count_regions(net, box, method="milp", return_patterns=True, **kwargs)
+    assert result.complete and result.method == "milp"
+    return result, {tuple(p) for p in result.unpacked_patterns()}
+
+
+@pytest.mark.parametrize(
+    ("n_inputs", "widths", "seed"),
+    [(1, [4, 3], 0), (2, [3, 3], 1), (2, [2, 2, 2], 2), (3, [4, 3], 3), (10, [4, 4], 4)],
+)
+def test_milp_equals_exhaustive_enumeration(n_inputs, widths, seed):
+    net = random_network(n_inputs, widths, seed)
+    box = Box(-1, 1)
+    result, found = milp_patterns(net, box)
+    lower, upper = box.bounds(n_inputs)
+    assert found == exhaustive_regions(net, lower, upper, TOL)
+    assert result.lp_solves == result.regions + 1  # one MILP per region, one to prove none is left
+    assert result.regions <= bounds.serra2018(n_inputs, widths)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_one_input_equals_a_dense_sweep(seed):
+    net = random_network(1, [4, 3, 3], seed)
+    x = np.linspace(-3, 3, 600_001)[:, None]
+    patterns = net.activation_patterns(x)
+    changes = np.any(patterns[1:] != patterns[:-1], axis=1)
+    # Pieces of the line: each maximal run of one pattern.  A pattern can recur
+    # in one dimension only if a piece is revisited, which the sweep would show.
+    pieces = int(changes.sum()) + 1
+    assert len({tuple(p) for p in patterns}) == pieces
+    result, _ = milp_patterns(net, Box(-3, 3))
+    assert result.regions == pieces
+
+
+@pytest.mark.parametrize(("n_inputs", "width"), [(2, 6), (3, 5)])
+def test_one_layer_in_a_large_box_equals_zaslavsky(n_inputs, width):
+    net = random_network(n_inputs, [width], 5)
+    result, _ = milp_patterns(net, Box(-1e3, 1e3))
+    assert result.regions == bounds.zaslavsky(width, n_inputs)
+
+
+def test_sampled_patterns_are_all_counted():
+    net = random_network(2, [4, 4], 9)
+    _, found = milp_patterns(net, Box(-2, 2))
+    x = np.random.default_rng(0).uniform(-2, 2, size=(20_000, 2))
+    assert {tuple(p) for p in net.activation_patterns(x)} <= found
+
+
+def test_milp_agrees_with_the_tree_on_a_784_input_network():
+    net = random_network(784, [4, 4], 3)
+    milp = count_regions(net, Box(0, 1), method="milp", return_patterns=True)
+    tree = count_regions(net, Box(0, 1), return_patterns=True)
+    assert milp.regions == tree.regions
+    np.testing.assert_array_equal(
+        np.unique(milp.unpacked_patterns(), axis=0), np.unique(tree.unpacked_patterns(), axis=0)
+    )
+
+
+def test_all_stable_network_has_one_region_and_no_solve():
+    net = Network([np.array([[1.0], [-1.0]])], [np.array([5.0, -5.0])])
+    result = count_regions(net, Box(-1, 1), method="milp", return_patterns=True)
+    assert (result.regions, result.lp_solves) == (1, 0)
+    assert result.unpacked_patterns().tolist() == [[True, False]]
+
+
+def test_time_limit_stops_the_enumeration():
+    net = random_network(784, [8, 8], 0)
+    result = count_regions(net, Box(0, 1), method="milp", time_limit=0.5)
+    assert not result.complete
+    assert result.regions < 19_000
