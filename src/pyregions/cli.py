@@ -1,24 +1,25 @@
 """The ``pyregions`` command line.
 
 ``pyregions bound`` prints the bounds of an architecture; ``pyregions count``
-counts the regions of a saved network over a box.  Bad input ends with one
+counts the regions of a saved network over a box; ``pyregions reproduce
+serra2018`` reruns the paper's MNIST experiment.  Bad input ends with one
 line on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
-import time
 
-import numpy as np
 
-from . import bounds
+from . import bounds, plots
 from .counting import METHODS, Progress, count_regions
 from .domain import Box
 from .exceptions import PyRegionsError
 from .network import Network
+from .reproduce import reproduce_serra2018
 
 EXIT_USAGE = 2
 
@@ -72,6 +73,26 @@ def _build_parser() -> argparse.ArgumentParser:
     count.add_argument("--seed", type=int, default=0)
     count.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     count.add_argument("--json", action="store_true", help="print one JSON object")
+
+    reproduce = commands.add_parser("reproduce", help="rerun an experiment of the paper")
+    reproduce.add_argument("experiment", choices=["serra2018"], help="the MNIST experiment")
+    reproduce.add_argument("--quick", action="store_true", help="a subset that runs in minutes")
+    reproduce.add_argument("--out", help="output directory (default serra2018 or serra2018-quick)")
+    reproduce.add_argument("--jobs", type=int, default=1, help="worker processes per count")
+    reproduce.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    reproduce.add_argument("--data", help="directory of the MNIST files")
+
+    design = commands.add_parser("design", help="rank the ways to split hidden units into layers")
+    design.add_argument("--inputs", type=_positive_ints, required=True,
+                        help="input dimension n0 (a comma list only with --plot: one curve each)")
+    design.add_argument("--units", type=int, required=True, help="total hidden units")
+    depth = design.add_mutually_exclusive_group()
+    depth.add_argument("--depth", type=int, help="only networks of exactly this many layers")
+    depth.add_argument("--max-depth", type=int, help="networks of 1 to this many layers")
+    design.add_argument("--bound", choices=bounds.DESIGN_BOUNDS, default="serra2018")
+    design.add_argument("--top", type=int, default=10, help="how many to rank (default 10)")
+    design.add_argument("--json", action="store_true", help="print one JSON object")
+    design.add_argument("--plot", metavar="PNG", help="also write the design figure here")
     return parser
 
 
@@ -136,6 +157,103 @@ def _run_count(args) -> None:
           f"10^{bound:.3f}")
 
 
+def _run_reproduce(args) -> None:
+    out = args.out or ("serra2018-quick" if args.quick else "serra2018")
+    try:
+        done = reproduce_serra2018(
+            out, quick=args.quick, jobs=args.jobs, progress=not args.no_progress,
+            data_path=args.data,
+        )
+    except KeyboardInterrupt:
+        print(f"pyregions: interrupted; rerun the same command to resume from {out}",
+              file=sys.stderr)
+        return
+    print(f"{done.counted} networks counted, {done.reused} already done: {done.results}")
+    for figure in done.figures:
+        print(f"figure: {figure}")
+
+
+def _run_design(args) -> None:
+    if len(args.inputs) > 1 and (args.plot is None or args.json):
+        msg = (f"--inputs {','.join(map(str, args.inputs))}: the ranking takes one input "
+               "dimension; a comma list only with --plot and without --json")
+        raise _UsageError(msg)
+    # The figure first, so that a bad --plot fails before anything is printed.
+    if args.plot is not None:
+        deepest = args.depth or args.max_depth
+        try:
+            written = plots.design_figure(
+                args.inputs, args.units, args.plot, bound=args.bound,
+                **({"max_depth": deepest} if deepest else {}),
+            )
+        except ImportError as err:
+            raise _UsageError(str(err)) from err
+    if len(args.inputs) == 1:
+        _show_design(args.inputs[0], args)
+    if args.plot is not None and not args.json:
+        print(f"Figure written to {written}")
+
+
+def _show_design(n_inputs: int, args) -> None:
+    ranking = bounds.rank_architectures(
+        n_inputs, args.units, depth=args.depth, max_depth=args.max_depth, bound=args.bound,
+        top=args.top,
+    )
+    # Equal widths at each depth asked for, else at each depth ranked.
+    if args.depth:
+        depths = [args.depth]
+    elif args.max_depth:
+        depths = range(2, min(args.max_depth, args.units) + 1)
+    else:
+        depths = sorted({2} | {len(widths) for widths, _ in ranking})
+    shallow = (args.units,), bounds.all_bounds(n_inputs, [args.units])[args.bound]
+    equal = [
+        (widths, bounds.all_bounds(n_inputs, widths)[args.bound])
+        for widths in (bounds.even_widths(args.units, d) for d in depths if 2 <= d <= args.units)
+    ]
+    if args.json:
+        def entry(widths, bound):
+            shown = {"value": bound.value, "log10": bound.log10}
+            return {"widths": list(widths), args.bound: shown}
+
+        print(json.dumps({
+            "inputs": n_inputs, "units": args.units, "exact": ranking.exact,
+            "n_compositions": ranking.n_compositions,
+            "ranking": [entry(*item) for item in ranking],
+            "shallow": entry(*shallow), "equal_width": [entry(*item) for item in equal],
+        }))
+        return
+    proof = "proven" if ranking.exact else "best found, not proven: node limit reached"
+    print(f"{len(ranking)} best of {ranking.n_compositions:.4g} architectures of {args.units} "
+          f"units on {n_inputs} inputs by {args.bound} ({proof})")
+    print(f"{'rank':<12}{'depth':>5}  {'log10':>10}  {'bound':<28}widths")
+    rows = [(f"{rank}", item) for rank, item in enumerate(ranking, start=1)]
+    rows += [("shallow", shallow)] + [("equal width", item) for item in equal]
+    for label, (widths, bound) in rows:
+        print(f"{label:<12}{len(widths):>5}  {bound.log10:>10.4f}  "
+              f"{_show_count(bound, args.units):<28}{_show_widths(widths)}")
+
+
+def _show_count(bound: bounds.Bound, units: int) -> str:
+    """The exact bound when short, else its distance below 2^units when that
+    is short (n0 >= units puts the best ones there), else a power of ten."""
+    if bound.value is not None and bound.log10 < 25:
+        return str(bound.value)
+    gap = (1 << units) - bound.value if bound.value is not None else None
+    if gap is not None and gap < 10**15:
+        return f"2^{units} - {gap}" if gap else f"2^{units}"
+    return f"10^{bound.log10:.4f}"
+
+
+def _show_widths(widths: tuple[int, ...]) -> str:
+    """n1-n2-..., a run of k >= 4 equal widths w written wxk."""
+    parts = []
+    for width, run in itertools.groupby(widths):
+        count = len(list(run))
+        parts += [f"{width}x{count}"] if count >= 4 else [str(width)] * count
+    return "-".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     # Exact bounds can have up to bounds.MAX_EXACT_DIGITS digits.
@@ -145,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         args = _build_parser().parse_args(argv)
         if args.command == "bound":
             _run_bound(args)
+        elif args.command == "reproduce":
+            _run_reproduce(args)
+        elif args.command == "design":
+            _run_design(args)
         else:
             _run_count(args)
     except (_UsageError, PyRegionsError, ValueError, OSError) as err:

@@ -55,7 +55,7 @@ import numpy as np
 from . import _highs, _kernels
 from ._validation import check_int, check_seed
 from .domain import Box
-from .exceptions import ShapeError, SolverError
+from .exceptions import SolverError
 from .milp import enumerate_regions_milp
 from .network import Network
 from .tightening import PreactivationBounds, preactivation_bounds
@@ -408,6 +408,7 @@ class _FeasibilityLP:
         self.highs.addCols(self.n, np.zeros(self.n), lower, upper, 0, empty, empty, np.array([]))
         self.row_ids: list[int] = []
         self.solves = 0
+        self.fallbacks = 0  # LPs that needed presolve and scaling to decide
         self._index = np.arange(self.n, dtype=np.int32)
 
     def point_in(self, rows: np.ndarray, rhs: np.ndarray, row_ids: list[int]) -> np.ndarray | None:
@@ -443,15 +444,30 @@ class _FeasibilityLP:
         return np.abs(np.asarray(ray)) if has_ray else None
 
     def _run(self):
+        """Run HiGHS until it decides, escalating on the rare failures.
+
+        A warm start can stall (iteration limit) or end in a solve error on a
+        degenerate basis; a cold start from a cleared basis settles nearly
+        all of them, and the solver's default presolve and scaling the rest.
+        """
         self.solves += 1
+        decided = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible)
         self.highs.run()
         status = self.highs.getModelStatus()
-        if status == highspy.HighsModelStatus.kIterationLimit:
-            # A stalled warm start: drop the basis and solve afresh.
+        if status not in decided:
             self.highs.clearSolver()
             self.highs.run()
             status = self.highs.getModelStatus()
-        if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible):
+        if status not in decided:
+            self.fallbacks += 1
+            self.highs.clearSolver()
+            self.highs.setOptionValue("presolve", "on")
+            self.highs.setOptionValue("simplex_scale_strategy", 1)
+            self.highs.run()
+            status = self.highs.getModelStatus()
+            self.highs.setOptionValue("presolve", "off")
+            self.highs.setOptionValue("simplex_scale_strategy", 0)
+        if status not in decided:
             msg = f"HiGHS could not decide a feasibility LP: {self.highs.modelStatusToString(status)}"
             raise SolverError(msg)
         return status
@@ -569,6 +585,10 @@ class _TreeSearch:
             return
         values = self.pre[witnesses, unit]
         for sign in (1.0, -1.0):
+            # Points found below this child lie in its region, disjoint from
+            # every node visited after it: drop them on the way back, so the
+            # store stays as small as the path, not as large as the count.
+            mark = self.n_points
             side = witnesses[_kernels.side_mask(values, threshold, sign)]
             self.pattern[unit] = sign > 0
             self._push_row(unit, sign * c, threshold - sign * offset)
@@ -577,6 +597,7 @@ class _TreeSearch:
             if side is not None:
                 self._visit(depth + 1, side)
             self._pop_row()
+            self.n_points = mark
 
     def _follow(self, depth: int, positive: bool, witnesses: np.ndarray) -> np.ndarray:
         """Take the child ``positive`` of the node at ``depth``, known to be non-empty."""

@@ -13,6 +13,7 @@ __all__ = [
     "SolverError",
     "CheckpointError",
     "DatasetError",
+    "ModelFormatError",
     "ThinRegionWarning",
 ]
 
@@ -39,6 +40,10 @@ class CheckpointError(PyRegionsError, ValueError):
 
 class DatasetError(PyRegionsError, ValueError):
     """A dataset file is missing, corrupt, or fails its checksum or download."""
+
+
+class ModelFormatError(PyRegionsError, ValueError):
+    """A saved PyTorch or ONNX model file is missing, corrupt or of the wrong kind."""
 
 
 class ThinRegionWarning(UserWarning):

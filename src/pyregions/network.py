@@ -238,3 +238,68 @@ class Network:
             output_weights=arrays.get("Wout"),
             output_bias=arrays.get("bout"),
         )
+
+    @classmethod
+    def from_torch(cls, module) -> Network:
+        """Convert a PyTorch ``nn.Sequential`` of Linear and ReLU layers.
+
+        Parameters
+        ----------
+        module : torch.nn.Sequential, str or path-like
+            The model, or a file written by ``torch.save(module, path)``.
+
+        Returns
+        -------
+        Network
+
+        Raises
+        ------
+        UnsupportedLayerError
+            When a layer is neither Linear, ReLU, Flatten, Identity nor Dropout,
+            or the Linears and ReLUs do not alternate.
+        ModelFormatError
+            When a file is missing or does not hold a saved module.
+        ImportError
+            When torch is not installed (``pip install pyregions[torch]``).
+
+        See Also
+        --------
+        pyregions.io.network_from_torch : the conversion rules.
+        """
+        # Imported on call: io imports this module, and torch when used.
+        from .io import network_from_torch
+
+        return network_from_torch(module)
+
+    @classmethod
+    def from_onnx(cls, path) -> Network:
+        """Read an ONNX model of dense layers and ReLUs.
+
+        Parameters
+        ----------
+        path : str, path-like or onnx.ModelProto
+            An ``.onnx`` file, as written by ``torch.onnx.export`` or by
+            tf2onnx from Keras, or a model already loaded.
+
+        Returns
+        -------
+        Network
+
+        Raises
+        ------
+        UnsupportedLayerError
+            When an operator is not Gemm, MatMul, Add, Relu, Flatten, Reshape
+            or Identity, or the graph is not a single chain.
+        ModelFormatError
+            When the file is missing or not an ONNX model.
+        ImportError
+            When onnx is not installed (``pip install pyregions[onnx]``).
+
+        See Also
+        --------
+        pyregions.io.network_from_onnx : the conversion rules.
+        """
+        # Imported on call: io imports this module, and onnx when used.
+        from .io import network_from_onnx
+
+        return network_from_onnx(path)

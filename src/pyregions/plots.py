@@ -1,0 +1,192 @@
+"""Figures of what the bounds say about network design.
+
+Needs the ``plot`` extra (matplotlib), imported inside the functions so that
+the rest of pyregions runs without it.  Figures are drawn on the Agg canvas
+directly: no display and no pyplot state.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import bounds
+from ._validation import check_int, check_int_sequence
+
+__all__ = ["design_figure", "plot_error_vs_regions", "plot_regions_vs_bounds", "pyplot"]
+
+
+def pyplot():
+    """Import and return ``matplotlib.pyplot``, or raise ImportError naming the extra.
+
+    Lets a long run check for matplotlib before it starts.
+    """
+    _agg()
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
+def _agg():
+    """Matplotlib's Figure and Agg canvas classes, imported on first use."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        msg = "plots need matplotlib: pip install 'pyregions[plot]'"
+        raise ImportError(msg) from err
+    return Figure, FigureCanvasAgg
+
+
+def plot_regions_vs_bounds(n1, regions, bounds_by_name, path) -> Path:
+    """Counted regions of 784-n1-n2-10 networks against n1, with the bounds.
+
+    Parameters
+    ----------
+    n1 : array_like of shape (n_networks,)
+        First hidden width of each network.
+    regions : array_like of shape (n_networks,)
+        Its region count.
+    bounds_by_name : dict of str to array_like of shape (n_networks,)
+        Each bound's value for each network.
+    path : str or path-like
+        Where to write the PNG; replaced atomically.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    Figure, FigureCanvasAgg = _agg()
+    figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+    axes = figure.subplots()
+    order = np.argsort(n1, kind="stable")
+    for name, values in bounds_by_name.items():
+        axes.plot(np.asarray(n1)[order], np.asarray(values, dtype=float)[order], label=name)
+    axes.plot(n1, np.asarray(regions, dtype=float), "k.", label="counted regions")
+    axes.set(yscale="log", xlabel="first hidden layer width n1", ylabel="linear regions")
+    axes.legend(fontsize="small")
+    FigureCanvasAgg(figure)
+    return _write_atomically(figure, Path(path))
+
+
+def plot_error_vs_regions(n1, regions, test_error, path) -> Path:
+    """Test error of each network against its region count, coloured by n1.
+
+    Parameters
+    ----------
+    n1, regions, test_error : array_like of shape (n_networks,)
+        First hidden width, region count and test error of each network.
+    path : str or path-like
+        Where to write the PNG; replaced atomically.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    Figure, FigureCanvasAgg = _agg()
+    figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+    axes = figure.subplots()
+    points = axes.scatter(np.asarray(regions, dtype=float), test_error, c=n1, cmap="viridis")
+    figure.colorbar(points, ax=axes, label="n1")
+    axes.set(xscale="log", xlabel="linear regions", ylabel="test error")
+    FigureCanvasAgg(figure)
+    return _write_atomically(figure, Path(path))
+
+
+def design_figure(n_inputs, total_units, path, *, max_depth=6, bound="serra2018") -> Path:
+    """Write the two design panels for a fixed number of hidden units as PNG.
+
+    Left: two hidden layers n1 + n2 = ``total_units``, log10 of the bound
+    against n1; for large n0 it rises with n1, the bottleneck of a narrow
+    first layer.  Right: the best log10 bound over all architectures of each
+    depth 1..``max_depth``, from :func:`bounds.rank_architectures`, beside the
+    equal-width network of that depth; depth pays only where n0 is small.
+    One curve per input dimension in both.
+
+    Parameters
+    ----------
+    n_inputs : int or sequence of int
+        Input dimensions n0, one curve each.
+    total_units : int
+        Hidden units, at least 2.
+    path : str or path-like
+        Where to write the PNG; replaced atomically.
+    max_depth : int, default=6
+        Deepest network in the right panel (capped at ``total_units``).
+    bound : {"serra2018", "montufar2017"}, default="serra2018"
+        The bound to plot.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+    ImportError
+        If matplotlib is not installed.
+    """
+    inputs = check_int_sequence(
+        [n_inputs] if isinstance(n_inputs, int) else n_inputs, "n_inputs", minimum=1
+    )
+    total_units = check_int(total_units, "total_units", minimum=2)
+    depths = range(1, min(check_int(max_depth, "max_depth", minimum=1), total_units) + 1)
+    if bound not in bounds.DESIGN_BOUNDS:
+        msg = f"bound must be one of {', '.join(bounds.DESIGN_BOUNDS)}; got {bound!r}"
+        raise ValueError(msg)
+    Figure, FigureCanvasAgg = _agg()
+    exact = getattr(bounds, bound)
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    split, depth = figure.subplots(1, 2)
+    first = range(1, total_units)
+    for n0 in inputs:
+        line = split.plot(
+            first,
+            [exact(n0, [n1, total_units - n1], log10=True) for n1 in first],
+            label=f"n0 = {n0}",
+        )[0]
+        best = [bounds.rank_architectures(n0, total_units, depth=d, bound=bound, top=1)
+                for d in depths]
+        depth.plot(depths, [ranking[0][1].log10 for ranking in best], "o-",
+                   color=line.get_color())
+        even = [exact(n0, bounds.even_widths(total_units, d), log10=True) for d in depths]
+        depth.plot(depths, even, "--", color=line.get_color(), alpha=0.7)
+    # The colours are explained on the left; the right explains the styles.
+    depth.plot([], [], "o-", color="gray", label="best of that depth")
+    depth.plot([], [], "--", color="gray", label="equal widths")
+    split.set(title=f"Two layers, n1 + n2 = {total_units}", xlabel="first layer width n1",
+              ylabel=f"log10 {bound} bound")
+    depth.set(title=f"{total_units} units: best architecture of each depth",
+              xlabel="hidden layers", ylabel=f"log10 {bound} bound")
+    depth.set_xticks(list(depths))
+    split.legend(fontsize="small")
+    depth.legend(fontsize="small")
+    FigureCanvasAgg(figure)
+    return _write_atomically(figure, Path(path))
+
+
+def _write_atomically(figure, path: Path) -> Path:
+    """Save to a temporary file beside ``path``, then rename it over ``path``,
+    so that a reader never sees a half-written image."""
+    try:
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as err:
+        # Name the file asked for, not the temporary one.
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from err
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            figure.savefig(stream, format="png", dpi=120)
+        # mkstemp makes the file private; give it the usual permissions.
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return path

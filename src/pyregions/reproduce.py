@@ -1,0 +1,386 @@
+"""Reproduce the MNIST experiment of Serra et al. (2018), Section 7.
+
+The paper trains rectifier networks ``784-n1-n2-10`` on MNIST with
+:math:`n_1 + n_2 = 22` hidden units, for :math:`n_1 = 1, \\dots, 21` and ten
+networks per configuration, and counts the linear regions of the hidden
+layers over the input box :math:`[0, 1]^{784}`. It compares the counts with
+the upper bounds (Theorem 1, Montufar 2017, :math:`2^{22}`) and the test
+error with the count.
+
+Everything a run produces goes in one directory::
+
+    DIR/run.json                    the settings the rows were made with
+    DIR/networks/n1-{n1}_seed-{s}.npz
+    DIR/results.csv                 one row per counted network
+    DIR/regions_vs_bounds.png
+    DIR/error_vs_regions.png
+
+A network is done when its row is in ``results.csv`` and its ``.npz`` is in
+``networks/``; a later run with the same directory skips it. A network saved
+but not yet counted is loaded rather than trained again. ``results.csv`` is
+rewritten whole under a temporary name and renamed after every row, so an
+interrupted run loses at most the count in progress and never leaves a
+half-written file.
+
+References
+----------
+.. [1] T. Serra, C. Tjandraatmadja and S. Ramalingam, "Bounding and Counting
+   Linear Regions of Deep Neural Networks", ICML 2018.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+
+from . import bounds, plots
+from ._validation import check_int, check_int_sequence
+from .counting import count_regions
+from .datasets import mnist
+from .domain import Box
+from .exceptions import CheckpointError, ShapeError
+from .network import Network
+from .training import error_rate, train_relu_network
+
+__all__ = [
+    "COLUMNS",
+    "Reproduction",
+    "reproduce_serra2018",
+]
+
+N_INPUTS = 784
+TOTAL_WIDTH = 22
+EPOCHS = 20
+CONFIGURATIONS = tuple((n1, TOTAL_WIDTH - n1) for n1 in range(1, TOTAL_WIDTH))
+SEEDS = tuple(range(10))
+# Quick mode fits in 15 minutes on two cores: see the module's timings in
+# ``_QUICK_PLAN_NOTE``.
+QUICK_CONFIGURATIONS = ((2, 20), (6, 16), (11, 11), (16, 6), (20, 2))
+QUICK_SEEDS = (0, 1)
+QUICK_EPOCHS = EPOCHS
+
+COLUMNS = (
+    "n1", "n2", "seed", "train_error", "test_error", "regions", "seconds",
+    "serra2018", "montufar2017", "trivial", "network",
+)
+"""The columns of ``results.csv``, in order."""
+
+RESULTS_NAME = "results.csv"
+SETTINGS_NAME = "run.json"
+NETWORKS_DIR = "networks"
+REGIONS_FIGURE = "regions_vs_bounds.png"
+ERROR_FIGURE = "error_vs_regions.png"
+BOUND_NAMES = ("serra2018", "montufar2017", "trivial")
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """What :func:`reproduce_serra2018` produced.
+
+    Attributes
+    ----------
+    results : pathlib.Path
+        ``results.csv``.
+    figures : tuple of pathlib.Path
+        ``regions_vs_bounds.png`` and ``error_vs_regions.png``.
+    rows : tuple of dict
+        Every row of ``results.csv``, typed (ints, floats, the path a str).
+    counted : int
+        Networks counted by this call.
+    reused : int
+        Networks of the plan found done by an earlier call and skipped.
+    """
+
+    results: Path
+    figures: tuple[Path, ...]
+    rows: tuple[dict, ...]
+    counted: int
+    reused: int
+
+
+def reproduce_serra2018(
+    out_dir: str | PathLike,
+    *,
+    quick: bool = False,
+    jobs: int = 1,
+    progress: bool = True,
+    data_path: str | PathLike | None = None,
+    configurations: Sequence[tuple[int, int]] | None = None,
+    seeds: Sequence[int] | None = None,
+    epochs: int | None = None,
+    data: tuple | None = None,
+) -> Reproduction:
+    """Train, save and count the paper's MNIST networks; plot the results.
+
+    For each configuration ``(n1, n2)`` and seed, trains ``784-n1-n2-10``
+    with :func:`~pyregions.training.train_relu_network` (the seed fixes the
+    initial weights and the shuffles), saves it, counts its regions over
+    ``Box(0, 1)`` with the default method and appends a row to
+    ``results.csv``. Networks already done in ``out_dir`` are skipped (see
+    the module docstring). The figures are then drawn from every row of
+    ``results.csv``.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        Directory for every output; created if missing.
+    quick : bool, default=False
+        Fewer networks (n1 in 2, 6, 11, 16, 20 and two seeds each), for a run
+        of well under 15 minutes on two cores. Explicit ``configurations``,
+        ``seeds`` or ``epochs`` take precedence.
+    jobs : int, default=1
+        Worker processes for each count.
+    progress : bool, default=True
+        Write one line to stderr as each network starts and as it is counted.
+    data_path : str or path-like, optional
+        Directory of the MNIST files, passed to
+        :func:`~pyregions.datasets.mnist` (which downloads missing files).
+    configurations : sequence of (int, int), optional
+        The ``(n1, n2)`` pairs; by default ``(n1, 22 - n1)`` for n1 = 1..21.
+    seeds : sequence of int, optional
+        Training seeds per configuration; by default 0..9.
+    epochs : int, optional
+        Training epochs; by default the paper's 20. All rows of one directory
+        share it: ``run.json`` records it.
+    data : tuple of 4 arrays, optional
+        ``(x_train, y_train, x_test, y_test)`` to use instead of MNIST, with
+        784 inputs per sample (for tests on a subsample).
+
+    Returns
+    -------
+    Reproduction
+
+    Raises
+    ------
+    ImportError
+        When matplotlib, needed for the figures, is not installed.
+    CheckpointError
+        When ``out_dir`` holds a run with other settings, or a
+        ``results.csv`` that is not one of ours.
+    DatasetError
+        When MNIST cannot be found or downloaded.
+    ValueError
+        For a configuration, seed, epoch count or ``jobs`` out of range.
+    KeyboardInterrupt
+        Re-raised after an interrupted count; the rows written so far stay.
+
+    Examples
+    --------
+    >>> from pyregions.reproduce import reproduce_serra2018
+    >>> done = reproduce_serra2018("serra2018-quick", quick=True)  # doctest: +SKIP
+    >>> [row["regions"] for row in done.rows]  # doctest: +SKIP
+    """
+    plan = _plan(quick, configurations, seeds, epochs)
+    jobs = check_int(jobs, "jobs", minimum=1)
+    # Fail now rather than after hours of counting.
+    plots.pyplot()
+    out = Path(out_dir)
+    (out / NETWORKS_DIR).mkdir(parents=True, exist_ok=True)
+    _check_settings(out / SETTINGS_NAME, {"epochs": plan.epochs})
+    results = out / RESULTS_NAME
+    rows = _read_results(results)
+    pending = [key for key in plan.keys if not _is_done(out, rows.get(key))]
+    reused = len(plan.keys) - len(pending)
+    report = _stderr_report if progress else _silent
+    if reused:
+        report(f"{reused} of {len(plan.keys)} networks already counted in {results}")
+    dataset = _load_data(data, data_path) if pending else None
+    for index, key in enumerate(pending, start=1):
+        label = f"[{index}/{len(pending)}] 784-{key[0]}-{key[1]}-10 seed {key[2]}"
+        report(f"{label}: training and counting")
+        row = _run_one(out, key, plan.epochs, jobs, dataset)
+        rows[key] = row
+        _write_results(results, rows)
+        report(
+            f"{label}: {row['regions']} regions in {row['seconds']:.1f} s, "
+            f"test error {row['test_error']:.4f}"
+        )
+    ordered = tuple(rows[key] for key in sorted(rows))
+    figures = (out / REGIONS_FIGURE, out / ERROR_FIGURE)
+    columns = {name: np.array([row[name] for row in ordered]) for name in COLUMNS[:-1]}
+    plots.plot_regions_vs_bounds(
+        columns["n1"], columns["regions"], {name: columns[name] for name in BOUND_NAMES},
+        figures[0],
+    )
+    plots.plot_error_vs_regions(
+        columns["n1"], columns["regions"], columns["test_error"], figures[1]
+    )
+    return Reproduction(results, figures, ordered, len(pending), reused)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    keys: tuple[tuple[int, int, int], ...]
+    epochs: int
+
+
+def _plan(quick, configurations, seeds, epochs) -> _Plan:
+    default_configurations, default_seeds, default_epochs = (
+        (QUICK_CONFIGURATIONS, QUICK_SEEDS, QUICK_EPOCHS) if quick
+        else (CONFIGURATIONS, SEEDS, EPOCHS)
+    )
+    if configurations is None:
+        configurations = default_configurations
+    checked = []
+    for i, pair in enumerate(configurations):
+        widths = check_int_sequence(pair, f"configurations[{i}]", minimum=1)
+        if len(widths) != 2:
+            msg = f"configurations[{i}] must be a pair (n1, n2), got {pair!r}"
+            raise ValueError(msg)
+        checked.append(widths)
+    first_widths = [n1 for n1, _ in checked]
+    if len(set(first_widths)) != len(first_widths):
+        msg = f"configurations must have distinct n1 (it names the saved networks), got {checked}"
+        raise ValueError(msg)
+    seeds = check_int_sequence(default_seeds if seeds is None else seeds, "seeds", minimum=0)
+    epochs = check_int(default_epochs if epochs is None else epochs, "epochs", minimum=1)
+    keys = tuple(dict.fromkeys((n1, n2, seed) for n1, n2 in checked for seed in seeds))
+    if not keys:
+        msg = "configurations must not be empty"
+        raise ValueError(msg)
+    return _Plan(keys, epochs)
+
+
+def _network_path(key: tuple[int, int, int]) -> str:
+    # The name leaves n2 out, as n1 fixes it within a plan (checked there).
+    n1, _, seed = key
+    return f"{NETWORKS_DIR}/n1-{n1}_seed-{seed}.npz"
+
+
+def _is_done(out: Path, row: dict | None) -> bool:
+    return row is not None and (out / row["network"]).is_file()
+
+
+def _run_one(out: Path, key, epochs: int, jobs: int, dataset) -> dict:
+    """Train (or load) one network, count its regions, and return its row."""
+    x_train, y_train, x_test, y_test = dataset
+    n1, n2, seed = key
+    relative = _network_path(key)
+    path = out / relative
+    network = Network.load(path) if path.is_file() else None
+    # A file of another n2 comes from an earlier call with another plan.
+    if network is None or network.widths != (n1, n2):
+        network = train_relu_network(x_train, y_train, (n1, n2), epochs=epochs, seed=seed)
+        network.save(path)
+    result = count_regions(network, Box(0.0, 1.0), jobs=jobs, seed=seed)
+    if not result.complete:
+        # count_regions turns Ctrl-C into an incomplete count; an
+        # incomplete count is no row, and the caller must stop too.
+        raise KeyboardInterrupt
+    return {
+        "n1": n1,
+        "n2": n2,
+        "seed": seed,
+        "train_error": error_rate(network, x_train, y_train),
+        "test_error": error_rate(network, x_test, y_test),
+        "regions": result.regions,
+        "seconds": result.seconds,
+        "serra2018": bounds.serra2018(N_INPUTS, (n1, n2)),
+        "montufar2017": bounds.montufar2017(N_INPUTS, (n1, n2)),
+        "trivial": bounds.trivial((n1, n2)),
+        "network": relative,
+    }
+
+
+def _load_data(data, data_path):
+    if data is None:
+        return mnist(data_path)
+    if len(data) != 4:
+        msg = f"data must be (x_train, y_train, x_test, y_test), got {len(data)} items"
+        raise ValueError(msg)
+    for name, x in (("x_train", data[0]), ("x_test", data[2])):
+        shape = np.shape(x)
+        if len(shape) != 2 or shape[1] != N_INPUTS:
+            msg = f"data's {name} must have shape (n_samples, {N_INPUTS}), got {shape}"
+            raise ShapeError(msg)
+    return data
+
+
+def _check_settings(path: Path, settings: dict) -> None:
+    """Record the run's settings, or check them against those recorded."""
+    if path.is_file():
+        try:
+            recorded = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            msg = f"{path}: unreadable run settings ({err})"
+            raise CheckpointError(msg) from err
+        if recorded != settings:
+            msg = (
+                f"{path.parent} holds a run made with {recorded}, not {settings}: "
+                "use another directory"
+            )
+            raise CheckpointError(msg)
+        return
+    _replace_text(path, json.dumps(settings) + "\n")
+
+
+_INT_COLUMNS = ("n1", "n2", "seed", "regions", "serra2018", "montufar2017", "trivial")
+_FLOAT_COLUMNS = ("train_error", "test_error", "seconds")
+
+
+def _read_results(path: Path) -> dict[tuple[int, int, int], dict]:
+    """Rows of ``results.csv`` keyed by (n1, n2, seed); empty if absent."""
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            msg = f"{path}: expected columns {', '.join(COLUMNS)}, found {reader.fieldnames}"
+            raise CheckpointError(msg)
+        rows = {}
+        try:
+            for raw in reader:
+                # DictReader files surplus fields under None and fills
+                # missing ones with None.
+                if None in raw or None in raw.values():
+                    msg = f"expected {len(COLUMNS)} fields"
+                    raise ValueError(msg)
+                row = {name: int(raw[name]) for name in _INT_COLUMNS}
+                row.update({name: float(raw[name]) for name in _FLOAT_COLUMNS})
+                row["network"] = raw["network"]
+                rows[(row["n1"], row["n2"], row["seed"])] = row
+        except (ValueError, csv.Error) as err:
+            msg = f"{path}, line {reader.line_num}: not a valid row ({err})"
+            raise CheckpointError(msg) from err
+    return rows
+
+
+def _write_results(path: Path, rows: dict) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for key in sorted(rows):
+        writer.writerow({
+            name: repr(value) if isinstance(value, float) else value
+            for name, value in rows[key].items()
+        })
+    _replace_text(path, text.getvalue())
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", newline="") as handle:
+        handle.write(text)
+        handle.flush()
+        # Durable before the rename, so that a crash cannot leave an
+        # empty results.csv behind a completed rename.
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+def _stderr_report(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _silent(line: str) -> None:
+    pass

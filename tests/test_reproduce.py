@@ -1,0 +1,241 @@
+"""Tests of the MNIST experiment runner and its command line, on tiny runs."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib", reason="the experiment's figures need matplotlib")
+
+from pyregions import Box, CheckpointError, Network, ShapeError, bounds, count_regions
+from pyregions import cli, reproduce
+from pyregions.reproduce import COLUMNS, reproduce_serra2018
+from pyregions.training import error_rate
+
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+TINY = {"configurations": [(1, 2), (2, 1)], "seeds": [0, 1], "epochs": 1}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def data():
+    """A small synthetic 784-input, 10-class dataset."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(240, 784))
+    y = rng.integers(10, size=240)
+    return x[:200], y[:200], x[200:], y[200:]
+
+
+def run(out, data, **options):
+    return reproduce_serra2018(out, progress=False, data=data, **{**TINY, **options})
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict]]:
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames), list(reader)
+
+
+def forbid(monkeypatch, *names):
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished network was trained or counted again")
+
+    for name in names:
+        monkeypatch.setattr(reproduce, name, fail)
+
+
+def test_tiny_run_writes_rows_networks_and_figures(tmp_path, data):
+    done = run(tmp_path, data)
+    assert (done.counted, done.reused) == (4, 0)
+    columns, rows = read_rows(tmp_path / "results.csv")
+    assert columns == list(COLUMNS)
+    assert [(r["n1"], r["n2"], r["seed"]) for r in rows] == [
+        ("1", "2", "0"), ("1", "2", "1"), ("2", "1", "0"), ("2", "1", "1"),
+    ]
+    for row in rows:
+        assert row["network"] == f"networks/n1-{row['n1']}_seed-{row['seed']}.npz"
+        network = Network.load(tmp_path / row["network"])
+        widths = (int(row["n1"]), int(row["n2"]))
+        assert network.widths == widths
+        assert int(row["regions"]) == count_regions(network, Box(0, 1)).regions
+        assert float(row["test_error"]) == error_rate(network, data[2], data[3])
+        assert float(row["train_error"]) == error_rate(network, data[0], data[1])
+        assert int(row["serra2018"]) == bounds.serra2018(784, widths)
+        assert int(row["montufar2017"]) == bounds.montufar2017(784, widths)
+        assert int(row["trivial"]) == bounds.trivial(widths) == 8
+        assert float(row["seconds"]) > 0
+    assert done.figures == (tmp_path / "regions_vs_bounds.png", tmp_path / "error_vs_regions.png")
+    for figure in done.figures:
+        assert figure.read_bytes()[:8] == PNG_MAGIC
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "error_vs_regions.png", "networks", "regions_vs_bounds.png", "results.csv", "run.json",
+    ]
+    assert [r["regions"] for r in done.rows] == [int(r["regions"]) for r in rows]
+
+
+def test_second_run_redoes_nothing(tmp_path, data, monkeypatch):
+    run(tmp_path, data)
+    before = (tmp_path / "results.csv").read_bytes()
+    forbid(monkeypatch, "count_regions", "train_relu_network")
+    done = run(tmp_path, data)
+    assert (done.counted, done.reused) == (0, 4)
+    assert (tmp_path / "results.csv").read_bytes() == before
+
+
+def test_interrupted_run_resumes_without_retraining(tmp_path, data, monkeypatch):
+    real_count = reproduce.count_regions
+    calls = []
+
+    def interrupted_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_count(*args, **kwargs)
+
+    monkeypatch.setattr(reproduce, "count_regions", interrupted_third)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, data)
+    columns, rows = read_rows(tmp_path / "results.csv")
+    assert columns == list(COLUMNS) and len(rows) == 2
+    assert not list(tmp_path.glob("**/*.partial"))
+    # The third network was saved before its count began: it is loaded.
+    assert (tmp_path / "networks" / "n1-2_seed-0.npz").is_file()
+    monkeypatch.setattr(reproduce, "count_regions", real_count)
+    forbid(monkeypatch, "train_relu_network")
+    done = run(tmp_path, data, configurations=[(2, 1)], seeds=[0])
+    assert (done.counted, done.reused) == (1, 0)
+    monkeypatch.undo()
+    done = run(tmp_path, data)
+    assert (done.counted, done.reused) == (1, 3)
+    assert len(read_rows(tmp_path / "results.csv")[1]) == 4
+
+
+def test_an_incomplete_count_writes_no_row(tmp_path, data, monkeypatch):
+    real_count = reproduce.count_regions
+
+    def incomplete(*args, **kwargs):
+        return dataclasses.replace(real_count(*args, **kwargs), complete=False)
+
+    monkeypatch.setattr(reproduce, "count_regions", incomplete)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, data)
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_a_row_whose_network_is_missing_is_redone(tmp_path, data):
+    run(tmp_path, data)
+    (tmp_path / "networks" / "n1-1_seed-1.npz").unlink()
+    done = run(tmp_path, data)
+    assert (done.counted, done.reused) == (1, 3)
+    assert (tmp_path / "networks" / "n1-1_seed-1.npz").is_file()
+
+
+def test_other_settings_in_the_directory_are_refused(tmp_path, data):
+    run(tmp_path, data, configurations=[(1, 2)], seeds=[0])
+    with pytest.raises(CheckpointError, match="made with {'epochs': 1}, not {'epochs': 2}"):
+        run(tmp_path, data, configurations=[(1, 2)], seeds=[0], epochs=2)
+
+
+def test_a_foreign_results_file_is_refused(tmp_path, data):
+    (tmp_path / "results.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(CheckpointError, match="expected columns n1, n2, seed"):
+        run(tmp_path, data)
+
+
+def test_a_corrupt_row_is_refused(tmp_path, data):
+    run(tmp_path, data, configurations=[(1, 2)], seeds=[0])
+    path = tmp_path / "results.csv"
+    path.write_text(path.read_text().replace(",networks/", ",x,networks/"))
+    with pytest.raises(CheckpointError, match="line 2: not a valid row"):
+        run(tmp_path, data)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"configurations": [(1, 2, 3)]}, ValueError, r"configurations\[0\] must be a pair"),
+        ({"configurations": [(0, 2)]}, ValueError, r"configurations\[0\]\[0\] must be >= 1"),
+        ({"configurations": [(1, 2), (1, 3)]}, ValueError, "must have distinct n1"),
+        ({"configurations": []}, ValueError, "configurations must not be empty"),
+        ({"seeds": [-1]}, ValueError, r"seeds\[0\] must be >= 0"),
+        ({"epochs": 0}, ValueError, "epochs must be >= 1"),
+        ({"jobs": 0}, ValueError, "jobs must be >= 1"),
+    ],
+)
+def test_bad_options_are_refused(tmp_path, data, options, error, match):
+    with pytest.raises(error, match=match):
+        run(tmp_path, data, **options)
+
+
+def test_data_must_have_784_inputs(tmp_path, data):
+    with pytest.raises(ShapeError, match=r"x_train must have shape \(n_samples, 784\)"):
+        run(tmp_path, (data[0][:, :10], *data[1:]))
+    with pytest.raises(ValueError, match="got 2 items"):
+        run(tmp_path, data[:2])
+
+
+def test_quick_plan_is_a_subset_of_the_paper():
+    assert all(n1 + n2 == 22 for n1, n2 in reproduce.QUICK_CONFIGURATIONS)
+    assert set(reproduce.QUICK_CONFIGURATIONS) <= set(reproduce.CONFIGURATIONS)
+    assert len(reproduce.CONFIGURATIONS) == 21 and len(reproduce.SEEDS) == 10
+
+
+def test_progress_lines_go_to_stderr(tmp_path, data, capsys):
+    reproduce_serra2018(tmp_path, data=data, **{**TINY, "seeds": [0]})
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "[1/2] 784-1-2-10 seed 0: training and counting" in captured.err
+    assert "784-2-1-10 seed 0: " in captured.err and " regions in " in captured.err
+
+
+@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"MNIST not found at {MNIST_DIR}")
+def test_real_mnist_one_network(tmp_path):
+    done = reproduce_serra2018(
+        tmp_path, progress=False, data_path=MNIST_DIR,
+        configurations=[(1, 21)], seeds=[0], epochs=1,
+    )
+    (row,) = done.rows
+    # One first-layer ReLU leaves a constant on its inactive side (1 region)
+    # and a line cut by 21 points on its active side (22): Theorem 1's 23.
+    assert 1 <= row["regions"] <= row["serra2018"] == 23
+    assert row["test_error"] < 0.8
+
+
+def test_cli_passes_its_options(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake(out, **options):
+        seen.update(options, out=out)
+        return reproduce.Reproduction(Path(out) / "results.csv", (Path(out) / "a.png",), (), 3, 2)
+
+    monkeypatch.setattr(cli, "reproduce_serra2018", fake)
+    argv = ["reproduce", "serra2018", "--quick", "--out", str(tmp_path), "--jobs", "2",
+            "--no-progress", "--data", "/data"]
+    assert cli.main(argv) == 0
+    assert seen == {"out": str(tmp_path), "quick": True, "jobs": 2, "progress": False,
+                    "data_path": "/data"}
+    out = capsys.readouterr().out
+    assert "3 networks counted, 2 already done" in out and "a.png" in out
+    assert cli.main(["reproduce", "serra2018"]) == 0
+    assert seen["out"] == "serra2018" and seen["quick"] is False and seen["progress"] is True
+
+
+def test_cli_interrupt_and_errors(tmp_path, monkeypatch, capsys):
+    def interrupted(out, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "reproduce_serra2018", interrupted)
+    assert cli.main(["reproduce", "serra2018", "--quick"]) == 0
+    assert "rerun the same command to resume from serra2018-quick" in capsys.readouterr().err
+    assert cli.main(["reproduce", "serra2019"]) == 2
+    assert "invalid choice: 'serra2019'" in capsys.readouterr().err
+    monkeypatch.undo()
+    (tmp_path / "results.csv").write_text("a\n")
+    assert cli.main(["reproduce", "serra2018", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pyregions: error: ") and "expected columns" in err
+    assert len(err.splitlines()) == 1
