@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
+import warnings
 
+import numpy as np
 import pytest
 
-from pyregions import Box, bounds, count_regions
+from pyregions import Box, Network, bounds, count_regions
 from pyregions.cli import main
 
 from .reference import random_network
@@ -56,7 +60,8 @@ def test_count_json_in_a_subprocess(tmp_path):
         out = json.loads(done.stdout)  # nothing else on stdout, not even HiGHS's banner
         assert out["regions"] == count_regions(net, Box(-1, 1)).regions
         assert out["complete"] is True and out["method"] == method
-        assert set(out) == {"regions", "complete", "seconds", "lp_solves", "method"}
+        assert {"regions", "complete", "seconds", "lp_solves", "method"} <= set(out)
+        assert out["bounds"]["serra2018"]["value"] == bounds.serra2018(2, [4, 3])
 
 
 @pytest.mark.parametrize(
@@ -66,6 +71,15 @@ def test_count_json_in_a_subprocess(tmp_path):
         (["bound", "--inputs", "2", "--widths", "3,x"], "comma-separated integers"),
         (["bound", "--inputs", "2", "--widths", "3", "--maxout-rank", "1"], "maxout_rank must be >= 2"),
         (["count", "missing.npz"], "No such file"),
+        (["count", "NET", "--box", "0:1", "--box-file", "x.npy"], "not allowed with"),
+        (["count", "NET", "--box-file", "missing.npy"], "No such file"),
+        (["count", "NET", "--box-file", "CORRUPT"], "not a readable .npy"),
+        (["count", "NET", "--box-file", "BOX3"], "dimension 3 but the network has 2"),
+        (["count", "NET", "--box-file", "FLAT"], "shape (2, n_inputs)"),
+        (["count", "model.h5"], "unknown model type '.h5'"),
+        (["count", "NET", "--checkpoint", "CKPT"], "belongs to another"),
+        (["count", "NET", "--jobs", "0"], "jobs must be >= 1"),
+        (["count", "NET", "--time-limit", "-3"], "time_limit must be a positive"),
         (["count", "NET", "--box", "1:-1"], "lower must be <= upper"),
         (["count", "NET", "--box", "0-1"], "--box expects LO:HI"),
         (["count", "NET", "--method", "simplex"], "invalid choice"),
@@ -76,10 +90,129 @@ def test_count_json_in_a_subprocess(tmp_path):
 def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, args, message):
     random_network(2, [3], 0).save(tmp_path / "net.npz")
     (tmp_path / "corrupt.npz").write_bytes(b"not a zip file")
-    args = [a.replace("NET", str(tmp_path / "net.npz")).replace("CORRUPT", str(tmp_path / "corrupt.npz")) for a in args]
+    np.save(tmp_path / "box3.npy", np.array([[0.0] * 3, [1.0] * 3]))
+    np.save(tmp_path / "flat.npy", np.zeros(4))
+    other = random_network(2, [4], 1)
+    count_regions(other, Box(-1, 1), checkpoint=tmp_path / "other.ckpt")
+    names = {
+        "NET": "net.npz", "CORRUPT": "corrupt.npz", "BOX3": "box3.npy", "FLAT": "flat.npy",
+        "CKPT": "other.ckpt",
+    }
+    args = [str(tmp_path / names[a]) if a in names else a for a in args]
     done = run(*args)
     assert done.returncode == 2
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pyregions: error:")
     assert message in lines[0]
+
+
+@pytest.mark.parametrize("box", [["--box", "-1:1"], ["--box=-1:1"], ["--box-file", "BOX"]])
+def test_negative_box_bounds_work_as_typed(tmp_path, box):
+    net = random_network(2, [4, 3], 0)
+    net.save(tmp_path / "net.npz")
+    np.save(tmp_path / "box.npy", np.array([[-1.0, -1.0], [1.0, 1.0]]))
+    box = [str(tmp_path / "box.npy") if a == "BOX" else a for a in box]
+    done = run("count", str(tmp_path / "net.npz"), *box, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["regions"] == count_regions(net, Box(-1, 1)).regions
+
+
+def test_count_without_model_uses_the_bundled_example():
+    done = run("count", "--time-limit", "2", "--json", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["bounds"]["serra2018"]["value"] == bounds.serra2018(784, [8, 8])
+    assert 0 < out["regions"] <= out["bounds"]["serra2018"]["value"]
+
+
+def test_count_table_shows_the_count_beside_the_bounds(tmp_path):
+    random_network(2, [4, 3], 0).save(tmp_path / "net.npz")
+    done = run("count", str(tmp_path / "net.npz"), "--box", "-1:1")
+    assert done.returncode == 0
+    assert "regions" in done.stdout and "serra2018" in done.stdout and "trivial" in done.stdout
+
+
+SLOW = random_network(5, [20, 20], 3)
+
+
+def finished_subtrees(path):
+    try:
+        with np.load(path) as data:
+            return len(data["finished"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def start_count(tmp_path, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "pyregions.cli", "count", str(tmp_path / "net.npz"), "--box", "-1:1",
+         "--json", "--no-progress", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_a_killed_count_resumes_to_the_uninterrupted_total(tmp_path):
+    SLOW.save(tmp_path / "net.npz")
+    checkpoint = tmp_path / "count.ckpt"
+    process = start_count(tmp_path, "--checkpoint", str(checkpoint))
+    deadline = time.monotonic() + 120
+    while finished_subtrees(checkpoint) == 0 and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.kill()  # SIGKILL: no chance to save anything more
+    process.communicate()
+    assert process.returncode != 0, "the count finished before it could be killed"
+    resumed = run("count", str(tmp_path / "net.npz"), "--box", "-1:1", "--json",
+                  "--checkpoint", str(checkpoint))
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads(resumed.stdout)
+    assert out["complete"] is True
+    assert out["regions"] == count_regions(SLOW, Box(-1, 1)).regions
+
+
+def test_ctrl_c_prints_a_partial_count(tmp_path):
+    SLOW.save(tmp_path / "net.npz")
+    process = start_count(tmp_path)
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    result = json.loads(out)
+    assert result["complete"] is False
+    assert 0 <= result["regions"] < count_regions(SLOW, Box(-1, 1)).regions
+
+
+def test_torch_and_onnx_models_count_like_their_arrays(tmp_path):
+    torch = pytest.importorskip("torch", reason="the torch extra is not installed")
+    pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Linear(2, 5), torch.nn.ReLU(), torch.nn.Linear(5, 4), torch.nn.ReLU(),
+        torch.nn.Linear(4, 3),
+    ).double()
+    torch.save(module, tmp_path / "net.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
+        torch.onnx.export(module, torch.zeros(1, 2, dtype=torch.float64), tmp_path / "net.onnx",
+                          dynamo=False)
+    expected = count_regions(Network.from_torch(module), Box(-1, 1)).regions
+    for name in ("net.pt", "net.onnx"):
+        done = run("count", str(tmp_path / name), "--box", "-1:1", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["regions"] == expected
+
+
+def test_unsupported_onnx_operator_is_one_line(tmp_path):
+    onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Sigmoid", ["x"], ["y"], name="squash")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+    )
+    onnx.save(helper.make_model(graph), tmp_path / "net.onnx")
+    done = run("count", str(tmp_path / "net.onnx"))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "Sigmoid" in done.stderr

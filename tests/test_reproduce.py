@@ -9,12 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib", reason="the experiment's figures need matplotlib")
-
-from pyregions import Box, CheckpointError, Network, ShapeError, bounds, count_regions
-from pyregions import cli, reproduce
+from pyregions import (
+    Box,
+    CheckpointError,
+    Network,
+    ShapeError,
+    bounds,
+    cli,
+    count_regions,
+    reproduce,
+)
 from pyregions.reproduce import COLUMNS, reproduce_serra2018
 from pyregions.training import error_rate
+
+pytest.importorskip("matplotlib", reason="the experiment's figures need matplotlib")
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 TINY = {"configurations": [(1, 2), (2, 1)], "seeds": [0, 1], "epochs": 1}

@@ -12,16 +12,19 @@ import argparse
 import itertools
 import json
 import sys
+from pathlib import Path
 
+import numpy as np
 
 from . import bounds, plots
-from .counting import METHODS, Progress, count_regions
+from .counting import DEFAULT_TOL, METHODS, Progress, count_regions
 from .domain import Box
-from .exceptions import PyRegionsError
-from .network import Network
+from .exceptions import ModelFormatError, PyRegionsError, ShapeError
+from .network import Network, example_network
 from .reproduce import reproduce_serra2018
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a SIGINT
 
 
 class _UsageError(Exception):
@@ -64,14 +67,21 @@ def _build_parser() -> argparse.ArgumentParser:
     bound.add_argument("--json", action="store_true", help="print one JSON object")
 
     count = commands.add_parser("count", help="count the linear regions of a network over a box")
-    count.add_argument("model", help="network saved as .npz (W0, b0, W1, b1, ...)")
-    count.add_argument("--box", type=_parse_box, default=Box(0.0, 1.0), help="input box LO:HI (default 0:1)")
+    count.add_argument(
+        "model", nargs="?",
+        help="network file: .npz (W0, b0, W1, b1, ...), .onnx, or .pt (a saved nn.Sequential); "
+        "default: the bundled MNIST example",
+    )
+    domain = count.add_mutually_exclusive_group()
+    domain.add_argument("--box", type=_parse_box, help="input box LO:HI (default 0:1)")
+    domain.add_argument("--box-file", help=".npy of shape (2, n_inputs): lower row, upper row")
     count.add_argument("--method", choices=METHODS, default="tree")
     count.add_argument("--jobs", type=int, default=1, help="worker processes (tree)")
     count.add_argument("--time-limit", type=float, help="stop after this many seconds")
-    count.add_argument("--tol", type=float, default=1e-6, help="region margin in input units")
+    count.add_argument("--checkpoint", help="keep finished work in this file; rerun to resume")
+    count.add_argument("--tol", type=float, default=DEFAULT_TOL, help="region margin in input units")
     count.add_argument("--seed", type=int, default=0)
-    count.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    count.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     count.add_argument("--json", action="store_true", help="print one JSON object")
 
     reproduce = commands.add_parser("reproduce", help="rerun an experiment of the paper")
@@ -121,40 +131,85 @@ def _run_bound(args) -> None:
         print(f"  {name:<20} {shown}")
 
 
-def _show_progress(update: Progress) -> None:
-    rate = update.regions / max(update.seconds, 1e-9)
-    print(
-        f"\r{update.regions} regions  {update.nodes} nodes  {rate:,.0f} regions/s  "
-        f"{update.seconds:.0f} s",
-        end="", file=sys.stderr, flush=True,
-    )
+def _load_model(path: str | None) -> Network:
+    if path is None:
+        return example_network()
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npz":
+        return Network.load(path)
+    if suffix == ".onnx":
+        return Network.from_onnx(path)
+    if suffix in (".pt", ".pth"):
+        return Network.from_torch(path)
+    msg = f"{path}: unknown model type {suffix or '(no suffix)'!r}; expected .npz, .onnx or .pt"
+    raise ModelFormatError(msg)
+
+
+def _load_box(args) -> Box:
+    if args.box_file is None:
+        return args.box or Box(0.0, 1.0)
+    try:
+        with open(args.box_file, "rb") as handle:
+            corners = np.load(handle, allow_pickle=False)
+    except (ValueError, EOFError) as err:
+        msg = f"{args.box_file}: not a readable .npy array ({err})"
+        raise ModelFormatError(msg) from err
+    if not isinstance(corners, np.ndarray) or corners.ndim != 2 or corners.shape[0] != 2:
+        msg = f"{args.box_file}: expected an array of shape (2, n_inputs), lower then upper"
+        raise ShapeError(msg)
+    return Box(corners[0], corners[1])
+
+
+class _ProgressBar:
+    """A tqdm bar of regions found, on stderr; closed before results print."""
+
+    def __init__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(unit=" regions", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def __call__(self, update: Progress) -> None:
+        self.bar.update(update.regions - self.bar.n)
+        self.bar.set_postfix(nodes=update.nodes, lps=update.lp_solves, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _run_count(args) -> None:
-    network = Network.load(args.model)
-    show = not args.no_progress and sys.stderr.isatty()
-    result = count_regions(
-        network, args.box, method=args.method, tol=args.tol, time_limit=args.time_limit,
-        seed=args.seed, jobs=args.jobs, progress=_show_progress if show else None,
-    )
-    if show:
-        print(file=sys.stderr)
-    summary = {
-        "regions": result.regions,
-        "complete": result.complete,
-        "seconds": round(result.seconds, 3),
-        "lp_solves": result.lp_solves,
-        "method": result.method,
-    }
+    network = _load_model(args.model)
+    box = _load_box(args)
+    bar = _ProgressBar() if not args.no_progress and sys.stderr.isatty() else None
+    try:
+        result = count_regions(
+            network, box, method=args.method, tol=args.tol, time_limit=args.time_limit,
+            seed=args.seed, jobs=args.jobs, progress=bar, checkpoint=args.checkpoint,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    found = bounds.all_bounds(network.n_inputs, network.widths)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps({
+            "regions": result.regions,
+            "complete": result.complete,
+            "seconds": round(result.seconds, 3),
+            "lp_solves": result.lp_solves,
+            "method": result.method,
+            "bounds": {name: {"value": b.value, "log10": b.log10} for name, b in found.items()},
+        }))
         return
+    name = "the bundled example" if args.model is None else args.model
+    architecture = "-".join(map(str, (network.n_inputs, *network.widths)))
     state = "" if result.complete else " (incomplete: a lower bound)"
-    print(f"{result.regions} regions{state} in {result.seconds:.2f} s, "
-          f"{result.lp_solves} solver calls, method {result.method}")
-    bound = bounds.serra2018(network.n_inputs, network.widths, log10=True)
-    print(f"Theorem 1 bound for {network.n_inputs}-{'-'.join(map(str, network.widths))}: "
-          f"10^{bound:.3f}")
+    print(f"{name}: {architecture} network, {network.n_hidden} hidden units "
+          f"({result.n_stable} stable over the box)")
+    print(f"  regions              {result.regions}{state}")
+    for bound_name, b in found.items():
+        shown = str(b.value) if b.value is not None and b.log10 < 30 else f"10^{b.log10:.3f}"
+        print(f"  {bound_name:<20} {shown}")
+    print(f"  {result.seconds:.2f} s, {result.lp_solves} solver calls "
+          f"({result.lp_solves_per_region:.2f} per region), method {result.method}")
 
 
 def _run_reproduce(args) -> None:
@@ -269,10 +324,14 @@ def main(argv: list[str] | None = None) -> int:
             _run_design(args)
         else:
             _run_count(args)
-    except (_UsageError, PyRegionsError, ValueError, OSError) as err:
+    except (_UsageError, PyRegionsError, ValueError, OSError, ImportError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"pyregions: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Counts stop cleanly on Ctrl-C by themselves; this is any other step.
+        print("pyregions: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -44,16 +44,20 @@ Methods
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import highspy
 import numpy as np
 
 from . import _highs, _kernels
 from ._validation import check_int, check_seed
+from .checkpoint import CheckpointState, SubtreeResult, fingerprint, prefix_key
 from .domain import Box
 from .exceptions import SolverError
 from .milp import enumerate_regions_milp
@@ -66,8 +70,19 @@ DEFAULT_TOL = 1e-6
 DEFAULT_SAMPLES = 4096
 METHODS = ("tree", "milp")
 PROGRESS_INTERVAL = 0.25
-# Subtrees per worker: enough that one large subtree cannot hold up the end.
+# Subtrees per worker at the start; large ones are cut further as they show.
 SUBTREES_PER_JOB = 8
+# A subtree on an executor that visits more nodes than this (some seconds of
+# work) is cut into at least SPLIT_CHILDREN subtrees and its work redone.
+SPLIT_NODES = 4000
+SPLIT_CHILDREN = 4
+# A subtree whose worker fails (lost process, killed Dask worker) is re-run
+# up to this many times before the count gives up.
+MAX_SUBTREE_RETRIES = 3
+# With a checkpoint, cut the tree at least this finely, so that an interrupted
+# run loses little, and save finished subtrees at most this often (seconds).
+CHECKPOINT_SUBTREES = 64
+CHECKPOINT_INTERVAL = 2.0
 # LPs decide at the margin tol; HiGHS must be far more precise than that.
 LP_FEASIBILITY_TOLERANCE = 1e-9
 LP_ITERATION_LIMIT = 20_000
@@ -146,6 +161,7 @@ def count_regions(
     executor: Executor | None = None,
     return_patterns: bool = False,
     progress: Callable[[Progress], None] | None = None,
+    checkpoint: str | os.PathLike | None = None,
 ) -> RegionCount:
     """Count the linear regions of ``network`` over ``box``.
 
@@ -176,7 +192,14 @@ def count_regions(
     return_patterns : bool, default=False
         Record the pattern of every region (bit-packed).
     progress : callable, optional
-        Called with a :class:`Progress` about four times a second.
+        Called with a :class:`Progress` about four times a second (and after
+        each finished subtree when the tree is cut).
+    checkpoint : path-like, optional
+        For ``"tree"``: keep the finished subtrees in this file (replaced
+        atomically every few seconds and at the end). If the file exists the
+        count resumes from it, redoing only unfinished subtrees, and ends
+        with exactly the uninterrupted total. A checkpoint of another
+        network, box or ``tol`` is refused.
 
     Returns
     -------
@@ -190,6 +213,14 @@ def count_regions(
         For an unknown method or a non-positive ``tol``.
     SolverError
         When HiGHS cannot decide an LP.
+    CheckpointError
+        When ``checkpoint`` is unreadable or belongs to another count.
+
+    Notes
+    -----
+    Ctrl-C (KeyboardInterrupt) stops the count cleanly: the result has
+    ``complete=False`` and the regions found so far, and the checkpoint, if
+    any, keeps every finished subtree.
 
     Examples
     --------
@@ -212,6 +243,9 @@ def count_regions(
         msg = f"tol must be a positive finite number, got {tol!r}"
         raise ValueError(msg)
     jobs = check_int(jobs, "jobs", minimum=1)
+    if checkpoint is not None and method != "tree":
+        msg = f"checkpoints are kept by the tree search only, not by method {method!r}"
+        raise ValueError(msg)
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
         msg = f"time_limit must be a positive number of seconds, got {time_limit!r}"
         raise ValueError(msg)
@@ -231,7 +265,8 @@ def count_regions(
     else:
         problem = _TreeProblem.build(network, lower, upper, pre_bounds, tol)
         patterns, complete, solves = _count_tree(
-            problem, rng, jobs=jobs, executor=executor, deadline=deadline, progress=progress
+            problem, rng, jobs=jobs, executor=executor, deadline=deadline, progress=progress,
+            checkpoint=checkpoint,
         )
     return RegionCount(
         regions=len(patterns),
@@ -246,57 +281,211 @@ def count_regions(
     )
 
 
-def _count_tree(problem, rng, *, jobs, executor, deadline, progress):
-    """Run the tree search serially, or cut into subtrees on worker processes.
+def _count_tree(problem, rng, *, jobs, executor, deadline, progress, checkpoint):
+    """Run the tree search in one piece, or cut into subtrees.
 
     Returns ``(patterns, complete, lp_solves)``; the patterns come in the
-    serial search's order whatever the number of workers.
+    serial search's order however the tree was cut.
     """
-    if jobs == 1 and executor is None:
+    if jobs == 1 and executor is None and checkpoint is None:
         search = _TreeSearch(problem, rng, deadline=deadline, progress=progress)
         patterns, complete = search.run()
         return patterns, complete, search.lp.solves
-    prefixes, complete, solves = _frontier(problem, rng, SUBTREES_PER_JOB * jobs, deadline)
-    if not complete:
-        return np.empty((0, problem.n_hidden), dtype=bool), False, solves
-    seeds = rng.integers(2**31 - 1, size=len(prefixes))
-    own_pool = executor is None
-    if own_pool:
+    return _SubtreeRun(problem, rng, jobs, executor, deadline, progress, checkpoint).run()
+
+
+def _serial_order(key: str) -> str:
+    """Sort key of a prefix: the serial search visits the active side first."""
+    return key.translate(_ACTIVE_FIRST)
+
+
+_ACTIVE_FIRST = str.maketrans("10", "01")
+
+
+class _SubtreeRun:
+    """A count cut into subtrees by pattern prefix, run in or out of process.
+
+    Subtrees are disjoint and together cover the tree, so their counts add up
+    to the serial total whatever runs them.  On an executor, a subtree that
+    exceeds ``SPLIT_NODES`` nodes comes back cut into its own subtrees (the
+    work done on it is dropped), so no worker is left with a giant tail; a
+    subtree whose worker fails is re-run, and each result is recorded under
+    its prefix once, so nothing is counted twice.
+    """
+
+    def __init__(self, problem, rng, jobs, executor, deadline, progress, checkpoint):
+        self.problem, self.rng, self.jobs = problem, rng, jobs
+        self.executor, self.deadline, self.progress = executor, deadline, progress
+        self.checkpoint = checkpoint
+        self.partial: list[_Subtree] = []  # unfinished subtrees: a lower bound
+        self.started = time.perf_counter()
+        self.last_save = self.started
+
+    def run(self):
+        state = self._initial_state()
+        complete = state is not None
+        if complete and state.pending:
+            try:
+                if self.executor is None and self.jobs == 1:
+                    complete = self._run_here(state)
+                else:
+                    complete = self._run_on_executor(state)
+            finally:
+                self._save(state, force=True)
+        return self._assemble(state, complete)
+
+    def _initial_state(self) -> CheckpointState | None:
+        problem = self.problem
+        key = fingerprint(
+            *problem.weights, *problem.biases, problem.lower, problem.upper, problem.stable,
+            np.asarray(problem.order), extra=f"tol={problem.tol!r}",
+        )
+        if self.checkpoint is not None and Path(self.checkpoint).exists():
+            return CheckpointState.load(self.checkpoint, key)
+        size = SUBTREES_PER_JOB * self.jobs
+        if self.checkpoint is not None:
+            size = max(size, CHECKPOINT_SUBTREES)
+        prefixes, complete, solves = _frontier(problem, self.rng, size, self.deadline)
+        if not complete:
+            return None
+        state = CheckpointState(key, problem.n_hidden, [tuple(map(bool, p)) for p in prefixes])
+        state.frontier_solves = solves
+        self._save(state, force=True)
+        return state
+
+    def _run_here(self, state: CheckpointState) -> bool:
+        while state.pending:
+            prefix = state.pending[0]
+            report = None if self.progress is None else self._after(self._summary(state))
+            part = _count_subtree(self.problem, prefix, self._seed(), self.deadline, None, report)
+            if not part.complete:
+                self.partial.append(part)
+                return False
+            self._finish(state, prefix, part)
+        return True
+
+    def _local_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: HiGHS may hold threads that a fork would not copy.
-        executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
-    started = time.perf_counter()
-    parts = []
-    try:
-        futures = [
-            executor.submit(_count_subtree, problem, prefix, int(seed), deadline)
-            for prefix, seed in zip(prefixes, seeds)
-        ]
-        for future in futures:
-            part = future.result()
-            parts.append(part)
-            solves += part.lp_solves
-            complete &= part.complete
-            if progress is not None:
-                regions = sum(p.patterns.shape[0] for p in parts)
-                nodes = sum(p.nodes for p in parts)
-                progress(Progress(regions, nodes, solves, time.perf_counter() - started))
-    except KeyboardInterrupt:
-        complete = False
-    finally:
-        if own_pool:
-            executor.shutdown(cancel_futures=True)
-    patterns = [part.patterns for part in parts]
-    return np.concatenate(patterns) if patterns else np.empty((0, problem.n_hidden), bool), complete, solves
+        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"))
+
+    def _run_on_executor(self, state: CheckpointState) -> bool:
+        own_pool = self.executor is None
+        executor = self.executor or self._local_pool()
+        failures: dict[tuple[bool, ...], int] = {}
+        running = {}
+
+        def submit(prefix):
+            future = executor.submit(
+                _count_subtree, self.problem, prefix, self._seed(), self.deadline, SPLIT_NODES
+            )
+            running[future] = prefix
+
+        complete = True
+        try:
+            for prefix in state.pending:
+                submit(prefix)
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    prefix = running.pop(future)
+                    try:
+                        part = future.result()
+                    except (SolverError, ValueError, TypeError):
+                        raise  # the same on any worker: re-running cannot help
+                    except Exception as err:
+                        failures[prefix] = failures.get(prefix, 0) + 1
+                        if failures[prefix] > MAX_SUBTREE_RETRIES:
+                            msg = f"subtree {prefix_key(prefix)!r} failed {failures[prefix]} times: {err!r}"
+                            raise SolverError(msg) from err
+                        if own_pool and isinstance(err, BrokenProcessPool):
+                            # A lost local worker breaks the whole pool: start
+                            # a new one and resubmit everything still running.
+                            executor.shutdown(cancel_futures=True)
+                            executor = self._local_pool()
+                            lost = [prefix, *running.values()]
+                            running.clear()
+                            for again in lost:
+                                submit(again)
+                            break
+                        submit(prefix)
+                        continue
+                    if part.children is not None:
+                        state.pending.remove(prefix)
+                        state.pending.extend(part.children)
+                        for child in part.children:
+                            submit(child)
+                    elif not part.complete:
+                        self.partial.append(part)
+                        complete = False
+                    else:
+                        self._finish(state, prefix, part)
+        except KeyboardInterrupt:
+            complete = False
+        finally:
+            for future in running:
+                future.cancel()
+            if own_pool:
+                executor.shutdown(cancel_futures=True)
+        return complete and not state.pending
+
+    def _after(self, done: Progress) -> Callable[[Progress], None]:
+        """A progress callback for one subtree that adds what is ``done``."""
+
+        def report(update: Progress) -> None:
+            self.progress(Progress(
+                done.regions + update.regions, done.nodes + update.nodes,
+                done.lp_solves + update.lp_solves, time.perf_counter() - self.started,
+            ))
+
+        return report
+
+    def _seed(self) -> int:
+        return int(self.rng.integers(2**31 - 1))
+
+    def _finish(self, state, prefix, part) -> None:
+        state.pending.remove(prefix)
+        state.finished[prefix_key(prefix)] = SubtreeResult(part.patterns, part.lp_solves, part.nodes)
+        self._save(state)
+        if self.progress is not None:
+            self.progress(self._summary(state))
+
+    def _summary(self, state) -> Progress:
+        results = list(state.finished.values())
+        return Progress(
+            sum(r.patterns.shape[0] for r in results), sum(r.nodes for r in results),
+            state.frontier_solves + sum(r.lp_solves for r in results),
+            time.perf_counter() - self.started,
+        )
+
+    def _save(self, state, *, force=False) -> None:
+        now = time.perf_counter()
+        if self.checkpoint is not None and (force or now - self.last_save >= CHECKPOINT_INTERVAL):
+            state.save(self.checkpoint)
+            self.last_save = now
+
+    def _assemble(self, state, complete):
+        n_hidden = self.problem.n_hidden
+        if state is None:
+            return np.empty((0, n_hidden), dtype=bool), False, 0
+        keys = sorted(state.finished, key=_serial_order)
+        packed = [state.finished[k].patterns for k in keys] + [p.patterns for p in self.partial]
+        patterns = np.unpackbits(
+            np.concatenate(packed) if packed else np.empty((0, (n_hidden + 7) // 8), np.uint8),
+            axis=1, count=n_hidden,
+        ).astype(bool)
+        solves = self._summary(state).lp_solves + sum(p.lp_solves for p in self.partial)
+        return patterns, complete, solves
 
 
-def _frontier(problem, rng, size, deadline):
-    """Prefixes of the shallowest depth with at least ``size`` non-empty nodes."""
+def _frontier(problem, rng, size, deadline, prefix=()):
+    """Prefixes of the shallowest depth below ``prefix`` with at least
+    ``size`` non-empty nodes (or the leaves, if there are fewer)."""
     solves = 0
-    depth = 0
+    depth = len(prefix)
     while True:
         depth += 1
         search = _TreeSearch(problem, rng, deadline=deadline)
-        patterns, complete = search.run(stop_depth=depth)
+        patterns, complete = search.run(prefix=prefix, stop_depth=depth)
         solves += search.lp.solves
         if not complete or patterns.shape[0] >= size or depth == len(problem.order):
             return patterns[:, list(problem.order[:depth])], complete, solves
@@ -304,19 +493,31 @@ def _frontier(problem, rng, size, deadline):
 
 @dataclass(frozen=True)
 class _Subtree:
-    """What a worker sends back for one subtree."""
+    """What a worker sends back for one subtree: its packed patterns, or the
+    prefixes it was cut into when it proved too large."""
 
     patterns: np.ndarray
     lp_solves: int
     nodes: int
     complete: bool
+    children: list[tuple[bool, ...]] | None = None
 
 
-def _count_subtree(problem, prefix, seed, deadline) -> _Subtree:
+def _count_subtree(problem, prefix, seed, deadline, node_budget, progress=None) -> _Subtree:
     """Worker entry point: count the subtree below ``prefix``."""
-    search = _TreeSearch(problem, np.random.default_rng(seed), deadline=deadline)
-    patterns, complete = search.run(prefix=prefix)
-    return _Subtree(patterns, search.lp.solves, search.nodes, complete)
+    rng = np.random.default_rng(seed)
+    search = _TreeSearch(problem, rng, deadline=deadline, progress=progress, node_budget=node_budget)
+    try:
+        patterns, complete = search.run(prefix=prefix)
+    except _OverBudget:
+        children, complete, solves = _frontier(problem, rng, SPLIT_CHILDREN, deadline, prefix)
+        if complete:
+            return _Subtree(
+                np.empty((0, 0), np.uint8), search.lp.solves + solves, search.nodes, True,
+                [tuple(map(bool, c)) for c in children],
+            )
+        patterns = np.empty((0, problem.n_hidden), dtype=bool)
+    return _Subtree(np.packbits(patterns, axis=1), search.lp.solves, search.nodes, complete)
 
 
 @dataclass(frozen=True, eq=False)
@@ -477,6 +678,10 @@ class _Interrupted(Exception):
     """Raised inside the search when the time limit is reached."""
 
 
+class _OverBudget(Exception):
+    """Raised inside the search of a subtree that has visited too many nodes."""
+
+
 class _TreeSearch:
     """Depth-first search of the activation tree of one :class:`_TreeProblem`.
 
@@ -487,10 +692,14 @@ class _TreeSearch:
     A node holds only the indices of its witnesses.
     """
 
-    def __init__(self, problem: _TreeProblem, rng: np.random.Generator, *, deadline=None, progress=None):
+    def __init__(
+        self, problem: _TreeProblem, rng: np.random.Generator, *, deadline=None, progress=None,
+        node_budget=None,
+    ):
         self.problem = problem
         self.rng = rng
         self.deadline = deadline
+        self.node_budget = node_budget
         self.progress = progress
         self.lp = _FeasibilityLP(problem.lower, problem.upper, int(rng.integers(2**31 - 1)))
         n, n_hidden = problem.lower.shape[0], problem.n_hidden
@@ -743,6 +952,8 @@ class _TreeSearch:
     def _tick(self) -> None:
         if self.deadline is not None and time.time() > self.deadline:
             raise _Interrupted
+        if self.node_budget is not None and self.nodes > self.node_budget:
+            raise _OverBudget
         now = time.perf_counter()
         if self.progress is not None and now - self.last_report >= PROGRESS_INTERVAL:
             self.last_report = now

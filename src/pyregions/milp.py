@@ -52,7 +52,7 @@ class MilpEnumeration:
     solver_calls : int
         MILP solves, the last one (infeasible) included.
     complete : bool
-        False when the time limit stopped the enumeration.
+        False when the time limit or Ctrl-C stopped the enumeration.
     """
 
     patterns: np.ndarray
@@ -204,7 +204,7 @@ def enumerate_regions_milp(
         calls += 1
         try:
             pattern = model.next_region(remaining)
-        except _OutOfTime:
+        except (_OutOfTime, KeyboardInterrupt):
             complete = False
             break
         if pattern is None:

@@ -1,0 +1,78 @@
+"""Counting speed: the tree search against the paper's MILP, on MNIST, and its scaling.
+
+Run with ``pytest bench/bench_counting.py``; the summary at the end prints
+the ratios and rates (all measured in the same run).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pyregions import Box, Network, count_regions
+from pyregions.network import example_network
+
+from tests.reference import random_network
+
+from .conftest import MNIST, compare
+
+BOX = Box(0, 1)
+# Random 784-input networks, hyperplanes centred on the box (tests/reference.py).
+VERSUS_MILP = [(6, 6), (7, 7)]
+SCALING = [(3, 3), (5, 5), (7, 7), (9, 9), (11, 10)]
+
+for widths in VERSUS_MILP:
+    name = "-".join(map(str, widths))
+    compare(f"tree vs milp, random 784-{name}", f"test_milp[{name}]", f"test_tree[{name}]")
+
+
+def _count(network, note, **kwargs):
+    result = count_regions(network, BOX, seed=0, **kwargs)
+    assert result.complete
+    note(
+        regions=result.regions,
+        regions_per_second=result.regions / result.seconds,
+        lp_per_region=result.lp_solves_per_region,
+    )
+    return result
+
+
+def _ids(cases):
+    return ["-".join(map(str, widths)) for widths in cases]
+
+
+@pytest.mark.parametrize("widths", VERSUS_MILP, ids=_ids(VERSUS_MILP))
+def test_tree(record, note, widths):
+    network = random_network(784, widths, 0)
+    result = record(lambda: _count(network, note), rounds=3)
+    milp = count_regions(network, BOX, method="milp")
+    assert milp.regions == result.regions
+
+
+@pytest.mark.parametrize("widths", VERSUS_MILP, ids=_ids(VERSUS_MILP))
+def test_milp(record, note, widths):
+    record(lambda: _count(random_network(784, widths, 0), note, method="milp"), rounds=1)
+
+
+def test_bundled_mnist_example(record, note):
+    record(lambda: _count(example_network(), note), rounds=1)
+
+
+@pytest.fixture(scope="module")
+def mnist_11_11() -> Network:
+    if not MNIST.is_dir():
+        pytest.skip(f"MNIST files not found at {MNIST}")
+    from pyregions.datasets import mnist
+    from pyregions.training import train_relu_network
+
+    x_train, y_train, _, _ = mnist(MNIST)
+    return train_relu_network(x_train, y_train, [11, 11], epochs=20, seed=0)
+
+
+def test_mnist_784_11_11(record, note, mnist_11_11):
+    """The paper's middle configuration, trained here with a fixed seed."""
+    record(lambda: _count(mnist_11_11, note), rounds=1)
+
+
+@pytest.mark.parametrize("widths", SCALING, ids=_ids(SCALING))
+def test_scaling(record, note, widths):
+    record(lambda: _count(random_network(784, widths, 1), note), rounds=1)

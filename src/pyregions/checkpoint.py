@@ -1,0 +1,130 @@
+"""Checkpoints of a tree count cut into subtrees.
+
+A count is cut into subtrees by pattern prefix; each finished subtree is an
+exact part of the total, independent of the others.  A checkpoint holds the
+prefixes of the cut and the result of every finished subtree, so a rerun
+redoes only what was unfinished, and the total equals an uninterrupted run.
+It is bound to one counting problem by a fingerprint of the network, box and
+tolerance, and always replaced atomically: a crash leaves the previous
+checkpoint, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .exceptions import CheckpointError
+
+FORMAT_VERSION = 1
+
+
+def fingerprint(*arrays: np.ndarray, extra: str = "") -> str:
+    """SHA-256 of the arrays' shapes and bytes, and of ``extra``."""
+    digest = hashlib.sha256(f"pyregions-checkpoint-{FORMAT_VERSION}|{extra}".encode())
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def prefix_key(prefix: tuple[bool, ...]) -> str:
+    """A prefix as text, '1' for active: the key of its subtree."""
+    return "".join("1" if bit else "0" for bit in prefix)
+
+
+@dataclass
+class SubtreeResult:
+    """The packed patterns of one finished subtree and what finding them cost."""
+
+    patterns: np.ndarray  # uint8, np.packbits(axis=1) of bool (regions, n_hidden)
+    lp_solves: int
+    nodes: int
+
+
+@dataclass
+class CheckpointState:
+    """Pending and finished subtrees of one count."""
+
+    fingerprint: str
+    n_hidden: int
+    pending: list[tuple[bool, ...]]
+    finished: dict[str, SubtreeResult] = field(default_factory=dict)
+    frontier_solves: int = 0
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the state to ``path`` atomically (write aside, then rename)."""
+        path = Path(path)
+        keys = sorted(self.finished)
+        counts = np.array([self.finished[k].patterns.shape[0] for k in keys], dtype=np.int64)
+        width = (self.n_hidden + 7) // 8
+        patterns = (
+            np.concatenate([self.finished[k].patterns for k in keys])
+            if keys else np.empty((0, width), np.uint8)
+        )
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        with open(partial, "wb") as handle:
+            np.savez(
+                handle,
+                version=np.array(FORMAT_VERSION),
+                fingerprint=np.array(self.fingerprint),
+                n_hidden=np.array(self.n_hidden),
+                pending=np.array([prefix_key(p) for p in self.pending], dtype=str),
+                finished=np.array(keys, dtype=str),
+                counts=counts,
+                solves=np.array([self.finished[k].lp_solves for k in keys], dtype=np.int64),
+                nodes=np.array([self.finished[k].nodes for k in keys], dtype=np.int64),
+                patterns=patterns.reshape(-1, width),
+                frontier_solves=np.array(self.frontier_solves),
+            )
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, expected_fingerprint: str) -> CheckpointState:
+        """Read a checkpoint; refuse one of another problem or a damaged file.
+
+        Raises
+        ------
+        CheckpointError
+            When the file is unreadable or belongs to another network, box or
+            tolerance.
+        """
+        try:
+            # Our own handle: np.load leaks its file when the zip is damaged.
+            with open(path, "rb") as handle:
+                data = np.load(handle, allow_pickle=False)
+                if not isinstance(data, np.lib.npyio.NpzFile):
+                    raise ValueError("a single .npy array, not an .npz archive")
+                if int(data["version"]) != FORMAT_VERSION:
+                    msg = f"{path}: checkpoint format {int(data['version'])}, expected {FORMAT_VERSION}"
+                    raise CheckpointError(msg)
+                if str(data["fingerprint"]) != expected_fingerprint:
+                    msg = (
+                        f"{path}: this checkpoint belongs to another model, box or "
+                        "tolerance; remove it or choose another file"
+                    )
+                    raise CheckpointError(msg)
+                n_hidden = int(data["n_hidden"])
+                pending = [tuple(c == "1" for c in key) for key in data["pending"].tolist()]
+                offsets = np.concatenate([[0], np.cumsum(data["counts"])])
+                finished = {
+                    key: SubtreeResult(
+                        data["patterns"][offsets[i] : offsets[i + 1]], int(data["solves"][i]),
+                        int(data["nodes"][i]),
+                    )
+                    for i, key in enumerate(data["finished"].tolist())
+                }
+                return cls(expected_fingerprint, n_hidden, pending, finished, int(data["frontier_solves"]))
+        except CheckpointError:
+            raise
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            msg = f"{path}: not a readable pyregions checkpoint ({err})"
+            raise CheckpointError(msg) from err

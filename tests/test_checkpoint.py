@@ -1,0 +1,140 @@
+"""Counts cut into subtrees: checkpoints, resumption, splitting and retries."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from pyregions import Box, CheckpointError, count_regions
+from pyregions import counting
+
+from .reference import random_network
+
+NET = random_network(4, [7, 6], 5)
+BOX = Box(-1, 1)
+
+
+@pytest.fixture(scope="module")
+def serial():
+    result = count_regions(NET, BOX, return_patterns=True, seed=0)
+    assert result.complete
+    return result
+
+
+def test_a_checkpointed_count_equals_the_serial_one(tmp_path, serial):
+    path = tmp_path / "count.ckpt"
+    result = count_regions(NET, BOX, return_patterns=True, checkpoint=path)
+    assert result.complete and path.exists()
+    np.testing.assert_array_equal(result.patterns, serial.patterns)
+    again = count_regions(NET, BOX, return_patterns=True, checkpoint=path)
+    np.testing.assert_array_equal(again.patterns, serial.patterns)
+    assert again.lp_solves == result.lp_solves  # nothing redone: read back
+
+
+def test_an_interrupted_count_resumes_to_the_exact_total(tmp_path, serial, monkeypatch):
+    path = tmp_path / "count.ckpt"
+    calls = {"n": 0}
+    original = counting._count_subtree
+
+    def interrupted_after_five(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(counting, "_count_subtree", interrupted_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        count_regions(NET, BOX, checkpoint=path)
+    monkeypatch.setattr(counting, "_count_subtree", original)
+    state = counting.CheckpointState.load(path, _fingerprint_of(path))
+    assert len(state.finished) == 5 and state.pending
+    resumed = count_regions(NET, BOX, return_patterns=True, checkpoint=path)
+    assert resumed.complete
+    np.testing.assert_array_equal(resumed.patterns, serial.patterns)
+
+
+def _fingerprint_of(path):
+    with np.load(path) as data:
+        return str(data["fingerprint"])
+
+
+def test_a_time_limit_keeps_the_finished_subtrees(tmp_path, serial):
+    path = tmp_path / "count.ckpt"
+    partial = count_regions(NET, BOX, checkpoint=path, time_limit=0.3)
+    assert partial.regions <= serial.regions
+    if not partial.complete:
+        resumed = count_regions(NET, BOX, checkpoint=path)
+        assert resumed.complete and resumed.regions == serial.regions
+
+
+def test_a_checkpoint_of_another_count_is_refused(tmp_path):
+    path = tmp_path / "count.ckpt"
+    count_regions(NET, BOX, checkpoint=path)
+    for other in (
+        dict(network=random_network(4, [7, 6], 6), box=BOX),
+        dict(network=NET, box=Box(-1, 2)),
+        dict(network=NET, box=BOX, tol=1e-5),
+    ):
+        with pytest.raises(CheckpointError, match="belongs to another"):
+            count_regions(other.pop("network"), other.pop("box"), checkpoint=path, **other)
+
+
+def test_a_damaged_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "count.ckpt"
+    path.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(CheckpointError, match="not a readable pyregions checkpoint"):
+        count_regions(NET, BOX, checkpoint=path)
+
+
+def test_the_milp_keeps_no_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match="tree search only"):
+        count_regions(NET, BOX, method="milp", checkpoint=tmp_path / "x")
+
+
+def test_large_subtrees_are_split_and_still_exact(serial, monkeypatch):
+    monkeypatch.setattr(counting, "SPLIT_NODES", 20)
+    splits = {"n": 0}
+    original = counting._frontier
+
+    def counted(*args, **kwargs):
+        splits["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(counting, "_frontier", counted)
+    with ThreadPoolExecutor(2) as pool:
+        result = count_regions(NET, BOX, return_patterns=True, executor=pool, jobs=2)
+    assert result.complete and splits["n"] > 1
+    np.testing.assert_array_equal(result.patterns, serial.patterns)
+
+
+class FlakyExecutor:
+    """Loses the first results it is asked for, as a dying worker would."""
+
+    def __init__(self, failures):
+        self.pool = ThreadPoolExecutor(2)
+        self.failures = failures
+
+    def submit(self, fn, *args, **kwargs):
+        if self.failures > 0:
+            self.failures -= 1
+            future = Future()
+            future.set_exception(ConnectionError("worker lost"))
+            return future
+        return self.pool.submit(fn, *args, **kwargs)
+
+
+def test_subtrees_of_lost_workers_are_rerun_never_counted_twice(serial):
+    flaky = FlakyExecutor(failures=5)
+    result = count_regions(NET, BOX, return_patterns=True, executor=flaky, jobs=2)
+    flaky.pool.shutdown()
+    assert result.complete
+    np.testing.assert_array_equal(result.patterns, serial.patterns)
+
+
+def test_a_subtree_that_always_fails_ends_the_count_with_a_clear_error():
+    flaky = FlakyExecutor(failures=10**6)
+    with pytest.raises(counting.SolverError, match="failed 4 times"):
+        count_regions(NET, BOX, executor=flaky, jobs=2)
+    flaky.pool.shutdown()
