@@ -25,6 +25,7 @@ from .reproduce import reproduce_serra2018
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's code for a SIGINT
+SCHEDULER_TIMEOUT = 10  # seconds to reach a Dask scheduler before giving up
 
 
 class _UsageError(Exception):
@@ -76,7 +77,9 @@ def _build_parser() -> argparse.ArgumentParser:
     domain.add_argument("--box", type=_parse_box, help="input box LO:HI (default 0:1)")
     domain.add_argument("--box-file", help=".npy of shape (2, n_inputs): lower row, upper row")
     count.add_argument("--method", choices=METHODS, default="tree")
-    count.add_argument("--jobs", type=int, default=1, help="worker processes (tree)")
+    workers = count.add_mutually_exclusive_group()
+    workers.add_argument("--jobs", type=int, default=1, help="local worker processes (tree)")
+    workers.add_argument("--scheduler", help="run subtrees on the Dask scheduler at this address")
     count.add_argument("--time-limit", type=float, help="stop after this many seconds")
     count.add_argument("--checkpoint", help="keep finished work in this file; rerun to resume")
     count.add_argument("--tol", type=float, default=DEFAULT_TOL, help="region margin in input units")
@@ -160,6 +163,20 @@ def _load_box(args) -> Box:
     return Box(corners[0], corners[1])
 
 
+def _connect(address: str):
+    """A Dask client of the scheduler at ``address``, or one clear error."""
+    try:
+        from distributed import Client
+    except ImportError as err:
+        msg = "--scheduler needs Dask: pip install 'pyregions[dask]'"
+        raise ImportError(msg) from err
+    try:
+        return Client(address, timeout=SCHEDULER_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as err:
+        msg = f"cannot reach a Dask scheduler at {address!r} within {SCHEDULER_TIMEOUT} s ({err})"
+        raise OSError(msg) from err
+
+
 class _ProgressBar:
     """A tqdm bar of regions found, on stderr; closed before results print."""
 
@@ -179,15 +196,20 @@ class _ProgressBar:
 def _run_count(args) -> None:
     network = _load_model(args.model)
     box = _load_box(args)
+    client = None if args.scheduler is None else _connect(args.scheduler)
+    jobs = args.jobs if client is None else max(len(client.scheduler_info()["workers"]), 1)
     bar = _ProgressBar() if not args.no_progress and sys.stderr.isatty() else None
     try:
         result = count_regions(
             network, box, method=args.method, tol=args.tol, time_limit=args.time_limit,
-            seed=args.seed, jobs=args.jobs, progress=bar, checkpoint=args.checkpoint,
+            seed=args.seed, jobs=jobs, progress=bar, checkpoint=args.checkpoint,
+            executor=None if client is None else client.get_executor(),
         )
     finally:
         if bar is not None:
             bar.close()
+        if client is not None:
+            client.close()
     found = bounds.all_bounds(network.n_inputs, network.widths)
     if args.json:
         print(json.dumps({
