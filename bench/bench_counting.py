@@ -16,8 +16,9 @@ from tests.reference import random_network
 from .conftest import MNIST, compare
 
 BOX = Box(0, 1)
+MNIST_SECONDS = 300
 # Random 784-input networks, hyperplanes centred on the box (tests/reference.py).
-VERSUS_MILP = [(6, 6), (7, 7)]
+VERSUS_MILP = [(6, 6)]
 SCALING = [(3, 3), (5, 5), (7, 7), (9, 9), (11, 10)]
 
 for widths in VERSUS_MILP:
@@ -25,9 +26,9 @@ for widths in VERSUS_MILP:
     compare(f"tree vs milp, random 784-{name}", f"test_milp[{name}]", f"test_tree[{name}]")
 
 
-def _count(network, note, **kwargs):
+def _count(network, note, *, partial=False, **kwargs):
     result = count_regions(network, BOX, seed=0, **kwargs)
-    assert result.complete
+    assert result.complete or partial
     note(
         regions=result.regions,
         regions_per_second=result.regions / result.seconds,
@@ -43,14 +44,16 @@ def _ids(cases):
 @pytest.mark.parametrize("widths", VERSUS_MILP, ids=_ids(VERSUS_MILP))
 def test_tree(record, note, widths):
     network = random_network(784, widths, 0)
-    result = record(lambda: _count(network, note), rounds=3)
-    milp = count_regions(network, BOX, method="milp")
-    assert milp.regions == result.regions
+    record(lambda: _count(network, note), rounds=3)
 
 
 @pytest.mark.parametrize("widths", VERSUS_MILP, ids=_ids(VERSUS_MILP))
 def test_milp(record, note, widths):
-    record(lambda: _count(random_network(784, widths, 0), note, method="milp"), rounds=1)
+    """The paper's MILP with HiGHS's default settings (presolve off would
+    roughly double its speed on these models)."""
+    network = random_network(784, widths, 0)
+    result = record(lambda: _count(network, note, method="milp"), rounds=1)
+    assert result.regions == count_regions(network, BOX).regions
 
 
 def test_bundled_mnist_example(record, note):
@@ -69,8 +72,9 @@ def mnist_11_11() -> Network:
 
 
 def test_mnist_784_11_11(record, note, mnist_11_11):
-    """The paper's middle configuration, trained here with a fixed seed."""
-    record(lambda: _count(mnist_11_11, note), rounds=1)
+    """The paper's middle configuration, trained here with a fixed seed; its
+    count takes long, so the rate is taken over the first MNIST_SECONDS."""
+    record(lambda: _count(mnist_11_11, note, partial=True, time_limit=MNIST_SECONDS), rounds=1)
 
 
 @pytest.mark.parametrize("widths", SCALING, ids=_ids(SCALING))

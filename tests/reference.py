@@ -73,3 +73,74 @@ def exhaustive_regions(net: Network, lower, upper, tol) -> set[tuple[bool, ...]]
         for bits in itertools.product((False, True), repeat=net.n_hidden)
         if pattern_is_region(net, np.array(bits), np.asarray(lower, float), np.asarray(upper, float), tol)
     }
+
+
+def random_maxout_network(n_inputs, widths, rank, seed, *, relu_layers=()):
+    """Gaussian maxout layers of ``rank`` (ReLU layers at ``relu_layers``)."""
+    rng = np.random.default_rng(seed)
+    weights, biases, n = [], [], n_inputs
+    for index, width in enumerate(widths):
+        pieces = (width,) if index in relu_layers else (width, rank)
+        weights.append(rng.normal(size=(*pieces, n)) / np.sqrt(n))
+        biases.append(rng.normal(size=pieces))
+        n = width
+    return Network(weights, biases)
+
+
+def states_are_region(net, states, lower, upper, tol):
+    """Whether the per-unit ``states`` (ReLU 0/1, maxout winning piece) have a
+    point in the box at distance >= tol from every wall of their region.
+
+    Written independently of :func:`pattern_is_region`: each unit becomes a
+    list of pieces, a ReLU being the pieces (0, a) with state 1 for ``a``.
+    Pieces with an equal gradient on the region are no wall: the larger
+    constant wins, the lower index on a tie (so a ReLU is inactive at 0).
+    """
+    rows, rhs = [], []
+    C, d = np.eye(lower.shape[0]), np.zeros(lower.shape[0])
+    start = 0
+    for layer in net.layers:
+        n = layer.n_neurons
+        if layer.activation == "relu":
+            zero = np.zeros_like(layer.weights)
+            W = np.stack([zero, layer.weights], axis=1)
+            b = np.stack([np.zeros(n), layer.bias], axis=1)
+        else:
+            W, b = layer.weights, layer.bias
+        PC = np.einsum("upj,jk->upk", W, C)
+        Pd = np.einsum("upj,j->up", W, d) + b
+        for i in range(n):
+            p = int(states[start + i])
+            for q in range(W.shape[1]):
+                if q == p:
+                    continue
+                g, gap = PC[i, p] - PC[i, q], Pd[i, p] - Pd[i, q]
+                if not g.any():
+                    if gap < 0 or (gap == 0 and q < p):
+                        return False
+                    continue
+                rows.append(-g)
+                rhs.append(gap - tol * np.linalg.norm(g))
+        winners = np.asarray(states[start : start + n], dtype=int)
+        C, d = PC[np.arange(n), winners], Pd[np.arange(n), winners]
+        start += n
+    if not rows:
+        return True
+    result = linprog(
+        np.zeros(lower.shape[0]), A_ub=np.array(rows), b_ub=np.array(rhs),
+        bounds=list(zip(lower, upper)), method="highs",
+    )
+    return result.status == 0
+
+
+def exhaustive_states(net: Network, lower, upper, tol) -> set[tuple[int, ...]]:
+    """Every choice of state per unit tried, one LP each: the regions of a
+    network with maxout layers as a set of int tuples."""
+    choices = [
+        range(getattr(layer, "rank", 2)) for layer in net.layers for _ in range(layer.n_neurons)
+    ]
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    return {
+        states for states in itertools.product(*choices)
+        if states_are_region(net, states, lower, upper, tol)
+    }

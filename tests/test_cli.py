@@ -216,3 +216,39 @@ def test_unsupported_onnx_operator_is_one_line(tmp_path):
     done = run("count", str(tmp_path / "net.onnx"))
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "Sigmoid" in done.stderr
+
+
+def test_bound_of_a_model_adds_the_network_aware_bound(tmp_path):
+    net = random_network(2, [5, 4], 2)
+    net.save(tmp_path / "net.npz")
+    done = run("bound", str(tmp_path / "net.npz"), "--box", "-0.2:0.2", "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    exact = count_regions(net, Box(-0.2, 0.2)).regions
+    assert exact <= found["network"]["value"] <= found["serra2018"]["value"]
+
+
+def test_estimate_prints_an_interval(tmp_path):
+    net = random_network(2, [5, 4], 2)
+    net.save(tmp_path / "net.npz")
+    done = run("count", str(tmp_path / "net.npz"), "--box", "-1:1", "--estimate",
+               "--samples", "400", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    low, high = out["ci95"]
+    assert low <= out["estimate"] <= high and out["samples"] == 400
+    assert out["regions_seen"] <= count_regions(net, Box(-1, 1)).regions
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bound"], "give a MODEL, or --inputs and --widths"),
+        (["count", "NET", "--estimate", "--method", "milp"], "does not combine with --method milp"),
+    ],
+)
+def test_bad_bound_and_estimate_requests(tmp_path, args, message):
+    random_network(2, [3], 0).save(tmp_path / "net.npz")
+    done = run(*[str(tmp_path / "net.npz") if a == "NET" else a for a in args])
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and message in done.stderr

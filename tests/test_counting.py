@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, count_regions
+from pyregions import Box, Network, bounds, count_regions
 from pyregions.counting import _TreeProblem, _TreeSearch
 from pyregions.tightening import preactivation_bounds
 
@@ -40,7 +40,9 @@ def test_tree_equals_exhaustive_enumeration(n_inputs, widths, seed):
     lower, upper = box.bounds(n_inputs)
     expected = exhaustive_regions(net, lower, upper, TOL)
     assert found == expected
-    assert result.regions == len(expected)
+    assert result.regions == len(expected) <= bounds.serra2018(n_inputs, widths)
+    milp = count_regions(net, box, method="milp", return_patterns=True)
+    assert {tuple(p) for p in milp.unpacked_patterns()} == expected
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -498,3 +498,301 @@ def test_import_pyregions_imports_neither_torch_nor_onnx():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------- Maxout
+
+
+def maxout_sequential(torch, kind, seed=0):
+    """A Sequential with Maxout layers: only Maxouts, or mixed with ReLUs."""
+    from pyregions.torch import Maxout
+
+    nn = torch.nn
+    torch.manual_seed(seed)
+    if kind == "maxout":
+        layers = [Maxout(2, 4, 3), Maxout(4, 3, 2), nn.Linear(3, 2)]
+    elif kind == "mixed":
+        layers = [nn.Linear(2, 3), nn.ReLU(), Maxout(3, 3, 2), nn.Linear(3, 2), nn.ReLU()]
+        layers += [nn.Sequential(Maxout(2, 2, 4)), nn.Linear(2, 1)]
+    else:  # ends in a Maxout: no output layer
+        layers = [Maxout(2, 3, 2), nn.Linear(3, 3), nn.ReLU(), Maxout(3, 2, 3)]
+    return nn.Sequential(*layers).eval()
+
+
+def maxout_arrays(torch, module):
+    """Per hidden layer (weights, bias) read by hand, and the output layer."""
+    from pyregions.torch import Maxout
+
+    nn = torch.nn
+    inner = {id(m.linear) for m in module.modules() if isinstance(m, Maxout)}
+    leaves = [
+        m
+        for m in module.modules()
+        if isinstance(m, (nn.Linear, Maxout, nn.ReLU)) and id(m) not in inner
+    ]
+    hidden, output = [], None
+    for i, m in enumerate(leaves):
+        if isinstance(m, Maxout):
+            # Output i * rank + p of the Linear is piece p of unit i.
+            W = m.linear.weight.detach().double().numpy()
+            b = m.linear.bias.detach().double().numpy()
+            hidden.append(
+                (
+                    np.stack([W[u * m.rank : (u + 1) * m.rank] for u in range(m.out_features)]),
+                    np.stack([b[u * m.rank : (u + 1) * m.rank] for u in range(m.out_features)]),
+                )
+            )
+        elif isinstance(m, nn.Linear):
+            pair = (m.weight.detach().double().numpy(), m.bias.detach().double().numpy())
+            if i + 1 < len(leaves) and isinstance(leaves[i + 1], nn.ReLU):
+                hidden.append(pair)
+            else:
+                output = pair
+    return hidden, output
+
+
+@pytest.mark.parametrize("kind", ["maxout", "mixed", "ends_in_maxout"])
+def test_torch_maxout_round_trip(torch, kind):
+    module = maxout_sequential(torch, kind)
+    net = network_from_torch(module)
+    hidden, output = maxout_arrays(torch, module)
+    assert_same_network(net, *zip(*hidden), output=output)
+    assert net.maxout_rank is not None
+    x = np.random.default_rng(5).uniform(-1, 1, size=(50, 2))
+    expected = module.double()(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(net.forward(x), expected, rtol=1e-12, atol=1e-12)
+    same = Network(*zip(*hidden))
+    imported = count_regions(net, Box(-1, 1), seed=0)
+    assert imported.complete
+    assert imported.regions == count_regions(same, Box(-1, 1), seed=0).regions > 1
+
+
+def test_torch_maxout_module(torch):
+    from pyregions.torch import Maxout
+
+    layer = Maxout(3, 4, rank=2)
+    assert layer.linear.weight.shape == (8, 3)
+    assert repr(layer).startswith("Maxout(\n  in_features=3, out_features=4, rank=2")
+    x = torch.randn(2, 5, 3)
+    pieces = layer.linear(x)
+    expected = torch.maximum(pieces[..., 0::2], pieces[..., 1::2])
+    torch.testing.assert_close(layer(x), expected)
+    with pytest.raises(ValueError, match="rank must be >= 2, got 1"):
+        Maxout(3, 4, 1)
+    with pytest.raises(ValueError, match="out_features must be an integer, got 2.0"):
+        Maxout(3, 2.0, 2)
+
+
+def test_torch_maxout_layers_must_fit(torch):
+    from pyregions.torch import Maxout
+
+    nn = torch.nn
+    with pytest.raises(
+        UnsupportedLayerError,
+        match=r"^unsupported layer 1: ReLU\(\): a ReLU must follow a dense layer",
+    ):
+        network_from_torch(nn.Sequential(Maxout(2, 3, 2), nn.ReLU()))
+    with pytest.raises(
+        UnsupportedLayerError,
+        match=r"^unsupported layer 1: Maxout\(in_features=3, out_features=2, rank=2\) "
+        r"directly after layer 0: Linear",
+    ):
+        network_from_torch(nn.Sequential(nn.Linear(2, 3), Maxout(3, 2, 2)))
+    broken = Maxout(2, 3, 2)
+    broken.linear = nn.Linear(2, 5)
+    with pytest.raises(ShapeError, match=r"layer 0: Maxout\(.*has 5 outputs, not out_features"):
+        network_from_torch(nn.Sequential(broken))
+
+
+def test_import_pyregions_io_does_not_import_pyregions_torch():
+    code = (
+        "import sys, pyregions, pyregions.io; "
+        "print(sorted({'torch', 'pyregions.torch'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def assert_same_as(net, expected):
+    assert_same_network(
+        net,
+        [layer.weights for layer in expected.layers],
+        [layer.bias for layer in expected.layers],
+        output=None if expected.output is None else (expected.output.weights, expected.output.bias),
+    )
+
+
+@pytest.mark.parametrize("kind", ["maxout", "mixed", "ends_in_maxout"])
+def test_onnx_legacy_export_of_maxout_equals_torch(torch, onnx, tmp_path, kind):
+    module = maxout_sequential(torch, kind)
+    path = tmp_path / "legacy.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module, (torch.zeros(1, 2),), path, dynamo=False)
+    assert {"Reshape", "ReduceMax"} <= {n.op_type for n in onnx.load(path).graph.node}
+    assert_same_as(network_from_onnx(path), network_from_torch(module))
+
+
+@pytest.mark.parametrize("kind", ["maxout", "mixed"])
+def test_onnx_default_export_of_maxout_equals_torch(torch, onnx, tmp_path, kind):
+    pytest.importorskip(
+        "onnxscript", reason="torch's default ONNX exporter needs pip install onnxscript"
+    )
+    module = maxout_sequential(torch, kind)
+    path = tmp_path / "dynamo.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.zeros(1, 2),), path, verbose=False)
+    assert {"Reshape", "ReduceMax"} <= {n.op_type for n in onnx.load(path).graph.node}
+    assert_same_as(network_from_onnx(path), network_from_torch(module))
+
+
+def maxout_onnx(onnx, shape=(-1, 2, 3), axes=(-1,), keepdims=0, axes_as_input=True, after=()):
+    """x (2 features) -> Gemm (6 outputs) -> Reshape(shape) -> ReduceMax -> after... -> y."""
+    make_node = onnx.helper.make_node
+    reduce_inputs = ["r", "axes"] if axes_as_input else ["r"]
+    reduced = "m" if after else "y"
+    reduce_attrs = {} if axes_as_input else {"axes": list(axes)}
+    if keepdims is not None:
+        reduce_attrs["keepdims"] = keepdims
+    nodes = [
+        make_node("Gemm", ["x", "W", "B"], ["g"], transB=1, name="dense"),
+        make_node("Reshape", ["g", "shape"], ["r"], name="split"),
+        make_node("ReduceMax", reduce_inputs, [reduced], name="max", **reduce_attrs),
+        *after,
+    ]
+    inits = [
+        ("W", np.arange(12, dtype=np.float32).reshape(6, 2)),
+        ("B", np.arange(6, dtype=np.float32)),
+        ("shape", np.array(shape, np.int64)),
+        ("axes", np.array(axes, np.int64)),
+    ]
+    model = onnx_model(onnx, nodes, inits)
+    # ReduceMax takes ``axes`` as an input from opset 18, an attribute before.
+    model.opset_import[0].version = 18 if axes_as_input else 13
+    return model
+
+
+@pytest.mark.parametrize(
+    ("shape", "axes", "axes_as_input"),
+    [((-1, 2, 3), (-1,), True), ((1, 2, 3), (2,), True), ((0, 2, 3), (-1,), False)],
+)
+def test_onnx_maxout_pattern(onnx, shape, axes, axes_as_input):
+    model = maxout_onnx(onnx, shape, axes, axes_as_input=axes_as_input)
+    net = network_from_onnx(model)
+    W = np.arange(12, dtype=np.float64).reshape(2, 3, 2)
+    assert_same_network(net, [W], [np.arange(6, dtype=np.float64).reshape(2, 3)])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"axes": (1,)},
+            r"^unsupported ONNX operator ReduceMax \(node 'max'\): axes \[1\]: a maxout reduces",
+        ),
+        (
+            {"axes": (1, 2), "axes_as_input": False},
+            r"^unsupported ONNX operator ReduceMax \(node 'max'\): axes \[1, 2\]",
+        ),
+        ({"keepdims": None}, r"ReduceMax \(node 'max'\): a maxout needs keepdims=0"),
+        ({"keepdims": 1}, r"ReduceMax \(node 'max'\): a maxout needs keepdims=0"),
+        (
+            {"shape": (-1, 3, 3)},
+            (
+                r"^unsupported ONNX operator Reshape \(node 'split'\): shape \[-1, 3, 3\] "
+                r"does not split the 6 outputs of ONNX operator Gemm \(node 'dense'\)"
+            ),
+        ),
+        (
+            {"shape": (-1, -1, 3)},
+            r"Reshape \(node 'split'\): shape \[-1, -1, 3\] does not split",
+        ),
+        (
+            {"shape": (-1, 2, 1, 3)},
+            r"Reshape \(node 'split'\): shape \[-1, 2, 1, 3\] is not a flatten to \(batch, fea",
+        ),
+    ],
+)
+def test_onnx_maxout_mismatch_names_the_operator(onnx, kwargs, match):
+    with pytest.raises(UnsupportedLayerError, match=match):
+        network_from_onnx(maxout_onnx(onnx, **kwargs))
+
+
+def test_onnx_maxout_out_of_place(onnx):
+    make_node = onnx.helper.make_node
+    # Reshape then something other than ReduceMax.
+    relu = make_node("Relu", ["r"], ["y"], name="act")
+    model = maxout_onnx(onnx)
+    model.graph.node[2].CopyFrom(relu)
+    with pytest.raises(
+        UnsupportedLayerError,
+        match=r"^unsupported ONNX operator Relu \(node 'act'\): expected ReduceMax after "
+        r"ONNX operator Reshape \(node 'split'\)",
+    ):
+        network_from_onnx(model)
+    # Reshape at the end of the graph.
+    del model.graph.node[2]
+    model.graph.output[0].name = "r"
+    with pytest.raises(
+        UnsupportedLayerError, match=r"Reshape \(node 'split'\): a Reshape to \(batch, units"
+    ):
+        network_from_onnx(model)
+    # No dense step right before the Reshape or the ReduceMax.
+    with pytest.raises(
+        UnsupportedLayerError,
+        match=r"Reshape \(node 'r2'\): shape \[-1, 2, 3\] is not a flatten to \(batch, "
+        r"features\), and a split into \(batch, units, pieces\) must directly follow a dense",
+    ):
+        network_from_onnx(
+            _chain(
+                onnx,
+                make_node("Reshape", ["h", "s"], ["y"], name="r2"),
+                inits=[("s", np.array([-1, 2, 3], np.int64))],
+            )
+        )
+    with pytest.raises(
+        UnsupportedLayerError,
+        match=r"ReduceMax \(node 'm2'\): a ReduceMax must follow a Reshape",
+    ):
+        network_from_onnx(
+            _chain(onnx, make_node("ReduceMax", ["h"], ["y"], name="m2", keepdims=0))
+        )
+    # A bias added after the maxout has no dense step to join.
+    add = make_node("Add", ["m", "c"], ["y"], name="bias")
+    model = maxout_onnx(onnx, after=[add])
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.ones(2, np.float32), "c"))
+    with pytest.raises(UnsupportedLayerError, match=r"Add \(node 'bias'\): an Add must add"):
+        network_from_onnx(model)
+
+
+def test_onnx_maxout_from_matmul_add(onnx):
+    # tf2onnx style: MatMul by an (n_in, n_out) kernel, then Add of the bias.
+    make_node = onnx.helper.make_node
+    kernel = np.arange(12, dtype=np.float32).reshape(2, 6)
+    bias = np.arange(6, dtype=np.float32)
+    nodes = [
+        make_node("MatMul", ["x", "k"], ["m"]),
+        make_node("Add", ["m", "b"], ["a"]),
+        make_node("Reshape", ["a", "shape"], ["r"]),
+        make_node("ReduceMax", ["r"], ["h"], axes=[2], keepdims=0),
+        make_node("MatMul", ["h", "k2"], ["y"]),
+    ]
+    inits = [
+        ("k", kernel),
+        ("b", bias),
+        ("shape", np.array([-1, 3, 2], np.int64)),
+        ("k2", np.ones((3, 1), np.float32)),
+    ]
+    model = onnx_model(onnx, nodes, inits)
+    model.opset_import[0].version = 13
+    net = network_from_onnx(model)
+    W = kernel.T.astype(np.float64).reshape(3, 2, 2)
+    assert_same_network(
+        net, [W], [bias.astype(np.float64).reshape(3, 2)], output=(np.ones((1, 3)), np.zeros(1))
+    )
+    x = np.random.default_rng(6).uniform(-1, 1, size=(10, 2))
+    pieces = x @ kernel.astype(np.float64) + bias
+    np.testing.assert_allclose(net.forward(x)[:, 0], pieces.reshape(10, 3, 2).max(axis=2).sum(1))

@@ -82,6 +82,7 @@ def test_tiny_run_writes_rows_networks_and_figures(tmp_path, data):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "error_vs_regions.png", "networks", "regions_vs_bounds.png", "results.csv", "run.json",
     ]
+    assert sorted(p.suffix for p in (tmp_path / "networks").iterdir()) == [".npz"] * 4
     assert [r["regions"] for r in done.rows] == [int(r["regions"]) for r in rows]
 
 
@@ -122,16 +123,25 @@ def test_interrupted_run_resumes_without_retraining(tmp_path, data, monkeypatch)
     assert len(read_rows(tmp_path / "results.csv")[1]) == 4
 
 
-def test_an_incomplete_count_writes_no_row(tmp_path, data, monkeypatch):
+def test_an_incomplete_count_writes_no_row_and_resumes(tmp_path, data, monkeypatch):
     real_count = reproduce.count_regions
 
     def incomplete(*args, **kwargs):
         return dataclasses.replace(real_count(*args, **kwargs), complete=False)
 
     monkeypatch.setattr(reproduce, "count_regions", incomplete)
+    monkeypatch.setattr(reproduce, "CHECKPOINT_MIN_BOUND", 0)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, data)
     assert not (tmp_path / "results.csv").exists()
+    checkpoint = tmp_path / "networks" / "n1-1_seed-0.checkpoint"
+    assert checkpoint.is_file()
+    monkeypatch.setattr(reproduce, "count_regions", real_count)
+    done = run(tmp_path, data)
+    assert done.counted == 4
+    network = Network.load(tmp_path / "networks" / "n1-1_seed-0.npz")
+    assert done.rows[0]["regions"] == count_regions(network, Box(0, 1)).regions
+    assert not list(tmp_path.glob("networks/*.checkpoint"))
 
 
 def test_a_row_whose_network_is_missing_is_redone(tmp_path, data):

@@ -33,8 +33,10 @@ py::object exact_or_log10(bool log10, Exact exact, Log log) {
 
 using Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
-py::list interval_bounds(const std::vector<Array>& weights, const std::vector<Array>& biases,
-                         const Array& lower, const Array& upper) {
+// Per layer (low, high, never_wins): arrays of shape (n,) and None for a
+// ReLU layer (2-D weights), of shape (n, k) for a maxout layer (3-D weights).
+py::list interval_bounds_py(const std::vector<Array>& weights, const std::vector<Array>& biases,
+                            const Array& lower, const Array& upper) {
     if (weights.size() != biases.size() || weights.empty()) {
         throw std::invalid_argument("one bias per weight matrix, at least one layer");
     }
@@ -43,27 +45,38 @@ py::list interval_bounds(const std::vector<Array>& weights, const std::vector<Ar
     if (upper.size() != cols) throw std::invalid_argument("lower and upper differ in size");
     for (std::size_t l = 0; l < weights.size(); ++l) {
         const auto& w = weights[l];
-        if (w.ndim() != 2 || w.shape(1) != cols || biases[l].size() != w.shape(0)) {
+        const bool maxout = w.ndim() == 3;
+        const std::int64_t pieces = maxout ? w.shape(1) : 1;
+        if ((w.ndim() != 2 && !maxout) || w.shape(w.ndim() - 1) != cols ||
+            biases[l].size() != w.shape(0) * pieces || (maxout && pieces < 2)) {
             throw std::invalid_argument("layer shapes do not chain");
         }
-        layers.push_back({w.data(), biases[l].data(), w.shape(0), cols});
+        layers.push_back({w.data(), biases[l].data(), w.shape(0), cols, pieces});
         cols = w.shape(0);
     }
     std::vector<Array> low_arrays, high_arrays;
+    std::vector<py::array_t<std::uint8_t>> win_arrays;
     std::vector<double*> lows, highs;
+    std::vector<std::uint8_t*> never_wins;
     for (const auto& layer : layers) {
-        low_arrays.emplace_back(layer.rows);
-        high_arrays.emplace_back(layer.rows);
+        std::vector<py::ssize_t> shape{layer.rows};
+        if (layer.pieces > 1) shape.push_back(layer.pieces);
+        low_arrays.emplace_back(shape);
+        high_arrays.emplace_back(shape);
+        win_arrays.emplace_back(layer.pieces > 1 ? shape : std::vector<py::ssize_t>{0});
         lows.push_back(low_arrays.back().mutable_data());
         highs.push_back(high_arrays.back().mutable_data());
+        never_wins.push_back(win_arrays.back().mutable_data());
     }
     {
         py::gil_scoped_release release;
-        relu_interval_bounds(layers, lower.data(), upper.data(), lows, highs);
+        interval_bounds(layers, lower.data(), upper.data(), lows, highs, never_wins);
     }
     py::list result;
     for (std::size_t l = 0; l < layers.size(); ++l) {
-        result.append(py::make_tuple(low_arrays[l], high_arrays[l]));
+        py::object wins = py::none();
+        if (layers[l].pieces > 1) wins = win_arrays[l].attr("astype")("bool");
+        result.append(py::make_tuple(low_arrays[l], high_arrays[l], wins));
     }
     return result;
 }
@@ -97,6 +110,7 @@ PYBIND11_MODULE(_core, m) {
                 [&] { return lower_bound<LogValue>(bases, exponent, last); });
         },
         py::arg("bases"), py::arg("exponent"), py::arg("last"), py::arg("log10"));
-    m.def("relu_interval_bounds", &interval_bounds, py::arg("weights"), py::arg("biases"),
-          py::arg("lower"), py::arg("upper"));
+    m.def("interval_bounds", &interval_bounds_py, py::arg("weights"), py::arg("biases"),
+          py::arg("lower"), py::arg("upper"),
+          "Outward-rounded pre-activation bounds per layer: (low, high, never_wins).");
 }

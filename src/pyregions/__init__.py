@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import bounds
 from .counting import Progress, RegionCount, count_regions
 from .domain import Box
+from .estimation import RegionEstimate, estimate_regions
 from .exceptions import (
     CheckpointError,
     PyRegionsError,
@@ -29,6 +30,7 @@ __all__ = [
     "PreactivationBounds",
     "Progress",
     "RegionCount",
+    "RegionEstimate",
     "PyRegionsError",
     "ShapeError",
     "SolverError",
@@ -36,5 +38,6 @@ __all__ = [
     "UnsupportedLayerError",
     "bounds",
     "count_regions",
+    "estimate_regions",
     "preactivation_bounds",
 ]

@@ -28,6 +28,7 @@ import numpy as np
 
 from . import _core
 from ._validation import check_array, check_int, check_int_sequence
+from .exceptions import UnsupportedLayerError
 
 __all__ = [
     "ArchitectureRanking",
@@ -37,6 +38,7 @@ __all__ = [
     "maxout",
     "montufar2014_lower",
     "montufar2017",
+    "network_bound",
     "one_input_maximum",
     "rank_architectures",
     "serra2018",
@@ -668,3 +670,146 @@ def rank_architectures(
         entries.append((widths, Bound(value if log < MAX_EXACT_DIGITS - 1 else None, log)))
     n_compositions = sum(math.comb(total_units - 1, layers - 1) for layers in depths)
     return ArchitectureRanking(tuple(entries), exact, n_compositions, nodes)
+
+
+def network_bound(network, box, *, log10=False):
+    """Theorem 1 of Serra et al. (2018) tightened by the weights, over a box.
+
+    An upper bound on the number of linear regions of ``network`` in ``box``
+    (so on :func:`~pyregions.count_regions` at any ``tol``) that is never
+    above :func:`serra2018` for the same architecture, with or without its
+    ranks.  It reads three things off the network.
+
+    *Stable units.*  Over the box, the pre-activation bounds of
+    :func:`~pyregions.preactivation_bounds` (``method="lp"``) split layer l
+    into A_l stably active units (a_l of them), I_l stably inactive ones and
+    U_l unstable ones (u_l).  A stable unit is no hyperplane of any region:
+    an inactive one outputs 0 everywhere, an active one is affine everywhere
+    and only passes dimension on.  Only the u_l unstable units split.
+
+    *Ranks.*  The image of the box under layers 1..l-1 lies in the
+    coordinates P_{l-1} of the units that are not stably inactive (for l = 1,
+    the inputs the box does not fix), so only the columns P_{l-1} of W^l
+    matter.  Let r_U, r_A and r_l be the ranks of W^l[U_l, P_{l-1}],
+    W^l[A_l, P_{l-1}] and W^l[A_l + U_l, P_{l-1}] (numerical ranks, as
+    :func:`serra2018` computes them).
+
+    *The recurrence.*  Take a region R of layers 1..l-1 whose image in
+    h^{l-1} has dimension at most d.  Within R the unstable units are
+    affine functions of that image whose gradients span at most
+    k = min(d, r_U) dimensions, so they cut R into at most
+    sum_{j <= k} C(u_l, j) pieces (an arrangement of u_l hyperplanes that is
+    a cylinder over k dimensions [4]_); distinct pieces have distinct
+    patterns, so at most C(u_l, j) of them have exactly j inactive unstable
+    units.  On such a piece the active units are A_l and u_l - j unstable
+    ones, and rank(W[A + S]) <= rank(W[A]) + |S|, so its image in h^l has
+    dimension at most
+
+    .. math::
+
+        f_l(d, j) = \\min(d,\\; r_l,\\; r_A + u_l - j),
+
+    non-increasing in j.  The number of regions below a piece grows with
+    its dimension, so with at most C(u_l, j) pieces for each j and at most
+    sum_{j <= k} C(u_l, j) in all, the worst case fills the smallest j
+    first: C(u_l, j) pieces for each j <= k (the argument of Theorem 1).
+    With G_{L+1} = 1 and d_0 the number of inputs the box leaves free,
+
+    .. math::
+
+        G_l(d) = \\sum_{j=0}^{\\min(d, r_U)} \\binom{u_l}{j}\\,
+            G_{l+1}\\bigl(f_l(d, j)\\bigr), \\qquad
+        \\text{regions} \\le G_1(d_0).
+
+    Term by term this is at most Theorem 1's recurrence with ranks
+    (u_l <= n_l, k <= min(d, rank W^l), f_l(d, j) <= min(d, rank W^l,
+    n_l - j), d_0 <= n_0), hence never above it.  A layer whose units are
+    all stable multiplies nothing and passes min(d, r_A) on; a network
+    stable everywhere gets 1, its one region.
+
+    Parameters
+    ----------
+    network : Network
+    box : Box
+        A bounded input domain matching ``network.n_inputs``.
+    log10 : bool, default=False
+        Return log10 of the bound as a float instead of the exact int.
+
+    Returns
+    -------
+    int or float
+
+    Raises
+    ------
+    TypeError
+        When ``network`` or ``box`` is of the wrong type.
+    ShapeError
+        When the box does not match the network.
+    UnsupportedLayerError
+        When a hidden layer is not ReLU (use :func:`maxout`).
+    SolverError
+        When HiGHS fails on a bound-tightening LP.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyregions import Box, Network, bounds
+    >>> net = Network([np.array([[1.0], [-1.0], [1.0]])], [np.array([0.0, 0.5, 5.0])])
+    >>> bounds.network_bound(net, Box(-1, 1))  # the third unit is always active
+    3
+    >>> bounds.serra2018(1, [3])
+    4
+    """
+    # Imported here, not at the top: tightening solves LPs with HiGHS and
+    # sits a layer above this module, whose other bounds need no solver.
+    from .domain import Box
+    from .network import Network
+    from .tightening import preactivation_bounds
+
+    if not isinstance(network, Network):
+        msg = f"network must be a pyregions.Network, got {type(network).__name__}"
+        raise TypeError(msg)
+    if not isinstance(box, Box):
+        msg = f"box must be a pyregions.Box, got {type(box).__name__}"
+        raise TypeError(msg)
+    for index, layer in enumerate(network.layers):
+        if layer.activation != "relu":
+            # A maxout unit is k(k-1)/2 hyperplanes, not one: see maxout().
+            msg = f"layer {index} ({type(layer).__name__}): network_bound supports ReLU layers only"
+            raise UnsupportedLayerError(msg)
+    lower, upper = box.bounds(network.n_inputs)
+    pre = preactivation_bounds(network, box, method="lp")
+    columns = lower < upper
+    layers = []
+    for layer, active, inactive in zip(network.layers, pre.stably_active, pre.stably_inactive):
+        W = layer.weights[:, columns]
+        unstable = ~active & ~inactive
+        layers.append(
+            (int(unstable.sum()), _rank(W[unstable]), _rank(W[active]), _rank(W[~inactive]))
+        )
+        columns = ~inactive
+    value = _stable_recurrence(int(np.count_nonzero(lower < upper)), layers)
+    return math.log10(value) if log10 else value
+
+
+def _rank(matrix: np.ndarray) -> int:
+    return int(np.linalg.matrix_rank(matrix)) if matrix.size else 0
+
+
+def _stable_recurrence(n_free: int, layers: Sequence[tuple[int, int, int, int]]) -> int:
+    """G_1(n_free) of :func:`network_bound`, in exact integers.
+
+    ``layers`` holds ``(u_l, r_U, r_A, r_l)`` per layer.  The compiled core
+    has no such variant; the dynamic program over the budget d costs
+    O(sum_l n_l^2) big-integer operations, fine for a few hundred units.
+    """
+    counts = {n_free: 1}  # budget d -> weighted number of pieces
+    for unstable, rank_unstable, rank_active, rank_all in layers:
+        binomials = [math.comb(unstable, j) for j in range(unstable + 1)]
+        after: dict[int, int] = {}
+        for budget, count in counts.items():
+            for j in range(min(budget, rank_unstable) + 1):
+                e = min(budget, rank_all, rank_active + unstable - j)
+                after[e] = after.get(e, 0) + count * binomials[j]
+        counts = after
+    return sum(counts.values())

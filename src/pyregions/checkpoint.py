@@ -34,16 +34,27 @@ def fingerprint(*arrays: np.ndarray, extra: str = "") -> str:
     return digest.hexdigest()
 
 
-def prefix_key(prefix: tuple[bool, ...]) -> str:
-    """A prefix as text, '1' for active: the key of its subtree."""
-    return "".join("1" if bit else "0" for bit in prefix)
+def prefix_key(prefix: tuple[int, ...]) -> str:
+    """A prefix as text, one character per unit: the key of its subtree.
+
+    A ReLU's state is '1' (active) or '0'; a maxout unit's piece ``p`` is
+    ``chr(48 + p)``: the digit for ``p < 10``, and a character after '9' for
+    larger ranks.
+    """
+    return "".join(chr(48 + int(state)) for state in prefix)
+
+
+def prefix_from_key(key: str) -> tuple[int, ...]:
+    """The prefix of a :func:`prefix_key`, as ints (0/1 for a ReLU)."""
+    return tuple(ord(c) - 48 for c in key)
 
 
 @dataclass
 class SubtreeResult:
     """The packed patterns of one finished subtree and what finding them cost."""
 
-    patterns: np.ndarray  # uint8, np.packbits(axis=1) of bool (regions, n_hidden)
+    # uint8, np.packbits(axis=1) of bool (regions, n_hidden); int8 states with maxout
+    patterns: np.ndarray
     lp_solves: int
     nodes: int
 
@@ -54,19 +65,20 @@ class CheckpointState:
 
     fingerprint: str
     n_hidden: int
-    pending: list[tuple[bool, ...]]
+    pending: list[tuple[int, ...]]
     finished: dict[str, SubtreeResult] = field(default_factory=dict)
     frontier_solves: int = 0
+    packed: bool = True  # bit-packed bool patterns; False: int8 maxout states
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state to ``path`` atomically (write aside, then rename)."""
         path = Path(path)
         keys = sorted(self.finished)
         counts = np.array([self.finished[k].patterns.shape[0] for k in keys], dtype=np.int64)
-        width = (self.n_hidden + 7) // 8
+        width = (self.n_hidden + 7) // 8 if self.packed else self.n_hidden
         patterns = (
             np.concatenate([self.finished[k].patterns for k in keys])
-            if keys else np.empty((0, width), np.uint8)
+            if keys else np.empty((0, width), np.uint8 if self.packed else np.int8)
         )
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         with open(partial, "wb") as handle:
@@ -82,6 +94,7 @@ class CheckpointState:
                 nodes=np.array([self.finished[k].nodes for k in keys], dtype=np.int64),
                 patterns=patterns.reshape(-1, width),
                 frontier_solves=np.array(self.frontier_solves),
+                packed=np.array(self.packed),
             )
             handle.flush()
             os.fsync(handle.fileno())
@@ -113,7 +126,7 @@ class CheckpointState:
                     )
                     raise CheckpointError(msg)
                 n_hidden = int(data["n_hidden"])
-                pending = [tuple(c == "1" for c in key) for key in data["pending"].tolist()]
+                pending = [prefix_from_key(key) for key in data["pending"].tolist()]
                 offsets = np.concatenate([[0], np.cumsum(data["counts"])])
                 finished = {
                     key: SubtreeResult(
@@ -122,7 +135,12 @@ class CheckpointState:
                     )
                     for i, key in enumerate(data["finished"].tolist())
                 }
-                return cls(expected_fingerprint, n_hidden, pending, finished, int(data["frontier_solves"]))
+                # Checkpoints written before maxout have no "packed": all ReLU.
+                packed = bool(data["packed"]) if "packed" in data.files else True
+                return cls(
+                    expected_fingerprint, n_hidden, pending, finished,
+                    int(data["frontier_solves"]), packed,
+                )
         except CheckpointError:
             raise
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:

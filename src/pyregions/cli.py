@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 from . import bounds, plots
 from .counting import DEFAULT_TOL, METHODS, Progress, count_regions
 from .domain import Box
+from .estimation import DEFAULT_PROBES, estimate_regions
 from .exceptions import ModelFormatError, PyRegionsError, ShapeError
 from .network import Network, example_network
 from .reproduce import reproduce_serra2018
@@ -62,9 +64,14 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     bound = commands.add_parser("bound", help="bounds on the number of regions of an architecture")
-    bound.add_argument("--inputs", type=int, required=True, help="input dimension n0")
-    bound.add_argument("--widths", type=_positive_ints, required=True, help="hidden widths n1,n2,...")
+    bound.add_argument(
+        "model", nargs="?",
+        help="a network file: its architecture, plus the network-aware bound over --box",
+    )
+    bound.add_argument("--inputs", type=int, help="input dimension n0 (without a model)")
+    bound.add_argument("--widths", type=_positive_ints, help="hidden widths n1,n2,... (without a model)")
     bound.add_argument("--maxout-rank", type=int, help="bound a maxout network of this rank")
+    _add_box_options(bound)
     bound.add_argument("--json", action="store_true", help="print one JSON object")
 
     count = commands.add_parser("count", help="count the linear regions of a network over a box")
@@ -73,9 +80,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="network file: .npz (W0, b0, W1, b1, ...), .onnx, or .pt (a saved nn.Sequential); "
         "default: the bundled MNIST example",
     )
-    domain = count.add_mutually_exclusive_group()
-    domain.add_argument("--box", type=_parse_box, help="input box LO:HI (default 0:1)")
-    domain.add_argument("--box-file", help=".npy of shape (2, n_inputs): lower row, upper row")
+    _add_box_options(count)
     count.add_argument("--method", choices=METHODS, default="tree")
     workers = count.add_mutually_exclusive_group()
     workers.add_argument("--jobs", type=int, default=1, help="local worker processes (tree)")
@@ -85,6 +90,9 @@ def _build_parser() -> argparse.ArgumentParser:
     count.add_argument("--tol", type=float, default=DEFAULT_TOL, help="region margin in input units")
     count.add_argument("--seed", type=int, default=0)
     count.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    count.add_argument("--estimate", action="store_true",
+                       help="estimate the count by random probes instead (Knuth's estimator)")
+    count.add_argument("--samples", type=int, default=DEFAULT_PROBES, help="probes for --estimate")
     count.add_argument("--json", action="store_true", help="print one JSON object")
 
     reproduce = commands.add_parser("reproduce", help="rerun an experiment of the paper")
@@ -109,6 +117,12 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_box_options(parser) -> None:
+    domain = parser.add_mutually_exclusive_group()
+    domain.add_argument("--box", type=_parse_box, help="input box LO:HI (default 0:1)")
+    domain.add_argument("--box-file", help=".npy of shape (2, n_inputs): lower row, upper row")
+
+
 def _attach_negative_values(argv: list[str]) -> list[str]:
     """Turn ``--box -1:1`` into ``--box=-1:1``: argparse would read ``-1:1``
     as an option, since it only knows plain negative numbers."""
@@ -124,11 +138,30 @@ def _attach_negative_values(argv: list[str]) -> list[str]:
 
 
 def _run_bound(args) -> None:
-    found = bounds.all_bounds(args.inputs, args.widths, maxout_rank=args.maxout_rank)
+    if args.model is not None:
+        network = _load_model(args.model)
+        n_inputs, widths, rank = network.n_inputs, network.widths, network.maxout_rank
+        found = bounds.all_bounds(n_inputs, widths, maxout_rank=rank)
+        if rank is None:
+            value = bounds.network_bound(network, _load_box(args))
+            found["network"] = bounds.Bound(value, math.log10(value))
+    elif args.inputs is None or args.widths is None:
+        raise _UsageError("give a MODEL, or --inputs and --widths")
+    else:
+        n_inputs, widths = args.inputs, args.widths
+        found = bounds.all_bounds(n_inputs, widths, maxout_rank=args.maxout_rank)
     if args.json:
-        print(json.dumps({name: {"value": b.value, "log10": b.log10} for name, b in found.items()}))
+        print(json.dumps(_bounds_json(found)))
         return
-    print(f"Bounds on the linear regions of {args.inputs}-{'-'.join(map(str, args.widths))}")
+    print(f"Bounds on the linear regions of {'-'.join(map(str, (n_inputs, *widths)))}")
+    _print_bounds(found)
+
+
+def _bounds_json(found: dict[str, bounds.Bound]) -> dict:
+    return {name: {"value": b.value, "log10": b.log10} for name, b in found.items()}
+
+
+def _print_bounds(found: dict[str, bounds.Bound]) -> None:
     for name, b in found.items():
         shown = str(b.value) if b.value is not None and b.log10 < 30 else f"10^{b.log10:.3f}"
         print(f"  {name:<20} {shown}")
@@ -196,6 +229,9 @@ class _ProgressBar:
 def _run_count(args) -> None:
     network = _load_model(args.model)
     box = _load_box(args)
+    if args.estimate:
+        _run_estimate(args, network, box)
+        return
     client = None if args.scheduler is None else _connect(args.scheduler)
     jobs = args.jobs if client is None else max(len(client.scheduler_info()["workers"]), 1)
     bar = _ProgressBar() if not args.no_progress and sys.stderr.isatty() else None
@@ -210,7 +246,7 @@ def _run_count(args) -> None:
             bar.close()
         if client is not None:
             client.close()
-    found = bounds.all_bounds(network.n_inputs, network.widths)
+    found = bounds.all_bounds(network.n_inputs, network.widths, maxout_rank=network.maxout_rank)
     if args.json:
         print(json.dumps({
             "regions": result.regions,
@@ -218,7 +254,7 @@ def _run_count(args) -> None:
             "seconds": round(result.seconds, 3),
             "lp_solves": result.lp_solves,
             "method": result.method,
-            "bounds": {name: {"value": b.value, "log10": b.log10} for name, b in found.items()},
+            "bounds": _bounds_json(found),
         }))
         return
     name = "the bundled example" if args.model is None else args.model
@@ -227,11 +263,39 @@ def _run_count(args) -> None:
     print(f"{name}: {architecture} network, {network.n_hidden} hidden units "
           f"({result.n_stable} stable over the box)")
     print(f"  regions              {result.regions}{state}")
-    for bound_name, b in found.items():
-        shown = str(b.value) if b.value is not None and b.log10 < 30 else f"10^{b.log10:.3f}"
-        print(f"  {bound_name:<20} {shown}")
+    _print_bounds(found)
     print(f"  {result.seconds:.2f} s, {result.lp_solves} solver calls "
           f"({result.lp_solves_per_region:.2f} per region), method {result.method}")
+
+
+def _run_estimate(args, network: Network, box: Box) -> None:
+    refused = [flag for flag, given in (
+        ("--method milp", args.method == "milp"), ("--checkpoint", args.checkpoint is not None),
+        ("--scheduler", args.scheduler is not None),
+    ) if given]
+    if refused:
+        raise _UsageError(f"--estimate does not combine with {', '.join(refused)}")
+    result = estimate_regions(
+        network, box, samples=args.samples, seed=args.seed, tol=args.tol,
+        time_limit=args.time_limit, jobs=args.jobs,
+    )
+    found = bounds.all_bounds(network.n_inputs, network.widths, maxout_rank=network.maxout_rank)
+    if args.json:
+        print(json.dumps({
+            "estimate": result.estimate,
+            "ci95": list(result.ci95),
+            "samples": result.samples,
+            "regions_seen": result.regions_seen,
+            "seconds": round(result.seconds, 3),
+            "lp_solves": result.lp_solves,
+            "method": result.method,
+            "bounds": _bounds_json(found),
+        }))
+        return
+    low, high = result.ci95
+    print(f"estimate ~ {result.estimate:.6g} regions (95% CI {low:.6g} to {high:.6g}, "
+          f"{result.samples} probes; at least {result.regions_seen} regions seen)")
+    _print_bounds(found)
 
 
 def _run_reproduce(args) -> None:

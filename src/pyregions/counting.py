@@ -20,12 +20,27 @@ wall of any region and is never branched on. Regions thinner than ``tol``
 are not counted; in general position and with ``tol`` small this is the
 paper's count.
 
+A maxout unit's state is its winning piece. Its region for piece *p* is
+
+.. math::
+
+    a_p(x) - a_q(x) \\ge \\mathrm{tol} \\, \\lVert c_p - c_q \\rVert_2
+    \\quad \\text{for every other piece } q \\text{ that can win in the box,}
+
+the same margin from each tie hyperplane; a piece parallel to *p* on the
+region is no hyperplane there (the larger constant wins, the lower index on
+a tie), and a piece that never wins in the box
+(:attr:`~pyregions.PreactivationBounds.never_wins`) is never branched on. A
+ReLU is the rank-2 case with pieces :math:`(0, a)`, kept on its own faster
+path.
+
 Methods
 -------
 ``"tree"`` (default)
     Depth-first search over the units in layer order. A node fixes the states
     of the units so far, so its region is a polytope and the next unit's
-    pre-activation is affine on it. Each child is shown non-empty by a
+    pre-activation (each piece's, for maxout) is affine on it. A ReLU node
+    has two children, a maxout node one per candidate piece. Each child is shown non-empty by a
     *witness* (a point known to lie inside it with the margin above) whenever
     possible; only a child with no witness costs an LP, solved on one
     persistent HiGHS model whose rows follow the search path. Witnesses come
@@ -57,7 +72,7 @@ import numpy as np
 
 from . import _highs, _kernels
 from ._validation import check_int, check_seed
-from .checkpoint import CheckpointState, SubtreeResult, fingerprint, prefix_key
+from .checkpoint import CheckpointState, SubtreeResult, fingerprint, prefix_from_key, prefix_key
 from .domain import Box
 from .exceptions import SolverError
 from .milp import enumerate_regions_milp
@@ -122,9 +137,13 @@ class RegionCount:
     n_stable : int
         Hidden units stable over the whole box, never branched on.
     n_hidden : int
-    patterns : array of uint8 or None
-        With ``return_patterns=True``, one row per region, the bool pattern
-        over all hidden units (layer by layer) packed by ``np.packbits(axis=1)``.
+    patterns : array of uint8 or int8, or None
+        With ``return_patterns=True``, one row per region. For a pure ReLU
+        network the bool pattern over all hidden units (layer by layer)
+        packed by ``np.packbits(axis=1)`` (uint8); with any maxout layer the
+        int8 state of each unit, unpacked: 0 or 1 for a ReLU unit, the
+        winning piece for a maxout unit (as
+        :meth:`~pyregions.Network.activation_patterns`).
     """
 
     regions: int
@@ -142,11 +161,12 @@ class RegionCount:
         return self.lp_solves / max(self.regions, 1)
 
     def unpacked_patterns(self) -> np.ndarray:
-        """The patterns as a bool array of shape (regions, n_hidden)."""
+        """The patterns as an array of shape (regions, n_hidden): bool for a
+        pure ReLU network, int8 states with maxout layers."""
         if self.patterns is None:
             msg = "patterns were not recorded: count with return_patterns=True"
             raise ValueError(msg)
-        return np.unpackbits(self.patterns, axis=1, count=self.n_hidden).astype(bool)
+        return _unpack(self.patterns, self.n_hidden)
 
 
 def count_regions(
@@ -277,8 +297,24 @@ def count_regions(
         tol=float(tol),
         n_stable=pre_bounds.n_stable,
         n_hidden=network.n_hidden,
-        patterns=np.packbits(patterns, axis=1) if return_patterns else None,
+        patterns=_pack(patterns) if return_patterns else None,
     )
+
+
+def _pack(patterns: np.ndarray) -> np.ndarray:
+    """Bool patterns bit-packed; int8 maxout states kept as they are."""
+    return np.packbits(patterns, axis=1) if patterns.dtype == np.bool_ else patterns
+
+
+def _unpack(packed: np.ndarray, n_hidden: int) -> np.ndarray:
+    if packed.dtype == np.int8:
+        return packed.copy()
+    return np.unpackbits(packed, axis=1, count=n_hidden).astype(bool)
+
+
+def _prefixes(patterns: np.ndarray) -> list[tuple]:
+    """Rows of states as tuples: of bool for ReLU, of int with maxout."""
+    return [tuple(row) for row in patterns.tolist()]
 
 
 def _count_tree(problem, rng, *, jobs, executor, deadline, progress, checkpoint):
@@ -294,12 +330,11 @@ def _count_tree(problem, rng, *, jobs, executor, deadline, progress, checkpoint)
     return _SubtreeRun(problem, rng, jobs, executor, deadline, progress, checkpoint).run()
 
 
-def _serial_order(key: str) -> str:
-    """Sort key of a prefix: the serial search visits the active side first."""
-    return key.translate(_ACTIVE_FIRST)
-
-
-_ACTIVE_FIRST = str.maketrans("10", "01")
+def _serial_order(key: str, pieces: Sequence[int]) -> tuple[int, ...]:
+    """Sort key of a prefix whose units have ``pieces`` (1 for ReLU): the
+    serial search visits a ReLU's active side first, maxout pieces in order."""
+    states = prefix_from_key(key)
+    return tuple(s if k > 1 else 1 - s for s, k in zip(states, pieces))
 
 
 class _SubtreeRun:
@@ -338,7 +373,8 @@ class _SubtreeRun:
         problem = self.problem
         key = fingerprint(
             *problem.weights, *problem.biases, problem.lower, problem.upper, problem.stable,
-            np.asarray(problem.order), extra=f"tol={problem.tol!r}",
+            np.asarray(problem.order), *(c for c in problem.candidates if c is not None),
+            extra=f"tol={problem.tol!r}",
         )
         if self.checkpoint is not None and Path(self.checkpoint).exists():
             return CheckpointState.load(self.checkpoint, key)
@@ -348,7 +384,9 @@ class _SubtreeRun:
         prefixes, complete, solves = _frontier(problem, self.rng, size, self.deadline)
         if not complete:
             return None
-        state = CheckpointState(key, problem.n_hidden, [tuple(map(bool, p)) for p in prefixes])
+        state = CheckpointState(
+            key, problem.n_hidden, _prefixes(prefixes), packed=not problem.maxout
+        )
         state.frontier_solves = solves
         self._save(state, force=True)
         return state
@@ -467,12 +505,12 @@ class _SubtreeRun:
         n_hidden = self.problem.n_hidden
         if state is None:
             return np.empty((0, n_hidden), dtype=bool), False, 0
-        keys = sorted(state.finished, key=_serial_order)
+        layer_of = self.problem.layer_of
+        pieces = [self.problem.pieces[layer_of[unit]] for unit in self.problem.order]
+        keys = sorted(state.finished, key=lambda key: _serial_order(key, pieces))
         packed = [state.finished[k].patterns for k in keys] + [p.patterns for p in self.partial]
-        patterns = np.unpackbits(
-            np.concatenate(packed) if packed else np.empty((0, (n_hidden + 7) // 8), np.uint8),
-            axis=1, count=n_hidden,
-        ).astype(bool)
+        empty = _pack(np.empty((0, n_hidden), self.problem.pattern_dtype))
+        patterns = _unpack(np.concatenate(packed) if packed else empty, n_hidden)
         solves = self._summary(state).lp_solves + sum(p.lp_solves for p in self.partial)
         return patterns, complete, solves
 
@@ -514,10 +552,10 @@ def _count_subtree(problem, prefix, seed, deadline, node_budget, progress=None) 
         if complete:
             return _Subtree(
                 np.empty((0, 0), np.uint8), search.lp.solves + solves, search.nodes, True,
-                [tuple(map(bool, c)) for c in children],
+                _prefixes(children),
             )
-        patterns = np.empty((0, problem.n_hidden), dtype=bool)
-    return _Subtree(np.packbits(patterns, axis=1), search.lp.solves, search.nodes, complete)
+        patterns = np.empty((0, problem.n_hidden), dtype=problem.pattern_dtype)
+    return _Subtree(_pack(patterns), search.lp.solves, search.nodes, complete)
 
 
 @dataclass(frozen=True, eq=False)
@@ -526,16 +564,21 @@ class _TreeProblem:
 
     Inputs fixed by the box (``lower == upper``) are folded into the first
     layer's bias, so the search and its distances live in the box's own
-    affine hull, where "nonempty interior" is meant.
+    affine hull, where "nonempty interior" is meant. A maxout layer's
+    weights are stored flat, one row per piece: row ``i * k + p`` is piece
+    ``p`` of unit ``i``.
     """
 
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
     lower: np.ndarray
     upper: np.ndarray
-    stable: np.ndarray  # per hidden unit: +1 stably active, -1 stably inactive, 0 split
+    stable: np.ndarray  # per hidden unit: +1 stably active, -1 stably inactive, 0 split (or maxout)
     tol: float
     order: tuple[int, ...]  # hidden units in search order, layer by layer
+    pieces: tuple[int, ...]  # per layer: 1 for ReLU, the rank k for maxout
+    # Per layer: None for ReLU; for maxout, bool (n, k), the pieces that can win in the box.
+    candidates: tuple[np.ndarray | None, ...]
 
     @classmethod
     def build(
@@ -548,40 +591,83 @@ class _TreeProblem:
         order: Sequence[int] | None = None,
     ) -> _TreeProblem:
         free = lower < upper
-        W0, b0 = network.layers[0].weights, network.layers[0].bias
-        weights = (np.ascontiguousarray(W0[:, free]),) + tuple(
-            layer.weights for layer in network.layers[1:]
-        )
-        biases = (b0 + W0[:, ~free] @ lower[~free],) + tuple(
-            layer.bias for layer in network.layers[1:]
-        )
+        flat = [
+            (layer.weights.reshape(-1, layer.n_inputs), layer.bias.ravel())
+            for layer in network.layers
+        ]
+        W0, b0 = flat[0]
+        weights = (np.ascontiguousarray(W0[:, free]),) + tuple(W for W, _ in flat[1:])
+        biases = (b0 + W0[:, ~free] @ lower[~free],) + tuple(b for _, b in flat[1:])
         stable = np.concatenate(
             [
                 np.where(active, 1, np.where(inactive, -1, 0))
                 for active, inactive in zip(pre_bounds.stably_active, pre_bounds.stably_inactive)
             ]
         ).astype(np.int8)
+        pieces = tuple(getattr(layer, "rank", 1) for layer in network.layers)
+        candidates = tuple(
+            None if k == 1 else ~pre_bounds.never_wins[layer] for layer, k in enumerate(pieces)
+        )
         n_hidden = network.n_hidden
         order = tuple(range(n_hidden)) if order is None else tuple(order)
         layer_of = np.repeat(np.arange(len(network.widths)), network.widths)
         if sorted(order) != list(range(n_hidden)) or np.any(np.diff(layer_of[list(order)]) < 0):
             msg = "order must list every hidden unit once, layer by layer"
             raise ValueError(msg)
-        return cls(weights, biases, lower[free], upper[free], stable, float(tol), order)
+        return cls(
+            weights, biases, lower[free], upper[free], stable, float(tol), order, pieces,
+            candidates,
+        )
 
     @property
     def n_hidden(self) -> int:
         return self.stable.shape[0]
 
+    @property
+    def widths(self) -> list[int]:
+        """Units per hidden layer."""
+        return [b.shape[0] // k for b, k in zip(self.biases, self.pieces)]
+
+    @property
+    def layer_of(self) -> np.ndarray:
+        """The layer of each hidden unit."""
+        return np.repeat(np.arange(len(self.pieces)), self.widths)
+
+    @property
+    def maxout(self) -> bool:
+        """Whether any layer is maxout; patterns are then int8 states."""
+        return max(self.pieces) > 1
+
+    @property
+    def pattern_dtype(self) -> type:
+        return np.int8 if self.maxout else np.bool_
+
+    @property
+    def max_rows(self) -> int:
+        """The most rows a search path can hold: one per ReLU unit, k - 1 per
+        maxout unit of rank k."""
+        return sum(n * max(k - 1, 1) for n, k in zip(self.widths, self.pieces))
+
     def preactivations(self, points: np.ndarray) -> np.ndarray:
-        """All hidden pre-activations at ``points`` (free coordinates)."""
-        columns = []
+        """All hidden pre-activations at ``points`` (free coordinates).
+
+        Column ``u`` is unit ``u``'s pre-activation for a ReLU unit, its
+        winning piece (first on a tie) for a maxout unit. With maxout layers,
+        the value of every piece follows, layer by layer, in the flat order.
+        """
+        columns, pieces = [], []
         h = points
-        for W, b in zip(self.weights, self.biases):
+        for W, b, k in zip(self.weights, self.biases, self.pieces):
             a = h @ W.T + b
-            columns.append(a)
-            h = np.maximum(a, 0.0)
-        return np.concatenate(columns, axis=1)
+            if k == 1:
+                columns.append(a)
+                h = np.maximum(a, 0.0)
+                continue
+            by_unit = a.reshape(a.shape[0], -1, k)
+            columns.append(np.argmax(by_unit, axis=2).astype(np.float64))
+            pieces.append(a)
+            h = by_unit.max(axis=2)
+        return np.concatenate(columns + pieces, axis=1)
 
 
 class _FeasibilityLP:
@@ -704,11 +790,11 @@ class _TreeSearch:
         self.lp = _FeasibilityLP(problem.lower, problem.upper, int(rng.integers(2**31 - 1)))
         n, n_hidden = problem.lower.shape[0], problem.n_hidden
         self.points = np.empty((0, n))
-        self.pre = np.empty((0, n_hidden))
+        self.pre = np.empty((0, problem.preactivations(problem.lower[None, :]).shape[1]))
         self.n_points = 0
-        self.pattern = np.zeros(n_hidden, dtype=bool)
-        self.rows = np.empty((n_hidden, n))
-        self.rhs = np.empty(n_hidden)
+        self.pattern = np.zeros(n_hidden, dtype=problem.pattern_dtype)
+        self.rows = np.empty((problem.max_rows, n))
+        self.rhs = np.empty(problem.max_rows)
         self.row_units: list[int] = []
         self.row_ids: list[int] = []
         self.next_row_id = 0
@@ -716,9 +802,17 @@ class _TreeSearch:
         self.nodes = 0
         self.started = time.perf_counter()
         self.last_report = self.started
-        layer_sizes = [W.shape[0] for W in problem.weights]
-        self.layer_of = np.repeat(np.arange(len(layer_sizes)), layer_sizes)
+        layer_sizes = problem.widths
+        self.layer_of = problem.layer_of
         self.offset = np.concatenate([[0], np.cumsum(layer_sizes)])
+        # Per hidden unit: whether it is maxout, and its first piece column in self.pre.
+        self.is_maxout = np.array([problem.pieces[layer] > 1 for layer in self.layer_of])
+        piece_counts = [size * k if k > 1 else 0 for size, k in zip(layer_sizes, problem.pieces)]
+        piece_start = n_hidden + np.concatenate([[0], np.cumsum(piece_counts)])
+        self.piece_column = [
+            int(piece_start[layer] + (unit - self.offset[layer]) * problem.pieces[layer])
+            for unit, layer in enumerate(self.layer_of)
+        ]
         # Effective affine map (C, d) of each layer on the current region.
         self.maps: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(layer_sizes)
         self.order = np.array(problem.order, dtype=np.intp)
@@ -731,14 +825,15 @@ class _TreeSearch:
             ("walks", "lp_witnesses", "lp_empty", "box_proofs", "reused_proofs"), 0
         )
 
-    def run(self, prefix: Sequence[bool] = (), stop_depth: int | None = None) -> tuple[np.ndarray, bool]:
+    def run(self, prefix: Sequence[int] = (), stop_depth: int | None = None) -> tuple[np.ndarray, bool]:
         """Search the subtree below ``prefix``; return its patterns and completeness.
 
         Parameters
         ----------
-        prefix : sequence of bool
-            States of the first ``len(prefix)`` units in search order: the
-            root of a subtree found non-empty by an earlier search.
+        prefix : sequence of bool or int
+            States of the first ``len(prefix)`` units in search order (a
+            ReLU's bool, a maxout unit's winning piece): the root of a
+            subtree found non-empty by an earlier search.
         stop_depth : int, optional
             Treat the nodes at this depth as leaves (to cut the tree into
             subtrees). Their patterns are valid on the first ``stop_depth``
@@ -748,12 +843,14 @@ class _TreeSearch:
         witnesses = self._add_points(self._samples(DEFAULT_SAMPLES))
         complete = True
         try:
-            for depth, positive in enumerate(prefix):
-                witnesses = self._follow(depth, bool(positive), witnesses)
+            for depth, state in enumerate(prefix):
+                witnesses = self._follow(depth, int(state), witnesses)
             self._visit(len(prefix), witnesses)
         except (_Interrupted, KeyboardInterrupt):
             complete = False
-        patterns = np.array(self.found, dtype=bool).reshape(len(self.found), self.problem.n_hidden)
+        patterns = np.array(self.found, dtype=self.pattern.dtype).reshape(
+            len(self.found), self.problem.n_hidden
+        )
         return patterns, complete
 
     # -- witnesses ---------------------------------------------------------
@@ -787,6 +884,9 @@ class _TreeSearch:
         if depth == self.stop_depth:
             self.found.append(self.pattern.copy())
             return
+        if self.is_maxout[self.problem.order[depth]]:
+            self._visit_pieces(depth, witnesses)
+            return
         unit, c, offset, threshold = self._unit_at(depth)
         if c is None:
             self.pattern[unit] = offset
@@ -808,8 +908,71 @@ class _TreeSearch:
             self._pop_row()
             self.n_points = mark
 
-    def _follow(self, depth: int, positive: bool, witnesses: np.ndarray) -> np.ndarray:
-        """Take the child ``positive`` of the node at ``depth``, known to be non-empty."""
+    def _visit_pieces(self, depth: int, witnesses: np.ndarray) -> None:
+        """Branch on the maxout unit at ``depth``: one child per piece that can win.
+
+        Child ``p`` is the region where piece ``p`` beats every other
+        candidate ``q`` by the margin, ``a_p - a_q >= tol * ||c_p - c_q||``:
+        up to k - 1 rows, all pushed together.
+        """
+        unit, candidates, C, d = self._pieces_at(depth)
+        if candidates.size == 1:
+            self.pattern[unit] = candidates[0]
+            self._visit(depth + 1, witnesses)
+            return
+        for piece in candidates:
+            split = self._piece_rows(piece, candidates, C, d)
+            if split is None:
+                continue
+            mark = self.n_points
+            side, margins = self._push_piece(unit, piece, split, witnesses)
+            if side.size == 0:
+                side = self._witness_for_piece(depth, witnesses, margins, piece)
+            if side is not None:
+                self._visit(depth + 1, side)
+            for _ in range(margins.shape[1]):
+                self._pop_row()
+            self.n_points = mark
+
+    def _push_piece(self, unit, piece, split, witnesses) -> tuple[np.ndarray, np.ndarray]:
+        """Push the rows of child ``piece`` (a :meth:`_piece_rows` ``split``);
+        return the witnesses inside it and every witness's margin on each row."""
+        rows, rhs, others, thresholds = split
+        self.pattern[unit] = piece
+        for row, bound in zip(rows, rhs):
+            self._push_row(unit, row, bound)
+        column = self.piece_column[unit]
+        values = self.pre[witnesses, column : column + self.problem.pieces[self.layer_of[unit]]]
+        margins = values[:, [piece]] - values[:, others] - thresholds
+        return witnesses[np.all(margins >= 0.0, axis=1)], margins
+
+    def _piece_rows(self, piece, candidates, C, d):
+        """The rows of child ``piece``: ``(rows, rhs, others, thresholds)``, or
+        None when a piece parallel to it beats it on the whole node.
+
+        A piece ``q`` with ``c_q = c_p`` on the region is no hyperplane there:
+        the larger constant wins, the lower index on a tie (as ``argmax``).
+        """
+        others = candidates[candidates != piece]
+        G = C[piece] - C[others]
+        gap = d[piece] - d[others]
+        flat = ~G.any(axis=1)
+        if np.any(flat & ((gap < 0.0) | ((gap == 0.0) & (others < piece)))):
+            return None
+        G, gap, others = G[~flat], gap[~flat], others[~flat]
+        thresholds = self.problem.tol * np.sqrt(np.einsum("ij,ij->i", G, G))
+        return G, thresholds - gap, others, thresholds
+
+    def _follow(self, depth: int, state: int, witnesses: np.ndarray) -> np.ndarray:
+        """Take the child ``state`` of the node at ``depth``, known to be non-empty."""
+        if self.is_maxout[self.problem.order[depth]]:
+            unit, candidates, C, d = self._pieces_at(depth)
+            self.pattern[unit] = state
+            if candidates.size == 1:
+                return witnesses
+            split = self._piece_rows(state, candidates, C, d)
+            return self._push_piece(unit, state, split, witnesses)[0]
+        positive = bool(state)
         unit, c, offset, threshold = self._unit_at(depth)
         self.pattern[unit] = positive
         if c is None:
@@ -827,9 +990,7 @@ class _TreeSearch:
         """
         problem = self.problem
         unit = problem.order[depth]
-        layer = self.layer_of[unit]
-        if depth == 0 or self.layer_of[problem.order[depth - 1]] != layer:
-            self._enter_layer(layer)
+        layer = self._layer_at(depth)
         if problem.stable[unit]:
             return unit, None, problem.stable[unit] > 0, 0.0
         C, d = self.maps[layer]
@@ -839,6 +1000,25 @@ class _TreeSearch:
             return unit, None, offset > 0.0, 0.0
         return unit, c, offset, problem.tol * float(np.sqrt(c @ c))
 
+    def _layer_at(self, depth: int) -> int:
+        """The layer of the unit at ``depth``, entered if it is a new one."""
+        layer = self.layer_of[self.problem.order[depth]]
+        if depth == 0 or self.layer_of[self.problem.order[depth - 1]] != layer:
+            self._enter_layer(layer)
+        return layer
+
+    def _pieces_at(self, depth: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """The maxout unit at ``depth``: ``(unit, candidates, C, d)``, its
+        pieces that can win in the box and the affine map of every piece on
+        the region (``C[p] x + d[p]``)."""
+        unit = self.problem.order[depth]
+        layer = self._layer_at(depth)
+        i = unit - self.offset[layer]
+        k = self.problem.pieces[layer]
+        C, d = self.maps[layer]
+        candidates = np.flatnonzero(self.problem.candidates[layer][i])
+        return unit, candidates, C[i * k : (i + 1) * k], d[i * k : (i + 1) * k]
+
     def _enter_layer(self, layer: int) -> None:
         self.layer_rows[layer] = len(self.row_ids)
         W, b = self.problem.weights[layer], self.problem.biases[layer]
@@ -846,7 +1026,14 @@ class _TreeSearch:
             self.maps[0] = (W, b)
             return
         C_prev, d_prev = self.maps[layer - 1]
-        active = self.pattern[self.offset[layer - 1] : self.offset[layer]]
+        states = self.pattern[self.offset[layer - 1] : self.offset[layer]]
+        k = self.problem.pieces[layer - 1]
+        if k > 1:
+            # A maxout unit passes on its winning piece.
+            winners = np.arange(states.shape[0]) * k + states
+            self.maps[layer] = (W @ C_prev[winners], W @ d_prev[winners] + b)
+            return
+        active = states.astype(bool, copy=False)
         W_active = W[:, active]
         self.maps[layer] = (W_active @ C_prev[active], W_active @ d_prev[active] + b)
 
@@ -868,19 +1055,9 @@ class _TreeSearch:
             self._record_refutation(unit, sign, -1)
             return None
         if witnesses.size:
-            direction = self.rows[k - 1]
-            start = self.points[witnesses[int(np.argmax(sign * values))]]
-            goal = self.rhs[k - 1] + (WITNESS_MARGIN_FACTOR - 1.0) * self.problem.tol * float(
-                np.sqrt(direction @ direction)
-            )
-            step, reached, _ = _kernels.walk(
-                start, direction, direction, lo, hi, self.rows[: k - 1], self.rhs[: k - 1], goal
-            )
-            if reached:
-                found = self._witnesses_near(np.clip(start + step * direction, lo, hi), depth + 1)
-                if found.size:
-                    self.stats["walks"] += 1
-                    return found
+            found = self._walk_into_last_row(depth, witnesses[int(np.argmax(sign * values))])
+            if found is not None:
+                return found
         point = self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
         if point is None:
             self.stats["lp_empty"] += 1
@@ -891,6 +1068,26 @@ class _TreeSearch:
         # point outside the region and so no witness for the subtree.
         return self._witnesses_near(point, depth + 1)
 
+    def _walk_into_last_row(self, depth: int, start_index: int) -> np.ndarray | None:
+        """Walk from witness ``start_index`` of the parent node into the last
+        row, keeping the rows before it; the new witness, or None."""
+        k = len(self.row_ids)
+        lo, hi = self.problem.lower, self.problem.upper
+        direction = self.rows[k - 1]
+        start = self.points[start_index]
+        goal = self.rhs[k - 1] + (WITNESS_MARGIN_FACTOR - 1.0) * self.problem.tol * float(
+            np.sqrt(direction @ direction)
+        )
+        step, reached, _ = _kernels.walk(
+            start, direction, direction, lo, hi, self.rows[: k - 1], self.rhs[: k - 1], goal
+        )
+        if reached:
+            found = self._witnesses_near(np.clip(start + step * direction, lo, hi), depth + 1)
+            if found.size:
+                self.stats["walks"] += 1
+                return found
+        return None
+
     def _witnesses_near(self, point: np.ndarray, depth: int) -> np.ndarray:
         """Store ``point``; return its index if it has the current pattern.
 
@@ -900,13 +1097,53 @@ class _TreeSearch:
         """
         index = self._add_points(point[None, :])
         decided = self.order[:depth]
-        inside = np.array_equal(self.pre[index[0], decided] > 0.0, self.pattern[decided])
+        values = self.pre[index[0], decided]
+        if self.problem.maxout:
+            # Maxout columns hold the winning piece, not a pre-activation.
+            values = np.where(self.is_maxout[decided], values, values > 0.0)
+            inside = np.array_equal(values, self.pattern[decided])
+        else:
+            inside = np.array_equal(values > 0.0, self.pattern[decided])
         return index if inside else index[:0]
 
-    def _keep_farkas_proof(self, unit: int, sign: float) -> None:
+    def _witness_for_piece(self, depth, witnesses, margins, piece) -> np.ndarray | None:
+        """Witnesses for the maxout child just pushed as the last rows (one
+        per column of ``margins``, the witnesses' margins on them), or None
+        if it is empty.
+
+        As :meth:`_witness_for_new_side`; the walk only with one new row: it
+        clears one row while keeping the others, which a witness outside
+        several new rows would not start inside.
+        """
+        unit = self.problem.order[depth]
+        n_new = margins.shape[1]
+        if self._still_refuted(unit, piece):
+            self.stats["reused_proofs"] += 1
+            return None
+        k = len(self.row_ids)
+        lo, hi = self.problem.lower, self.problem.upper
+        for r in range(k - n_new, k):
+            if _kernels.refutes(self.rows[r : r + 1], self.rhs[r : r + 1], np.ones(1), lo, hi):
+                self.stats["box_proofs"] += 1
+                self._record_refutation(unit, piece, -1)
+                return None
+        if n_new == 1 and witnesses.size:
+            found = self._walk_into_last_row(depth, witnesses[int(np.argmax(margins[:, 0]))])
+            if found is not None:
+                return found
+        point = self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
+        if point is None:
+            self.stats["lp_empty"] += 1
+            self._keep_farkas_proof(unit, piece, n_new)
+            return None
+        self.stats["lp_witnesses"] += 1
+        return self._witnesses_near(point, depth + 1)
+
+    def _keep_farkas_proof(self, unit: int, sign: float, n_new: int = 1) -> None:
         """Remember how far up the path HiGHS's proof of emptiness holds.
 
-        The proof combines some rows of the path with the new one. It stays
+        The proof combines some rows of the path with the new ones (the last
+        ``n_new``; ``sign`` is the maxout piece when there are several). It stays
         valid at every later node that keeps those rows and the unit's own
         affine function, i.e. the path up to the deeper of its last row and
         the last row of the earlier layers. The proof is re-checked here on
@@ -914,7 +1151,7 @@ class _TreeSearch:
         """
         multipliers = self.lp.farkas_multipliers()
         k = len(self.row_ids)
-        if multipliers is None or multipliers.shape[0] != k or multipliers[k - 1] <= 0.0:
+        if multipliers is None or multipliers.shape[0] != k or multipliers[k - n_new :].max() <= 0.0:
             return
         support = np.flatnonzero(multipliers > 1e-9 * multipliers.max())
         if not _kernels.refutes(
@@ -922,7 +1159,8 @@ class _TreeSearch:
             self.problem.lower, self.problem.upper,
         ):
             return
-        deepest = int(support[-2]) if support.size > 1 else -1
+        before = support[support < k - n_new]
+        deepest = int(before[-1]) if before.size else -1
         self._record_refutation(unit, sign, deepest)
 
     def _record_refutation(self, unit: int, sign: float, deepest_row: int) -> None:

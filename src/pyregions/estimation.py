@@ -32,12 +32,13 @@ hidden unit, whatever the number of regions.
 
 The interval is only as good as the normal approximation. :math:`X` is
 heavy-tailed when the tree is unbalanced: a few rare paths through deep,
-bushy subtrees carry most of the mean. With few probes those paths are
-usually missed, and then both the mean and the sample variance come out too
-small, so the interval undercovers and its centre sits low; its real
-coverage approaches 95% only once the probes are many enough to see the
-tail. Read an interval from a few dozen probes as a rough size, not a
-guarantee.
+bushy subtrees carry much of the mean. With few probes those paths are
+usually missed, and then the mean and the sample variance both come out too
+small: the estimate is unbiased only on average over runs, a typical run
+sits low, and its interval undercovers. Coverage approaches 95% only once
+the probes are many enough to see the tail (about 95% with 300 probes on
+small random networks in the tests, less with a few dozen). Read an
+interval from few probes as a rough size, not a guarantee.
 
 References
 ----------
@@ -60,6 +61,7 @@ from ._validation import check_int, check_seed
 from .counting import DEFAULT_SAMPLES as WITNESS_SAMPLES
 from .counting import DEFAULT_TOL, _TreeProblem, _TreeSearch
 from .domain import Box
+from .exceptions import UnsupportedLayerError
 from .network import Network
 from .tightening import preactivation_bounds
 
@@ -67,6 +69,9 @@ __all__ = ["DEFAULT_PROBES", "RegionEstimate", "estimate_regions"]
 
 DEFAULT_PROBES = 1000
 METHOD = "knuth"
+# Nodes whose non-empty children the probes remember: about 150 MB. Only
+# the top levels are met again, and they fill the memory first.
+MAX_REMEMBERED_NODES = 1_000_000
 #: The two-sided 95% quantile of the standard normal distribution.
 Z95 = 1.959963984540054
 
@@ -156,6 +161,9 @@ def estimate_regions(
         When ``network`` or ``box`` is of the wrong type.
     ShapeError
         When the box does not match the network.
+    UnsupportedLayerError
+        When the network has a maxout layer (count it with
+        :func:`~pyregions.count_regions`).
     ValueError
         For ``samples < 2``, ``jobs < 1``, a non-positive ``tol`` or
         ``time_limit``.
@@ -180,6 +188,11 @@ def estimate_regions(
     if not isinstance(box, Box):
         msg = f"box must be a pyregions.Box, got {type(box).__name__}"
         raise TypeError(msg)
+    if network.maxout_rank is not None:
+        # The probes branch in two at every unit; maxout units branch in k.
+        layer = next(i for i, layer in enumerate(network.layers) if layer.activation != "relu")
+        msg = f"layer {layer} (MaxoutLayer): estimate_regions supports ReLU networks only"
+        raise UnsupportedLayerError(msg)
     samples = check_int(samples, "samples", minimum=2)
     if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
         msg = f"tol must be a positive finite number, got {tol!r}"
@@ -258,13 +271,25 @@ def _run_probes(problem: _TreeProblem, seed: int, count: int, deadline: float | 
 def _mean_interval(products: list[int]) -> tuple[float, tuple[float, float]]:
     """Mean and normal 95% interval of the products.
 
-    The products are exact ints; they are averaged as floats, which keeps 53
-    bits of each, far more than the sampling error leaves meaningful.
+    The products are exact ints, up to 2^(hidden units). They are scaled by
+    a power of two, which is exact, to below 1 so that squaring them for the
+    variance cannot overflow; a result past the float range is infinite.
     """
-    values = np.array([float(p) for p in products])
+    shift = max(products).bit_length()
+    values = np.array([p / (1 << shift) for p in products])
     mean = float(values.mean())
     half = Z95 * float(values.std(ddof=1)) / math.sqrt(values.size)
-    return mean, (mean - half, mean + half)
+    return _times_power_of_two(mean, shift), (
+        _times_power_of_two(mean - half, shift),
+        _times_power_of_two(mean + half, shift),
+    )
+
+
+def _times_power_of_two(value: float, exponent: int) -> float:
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, value)
 
 
 class _ProbeSearch(_TreeSearch):
@@ -334,7 +359,8 @@ class _ProbeSearch(_TreeSearch):
         self._pop_row()
         side = self._test_side(split, depth, witnesses, values, chosen)
         found = (side is not None, other is not None)
-        self.children[key] = found if chosen > 0 else found[::-1]
+        if len(self.children) < MAX_REMEMBERED_NODES:
+            self.children[key] = found if chosen > 0 else found[::-1]
         if side is not None:
             return sum(found), side
         self._pop_row()

@@ -1,15 +1,24 @@
 """Import trained PyTorch and ONNX models as :class:`~pyregions.network.Network`.
 
-A model is read as a chain of steps, each either a dense (affine) map or a
-ReLU, and must have the form
+A model is read as a chain of steps, each a dense (affine) map, a ReLU or a
+maxout layer, and must have the form
 
 .. math::
 
     x \\mapsto W^{L+1} \\max(0, W^L \\cdots \\max(0, W^1 x + b^1) \\cdots + b^L) + b^{L+1}
 
-that is: dense, ReLU, dense, ReLU, ..., dense. Each dense layer followed by a
-ReLU becomes a hidden layer; a final dense layer with no ReLU becomes the
-uncounted output layer, and a model ending in a ReLU has none. Layers that
+that is: dense, ReLU, dense, ReLU, ..., dense, where any dense-ReLU pair may
+instead be a maxout layer
+
+.. math::
+
+    h_i = \\max_{p < k} (W_{ip} h + b_{ip}),
+
+read from :class:`pyregions.torch.Maxout` or from the ONNX operators it
+exports to (dense, then ``Reshape`` to ``(batch, n, k)``, then ``ReduceMax``
+over the last axis). Each dense layer followed by a ReLU, and each maxout
+layer, becomes a hidden layer; a final dense layer with no ReLU becomes the
+uncounted output layer, and a model ending in a hidden layer has none. Layers that
 act as the identity on a batch of flat vectors (flatten, identity, dropout in
 evaluation mode) are skipped. Weights are converted to float64.
 
@@ -19,6 +28,7 @@ that needs it (``pip install pyregions[torch]`` or ``pyregions[onnx]``).
 
 from __future__ import annotations
 
+import importlib
 import math
 from os import PathLike
 from pathlib import Path
@@ -31,29 +41,22 @@ from .network import Network
 __all__ = ["network_from_torch", "network_from_torch_file", "network_from_onnx"]
 
 
-def _import_torch():
+def _require(module: str, what: str):
+    """Import an optional dependency, or say which extra installs it."""
     try:
-        import torch
+        return importlib.import_module(module)
     except ImportError as err:
-        msg = "reading PyTorch models needs torch: install pyregions[torch]"
+        msg = f"reading {what} models needs {module}: install pyregions[{module}]"
         raise ImportError(msg) from err
-    return torch
-
-
-def _import_onnx():
-    try:
-        import onnx
-    except ImportError as err:
-        msg = "reading ONNX models needs onnx: install pyregions[onnx]"
-        raise ImportError(msg) from err
-    return onnx
 
 
 def _assemble(steps) -> Network:
     """Build a network from ``(label, weights, bias)`` steps.
 
-    ``weights`` and ``bias`` are ``None`` for a ReLU step; ``label`` names the
-    step in error messages.
+    ``weights`` and ``bias`` are ``None`` for a ReLU step, of shape
+    ``(n_out, n_in)`` and ``(n_out,)`` for a dense step, and of shape
+    ``(n_out, k, n_in)`` and ``(n_out, k)`` for a maxout layer; ``label``
+    names the step in error messages.
     """
     weights, biases = [], []
     pending = None  # the last dense step, until a ReLU closes it
@@ -65,7 +68,12 @@ def _assemble(steps) -> Network:
                     "dense layers and ReLUs must alternate"
                 )
                 raise UnsupportedLayerError(msg)
-            pending = (label, W, b)
+            if W.ndim == 3:
+                # A maxout layer is a whole hidden layer: no ReLU closes it.
+                weights.append(W)
+                biases.append(b)
+            else:
+                pending = (label, W, b)
         elif pending is None:
             msg = f"unsupported {label}: a ReLU must follow a dense layer"
             raise UnsupportedLayerError(msg)
@@ -74,7 +82,7 @@ def _assemble(steps) -> Network:
             biases.append(pending[2])
             pending = None
     if not weights:
-        msg = "the model has no hidden layer (a dense layer followed by a ReLU)"
+        msg = "the model has no hidden layer (a dense layer followed by a ReLU, or a maxout)"
         raise UnsupportedLayerError(msg)
     output_weights, output_bias = (None, None) if pending is None else pending[1:]
     return Network(weights, biases, output_weights=output_weights, output_bias=output_bias)
@@ -94,18 +102,34 @@ def _torch_leaves(module, prefix: str = ""):
             yield f"{prefix}{name}", child
 
 
+def _torch_linear(layer):
+    """The float64 ``(weights, bias)`` of an ``nn.Linear``; no bias is zero."""
+    W = layer.weight.detach().cpu().double().numpy()
+    if layer.bias is None:
+        return W, np.zeros(W.shape[0])
+    return W, layer.bias.detach().cpu().double().numpy()
+
+
 def _torch_steps(module):
     from torch import nn
+
+    from .torch import Maxout
 
     for name, layer in _torch_leaves(module):
         label = f"layer {name}: {layer!r}"
         if isinstance(layer, nn.Linear):
-            W = layer.weight.detach().cpu().double().numpy()
-            if layer.bias is None:
-                b = np.zeros(W.shape[0])
-            else:
-                b = layer.bias.detach().cpu().double().numpy()
-            yield label, W, b
+            yield (label, *_torch_linear(layer))
+        elif isinstance(layer, Maxout):
+            # Its repr spans lines to list its Linear; the sizes say it all.
+            label = f"layer {name}: Maxout({layer.extra_repr()})"
+            W, b = _torch_linear(layer.linear)
+            shape = (layer.out_features, layer.rank)
+            if W.shape[0] != shape[0] * shape[1]:
+                msg = f"{label}: its Linear has {W.shape[0]} outputs, not out_features * rank"
+                raise ShapeError(msg)
+            # Output ``i * rank + p`` of the Linear is piece p of unit i
+            # (Maxout.forward's view), so a C-order reshape puts it at [i, p].
+            yield label, W.reshape(*shape, W.shape[1]), b.reshape(shape)
         elif isinstance(layer, nn.ReLU):
             yield label, None, None
         # Flatten keeping the batch axis is the identity on (batch, n) data
@@ -122,22 +146,25 @@ def _torch_steps(module):
 
 
 def network_from_torch(module) -> Network:
-    """Convert a PyTorch ``nn.Sequential`` of Linear and ReLU layers.
+    """Convert a PyTorch ``nn.Sequential`` of Linear, ReLU and Maxout layers.
 
     Parameters
     ----------
     module : torch.nn.Sequential, str or path-like
-        A Sequential of ``Linear``, ``ReLU``, ``Flatten`` (from dimension 1),
-        ``Identity``, ``Dropout`` and nested Sequentials, with the Linears and
-        ReLUs alternating as ``Linear, ReLU, ..., Linear[, ReLU]``. A path is
-        read by :func:`network_from_torch_file`.
+        A Sequential of ``Linear``, ``ReLU``, :class:`pyregions.torch.Maxout`,
+        ``Flatten`` (from dimension 1), ``Identity``, ``Dropout`` and nested
+        Sequentials, with the Linears and ReLUs alternating as
+        ``Linear, ReLU, ..., Linear[, ReLU]``; a ``Maxout`` may stand for any
+        ``Linear, ReLU`` pair, as in ``Linear, ReLU, Maxout, Maxout, Linear``.
+        A path is read by :func:`network_from_torch_file`.
 
     Returns
     -------
     Network
-        Hidden layers from each Linear followed by a ReLU; the last Linear, if
-        not followed by a ReLU, is the output layer. Dropout is skipped as in
-        evaluation mode, whatever the module's mode.
+        Hidden layers from each Linear followed by a ReLU and from each
+        Maxout (weights of shape ``(out_features, rank, in_features)``); the
+        last Linear, if not followed by a ReLU, is the output layer. Dropout
+        is skipped as in evaluation mode, whatever the module's mode.
 
     Raises
     ------
@@ -145,10 +172,12 @@ def network_from_torch(module) -> Network:
         When ``module`` is neither a ``torch.nn.Module`` nor a path.
     UnsupportedLayerError
         When ``module`` is not a Sequential, holds another kind of layer, or
-        its Linears and ReLUs do not alternate; the message names the layer
-        by its index (``"1.0"`` inside a nested Sequential).
+        its Linears and ReLUs do not alternate (a ReLU after a Maxout is
+        refused too); the message names the layer by its index (``"1.0"``
+        inside a nested Sequential).
     ShapeError
-        When a weight is not finite or the Linears' sizes do not chain.
+        When a weight is not finite, the layers' sizes do not chain, or a
+        Maxout's Linear does not have ``out_features * rank`` outputs.
     ImportError
         When torch is not installed.
 
@@ -158,10 +187,13 @@ def network_from_torch(module) -> Network:
     >>> from pyregions.io import network_from_torch
     >>> network_from_torch(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
     Network(2-3, output=1)
+    >>> from pyregions.torch import Maxout
+    >>> network_from_torch(nn.Sequential(Maxout(2, 4, rank=3), nn.Linear(4, 1)))
+    Network(2-4, output=1)
     """
     if isinstance(module, (str, PathLike)):
         return network_from_torch_file(module)
-    torch = _import_torch()
+    torch = _require("torch", "PyTorch")
     if not isinstance(module, torch.nn.Module):
         msg = f"module must be a torch.nn.Sequential or a path, got {type(module).__name__}"
         raise TypeError(msg)
@@ -198,7 +230,7 @@ def network_from_torch_file(path: str | PathLike) -> Network:
     ImportError
         When torch is not installed.
     """
-    torch = _import_torch()
+    torch = _require("torch", "PyTorch")
     path = Path(path)
     if not path.is_file():
         msg = f"{path}: no such PyTorch model file"
@@ -223,7 +255,7 @@ def network_from_torch_file(path: str | PathLike) -> Network:
 
 
 def _load_onnx(model):
-    onnx = _import_onnx()
+    onnx = _require("onnx", "ONNX")
     if isinstance(model, onnx.ModelProto):
         return model, "ONNX model"
     if not isinstance(model, (str, PathLike)):
@@ -290,6 +322,8 @@ class _OnnxWalk:
         self.nodes = [node for node in graph.node if node.op_type != "Constant"]
         self.steps = []
         self.n_features = _onnx_features(self.input)
+        # (Reshape node, units, pieces) while a Reshape awaits its ReduceMax.
+        self.maxout = None
 
     def run(self):
         current = self.input.name
@@ -307,6 +341,10 @@ class _OnnxWalk:
             # the walk instead of looping.
             self.nodes.remove(consumers[0])
             current = self._step(consumers[0], current)
+        if self.maxout is not None:
+            raise self._unsupported(
+                self.maxout[0], "a Reshape to (batch, units, pieces) must be followed by ReduceMax"
+            )
         if current != self.output:
             msg = (
                 f"{self.source}: the data path ends at '{current}', "
@@ -342,12 +380,20 @@ class _OnnxWalk:
             "Relu": self._relu,
             "Flatten": self._flatten,
             "Reshape": self._reshape,
+            "ReduceMax": self._reduce_max,
             "Identity": lambda node, data: None,
         }.get(node.op_type)
         if handler is None:
             raise self._unsupported(node)
         if len(node.output) != 1:
             raise self._unsupported(node, f"expected one output, got {len(node.output)}")
+        if self.maxout is not None and node.op_type != "ReduceMax":
+            # A (batch, units, pieces) tensor means nothing to any other step.
+            raise self._unsupported(
+                node,
+                f"expected ReduceMax after {self._label(self.maxout[0])}, "
+                "which reshapes to (batch, units, pieces)",
+            )
         handler(node, data)
         return node.output[0]
 
@@ -397,7 +443,7 @@ class _OnnxWalk:
         # The bias of a MatMul + Add pair, as tf2onnx writes a Keras Dense.
         other = [name for name in node.input if name != data]
         last = self.steps[-1] if self.steps else None
-        if len(other) != 1 or last is None or last[1] is None:
+        if len(other) != 1 or last is None or last[1] is None or last[1].ndim != 2:
             raise self._unsupported(node, "an Add must add a constant bias to a MatMul or Gemm")
         last[2] = last[2] + self._bias(node, self._constant(node, other[0]), last[1].shape[0])
 
@@ -410,6 +456,10 @@ class _OnnxWalk:
 
     def _reshape(self, node, data):
         shape = self._constant(node, node.input[1]).tolist()
+        last = self.steps[-1] if self.steps else None
+        if len(shape) == 3 and last is not None and last[1] is not None and last[1].ndim == 2:
+            self._maxout_reshape(node, shape, last)
+            return
         # Only a flatten to (batch, features) keeps the samples apart; a
         # shape of (batch, k) with k smaller than the features would split
         # each sample into several rows.
@@ -417,11 +467,56 @@ class _OnnxWalk:
             shape[1] == -1 or (shape[1] > 0 and self.n_features in (None, shape[1]))
         )
         if not flat:
-            raise self._unsupported(node, f"shape {shape} is not a flatten to (batch, features)")
+            why = f"shape {shape} is not a flatten to (batch, features)"
+            if len(shape) == 3:
+                why += (
+                    ", and a split into (batch, units, pieces) must directly follow "
+                    "a dense layer (Gemm or MatMul)"
+                )
+            raise self._unsupported(node, why)
+
+    def _maxout_reshape(self, node, shape, last):
+        """Start a maxout layer: split the dense step ``last`` into pieces."""
+        n_units, n_pieces = shape[1:]
+        # The batch axis (shape[0]) may be -1, 0 (copy) or the exported
+        # batch size; the others must split the dense outputs exactly.
+        if not (n_units > 0 and n_pieces > 0 and n_units * n_pieces == last[1].shape[0]):
+            raise self._unsupported(
+                node,
+                f"shape {shape} does not split the {last[1].shape[0]} outputs of "
+                f"{last[0]} into (batch, units, pieces)",
+            )
+        self.maxout = (node, n_units, n_pieces)
+
+    def _reduce_max(self, node, data):
+        if self.maxout is None:
+            raise self._unsupported(
+                node, "a ReduceMax must follow a Reshape of a dense layer to (batch, units, pieces)"
+            )
+        attrs = self._attributes(node)
+        # Opset 18 moved ``axes`` from an attribute to an optional input.
+        if len(node.input) > 1 and node.input[1]:
+            axes = np.asarray(self._constant(node, node.input[1])).reshape(-1).tolist()
+        else:
+            axes = list(attrs.get("axes", []))
+        if axes not in ([-1], [2]):
+            raise self._unsupported(
+                node, f"axes {axes}: a maxout reduces the last axis of (batch, units, pieces)"
+            )
+        if attrs.get("keepdims", 1) != 0:
+            raise self._unsupported(node, "a maxout needs keepdims=0")
+        _, n_units, n_pieces = self.maxout
+        self.maxout = None
+        last = self.steps[-1]
+        # The Reshape is C-order, so dense output ``i * pieces + p`` is
+        # piece p of unit i, as in pyregions.torch.Maxout.
+        W = last[1].reshape(n_units, n_pieces, last[1].shape[1])
+        self.steps[-1] = [self._label(node), W, last[2].reshape(n_units, n_pieces)]
+        self.n_features = n_units
 
 
 def network_from_onnx(model) -> Network:
-    """Read an ONNX model of dense layers and ReLUs.
+    """Read an ONNX model of dense layers, ReLUs and maxout layers.
 
     The graph is walked from its single input along the data path; weights
     come from initializers and ``Constant`` nodes. No ONNX runtime is needed.
@@ -435,20 +530,25 @@ def network_from_onnx(model) -> Network:
         ``Add`` of a constant bias after either, ``Relu``, ``Flatten``
         (``axis=1``), ``Reshape`` to ``(batch, features)`` and ``Identity``:
         what ``torch.onnx.export`` writes for a Sequential, and what tf2onnx
-        writes for a Keras model of Dense layers.
+        writes for a Keras model of Dense layers. A maxout layer, as exported
+        from :class:`pyregions.torch.Maxout`, is a dense step, a ``Reshape``
+        to ``(batch, units, pieces)`` by a constant shape, then ``ReduceMax``
+        over the last axis (``axes`` ``[-1]`` or ``[2]``, as an attribute or,
+        from opset 18, a constant input) with ``keepdims=0``.
 
     Returns
     -------
     Network
-        Hidden layers from each dense step followed by ``Relu``; a final dense
-        step is the output layer.
+        Hidden layers from each dense step followed by ``Relu`` and from each
+        maxout pattern; a final dense step is the output layer.
 
     Raises
     ------
     ModelFormatError
         When the file is missing, unreadable or not an ONNX model.
     UnsupportedLayerError
-        When an operator is not listed above (the message names its type and
+        When an operator is not listed above or a ``Reshape`` or ``ReduceMax``
+        does not fit the patterns above (the message names its type and
         node), the graph is not a single chain from one input to one output,
         or dense steps and ``Relu`` do not alternate.
     ShapeError

@@ -1,5 +1,5 @@
-"""The paper's mixed-integer formulation of a ReLU network, and region
-enumeration with it (Serra et al. 2018, section 5).
+"""The paper's mixed-integer formulation of a ReLU or maxout network, and
+region enumeration with it (Serra et al. 2018, sections 5 and 7).
 
 For each hidden unit i of layer l, with a = W^l h^{l-1} + b^l:
 
@@ -23,6 +23,20 @@ distance as in the tree search; in general position and with a small
 tolerance both count the same regions.  A unit whose pre-activation is
 constant 0 on a region (its inputs all inactive) makes f <= 0 there, so that
 region is lost: the MILP assumes general position, the tree search does not.
+
+A maxout unit with pieces a_p = W_p h^{l-1} + b_p, p < k, and output y gets
+one binary z_p per piece that can win in the box (the others, below another
+piece everywhere, never win and get none):
+
+    sum_p z_p = 1,   y >= a_p for every p,   y <= a_p + M_p (1 - z_p),
+    f <= a_p - a_q + M_pq (1 - z_p)   for candidate pieces q != p,
+
+with M_p = max_r u_r - l_p and M_pq = max_r u_r + u_q - 2 l_p from the
+pieces' bounds [l_p, u_p]: when z_r = 1 for r != p, f <= a_r - a_p makes the
+last rows slack. A unit with one candidate piece is stable: y = a_p. The
+region of z is given per unit by the piece with z_p = 1.
+
+Each activation is added to the model by a function of :data:`ACTIVATIONS`.
 """
 
 from __future__ import annotations
@@ -34,11 +48,11 @@ import highspy
 import numpy as np
 
 from . import _highs
-from .exceptions import SolverError
+from .exceptions import SolverError, UnsupportedLayerError
 from .network import Network
 from .tightening import PreactivationBounds
 
-__all__ = ["FORMULATIONS", "MilpEnumeration", "enumerate_regions_milp"]
+__all__ = ["ACTIVATIONS", "FORMULATIONS", "MilpEnumeration", "enumerate_regions_milp"]
 
 
 @dataclass(frozen=True)
@@ -47,8 +61,10 @@ class MilpEnumeration:
 
     Attributes
     ----------
-    patterns : ndarray of bool, shape (regions, n_hidden)
-        One activation pattern per region, in the order found.
+    patterns : ndarray of shape (regions, n_hidden)
+        One activation pattern per region, in the order found: bool for a
+        pure ReLU network, else int8 states (0/1 for ReLU, the winning piece
+        for maxout).
     solver_calls : int
         MILP solves, the last one (infeasible) included.
     complete : bool
@@ -75,41 +91,39 @@ class _PaperFormulation:
         model.setOptionValue("mip_max_improving_sols", 1)
         model.setOptionValue("mip_feasibility_tolerance", 1e-9)
         model.setOptionValue("primal_feasibility_tolerance", 1e-9)
-        inf = highspy.kHighsInf
         previous = list(range(lower.shape[0]))
         model.addVars(lower.shape[0], lower, upper)
-        self.binaries: list[int] = []  # column of z per unstable unit
-        self.unstable: list[int] = []  # global index of each unstable unit
-        self.stable_active = np.concatenate(pre_bounds.stably_active)
-        walls: list[tuple[int, int, int, float]] = []  # (h, hbar, z, M) per unstable unit
+        # f comes first so that each unit's rows can bound it as they are added.
+        self.f = self._add_column(tol, highspy.kHighsInf)
+        self.binaries: list[int] = []  # column of each z
+        self.binary_units: list[int] = []  # the hidden unit of each z
+        self.binary_states: list[int] = []  # the unit's state when z = 1
+        maxout = network.maxout_rank is not None
+        self.stable_pattern = np.zeros(network.n_hidden, dtype=np.int8 if maxout else bool)
         offset = 0
-        for layer, low, high in zip(network.layers, pre_bounds.lower, pre_bounds.upper):
-            columns = []
-            for i in range(layer.n_neurons):
-                m_plus, m_minus = max(high[i], 0.0), max(-low[i], 0.0)
-                h = self._add_column(0.0, m_plus)
-                hbar = self._add_column(0.0, m_minus)
-                index = np.array([h, hbar, *previous], dtype=np.int32)
-                values = np.concatenate([[1.0, -1.0], -layer.weights[i]])
-                model.addRow(layer.bias[i], layer.bias[i], index.size, index, values)
-                if low[i] < 0 < high[i]:
-                    z = self._add_column(0.0, 1.0)
-                    model.changeColIntegrality(z, highspy.HighsVarType.kInteger)
-                    self._add_row(-inf, 0.0, [h, z], [1.0, -m_plus])
-                    self._add_row(-inf, m_minus, [hbar, z], [1.0, m_minus])
-                    walls.append((h, hbar, z, max(m_plus, m_minus)))
-                    self.binaries.append(z)
-                    self.unstable.append(offset + i)
-                columns.append(h)
-            previous = columns
+        for index, layer in enumerate(network.layers):
+            add_layer = ACTIVATIONS.get(layer.activation)
+            if add_layer is None:
+                msg = (
+                    f"layer {index} ({type(layer).__name__}): no MILP formulation of "
+                    f"activation {layer.activation!r}; known: {sorted(ACTIVATIONS)}"
+                )
+                raise UnsupportedLayerError(msg)
+            never_wins = pre_bounds.never_wins[index] if layer.activation == "maxout" else None
+            bounds = (pre_bounds.lower[index], pre_bounds.upper[index], never_wins)
+            previous = add_layer(self, layer, bounds, previous, offset)
             offset += layer.n_neurons
         self.n_hidden = offset
-        f = self._add_column(tol, inf)
-        for h, hbar, z, big_m in walls:
-            self._add_row(-inf, big_m, [f, h, z], [1.0, -1.0, big_m])
-            self._add_row(-inf, 0.0, [f, hbar, z], [1.0, -1.0, -big_m])
-        model.changeColCost(f, 1.0)
+        model.changeColCost(self.f, 1.0)
         model.changeObjectiveSense(highspy.ObjSense.kMaximize)
+
+    def _add_binary(self, unit: int, state: int) -> int:
+        z = self._add_column(0.0, 1.0)
+        self.model.changeColIntegrality(z, highspy.HighsVarType.kInteger)
+        self.binaries.append(z)
+        self.binary_units.append(unit)
+        self.binary_states.append(state)
+        return z
 
     def _add_column(self, low, high) -> int:
         self.model.addVar(low, high)
@@ -139,8 +153,8 @@ class _PaperFormulation:
         values = np.asarray(self.model.getSolution().col_value)
         z = values[self.binaries] > 0.5
         self._cut_off(z)
-        pattern = self.stable_active.copy()
-        pattern[self.unstable] = z
+        pattern = self.stable_pattern.copy()
+        pattern[np.asarray(self.binary_units)[z]] = np.asarray(self.binary_states)[z]
         return pattern
 
     def _cut_off(self, z: np.ndarray) -> None:
@@ -148,6 +162,75 @@ class _PaperFormulation:
         values = np.where(z, -1.0, 1.0)
         self._add_row(1.0 - z.sum(), highspy.kHighsInf, self.binaries, values)
 
+
+def _relu_bigm(form: _PaperFormulation, layer, bounds, previous, offset) -> list[int]:
+    """Add a ReLU layer: a = h - hbar, one binary per unstable unit.
+
+    Returns the columns of the layer's outputs h.
+    """
+    low, high, _ = bounds
+    inf = highspy.kHighsInf
+    columns = []
+    for i in range(layer.n_neurons):
+        m_plus, m_minus = max(high[i], 0.0), max(-low[i], 0.0)
+        h = form._add_column(0.0, m_plus)
+        hbar = form._add_column(0.0, m_minus)
+        form._add_row(layer.bias[i], layer.bias[i], [h, hbar, *previous],
+                      np.concatenate([[1.0, -1.0], -layer.weights[i]]))
+        if low[i] < 0 < high[i]:
+            z = form._add_binary(offset + i, True)
+            form._add_row(-inf, 0.0, [h, z], [1.0, -m_plus])
+            form._add_row(-inf, m_minus, [hbar, z], [1.0, m_minus])
+            big_m = max(m_plus, m_minus)
+            form._add_row(-inf, big_m, [form.f, h, z], [1.0, -1.0, big_m])
+            form._add_row(-inf, 0.0, [form.f, hbar, z], [1.0, -1.0, -big_m])
+        else:
+            form.stable_pattern[offset + i] = low[i] > 0
+        columns.append(h)
+    return columns
+
+
+def _maxout_bigm(form: _PaperFormulation, layer, bounds, previous, offset) -> list[int]:
+    """Add a maxout layer: y = max_p a_p, one binary per piece that can win.
+
+    Returns the columns of the layer's outputs y.
+    """
+    low, high, never_wins = bounds
+    inf = highspy.kHighsInf
+    columns = []
+    for i in range(layer.n_neurons):
+        W, b = layer.weights[i], layer.bias[i]
+        top = float(high[i].max())
+        y = form._add_column(float(low[i].max()), top)
+        index = [y, *previous]
+        for p in range(layer.rank):
+            form._add_row(b[p], inf, index, np.concatenate([[1.0], -W[p]]))
+        candidates = np.flatnonzero(~never_wins[i])
+        if candidates.size == 1:
+            p = candidates[0]
+            form._add_row(-inf, b[p], index, np.concatenate([[1.0], -W[p]]))
+            form.stable_pattern[offset + i] = p
+            columns.append(y)
+            continue
+        zs = [form._add_binary(offset + i, int(p)) for p in candidates]
+        form._add_row(1.0, 1.0, zs, np.ones(len(zs)))
+        for p, z in zip(candidates, zs):
+            m = top - low[i, p]
+            form._add_row(-inf, b[p] + m, [*index, z], np.concatenate([[1.0], -W[p], [m]]))
+            for q in candidates[candidates != p]:
+                big_m = max(top + high[i, q] - 2.0 * low[i, p], 0.0)
+                form._add_row(
+                    -inf, b[p] - b[q] + big_m, [form.f, *previous, z],
+                    np.concatenate([[1.0], W[q] - W[p], [big_m]]),
+                )
+        columns.append(y)
+    return columns
+
+
+#: How each activation enters the MILP, by name: a function
+#: ``(formulation, layer, (lower, upper, never_wins), input_columns,
+#: first_unit) -> output_columns``. Callers may add or replace entries.
+ACTIVATIONS = {"relu": _relu_bigm, "maxout": _maxout_bigm}
 
 #: The MILP formulations available, by name; each builds one HiGHS model from
 #: (network, lower, upper, pre_bounds, tol, seed) and yields regions from
@@ -194,7 +277,7 @@ def enumerate_regions_milp(
     deadline = None if time_limit is None else time.monotonic() + time_limit
     model = FORMULATIONS[formulation](network, lower, upper, pre_bounds, tol, seed)
     if not model.binaries:  # no unit splits the box: one region, nothing to solve
-        return MilpEnumeration(model.stable_active[None, :].copy(), 0, True)
+        return MilpEnumeration(model.stable_pattern[None, :].copy(), 0, True)
     patterns, calls, complete = [], 0, True
     while True:
         remaining = None if deadline is None else deadline - time.monotonic()
@@ -210,5 +293,7 @@ def enumerate_regions_milp(
         if pattern is None:
             break
         patterns.append(pattern)
-    found = np.array(patterns, dtype=bool).reshape(len(patterns), model.n_hidden)
+    found = np.array(patterns, dtype=model.stable_pattern.dtype).reshape(
+        len(patterns), model.n_hidden
+    )
     return MilpEnumeration(found, calls, complete)

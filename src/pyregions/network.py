@@ -8,9 +8,17 @@ a network, a network never builds one.
 
     a^l = W^l h^{l-1} + b^l, \\qquad h^l = \\max(0, a^l), \\qquad h^0 = x
 
-for a ReLU layer with ``W^l`` of shape ``(n_l, n_{l-1})``. The hidden units
-are the ones whose activation patterns define linear regions; the output layer
-is affine and does not split regions.
+for a ReLU layer with ``W^l`` of shape ``(n_l, n_{l-1})``, and
+
+.. math::
+
+    a^l_{ip} = W^l_{ip} h^{l-1} + b^l_{ip}, \\qquad h^l_i = \\max_{p < k} a^l_{ip}
+
+for a maxout layer of rank ``k`` with ``W^l`` of shape ``(n_l, k, n_{l-1})``:
+unit ``i`` outputs the largest of its ``k`` affine *pieces*. Layers of both
+kinds may be mixed. The hidden units are the ones whose activation patterns
+(the state of each ReLU, the winning piece of each maxout unit) define linear
+regions; the output layer is affine and does not split regions.
 """
 
 from __future__ import annotations
@@ -25,7 +33,10 @@ import numpy as np
 from ._validation import check_array
 from .exceptions import ShapeError
 
-__all__ = ["LinearLayer", "Network", "ReluLayer", "example_network"]
+__all__ = ["LinearLayer", "MaxoutLayer", "Network", "ReluLayer", "example_network"]
+
+#: The most pieces a maxout unit may have: patterns store the winning piece as int8.
+MAX_RANK = 127
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +63,35 @@ class ReluLayer:
 
 
 @dataclass(frozen=True, eq=False)
+class MaxoutLayer:
+    """A dense maxout layer: each unit outputs the largest of its ``k`` pieces.
+
+    Parameters
+    ----------
+    weights : array of shape (n_out, k, n_in)
+        ``weights[i, p]`` is the weight vector of piece ``p`` of unit ``i``.
+    bias : array of shape (n_out, k)
+    """
+
+    weights: np.ndarray
+    bias: np.ndarray
+    activation = "maxout"
+
+    @property
+    def n_inputs(self) -> int:
+        return self.weights.shape[2]
+
+    @property
+    def n_neurons(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def rank(self) -> int:
+        """Pieces per unit, ``k``."""
+        return self.weights.shape[1]
+
+
+@dataclass(frozen=True, eq=False)
 class LinearLayer:
     """An affine output layer ``W h + b``; it is not counted."""
 
@@ -74,15 +114,31 @@ def _dense(weights, bias, name: str, n_in: int | None):
     return W, b
 
 
+def _hidden(weights, bias, name: str, n_in: int | None) -> ReluLayer | MaxoutLayer:
+    """A ReLU layer from a 2-D ``weights``, a maxout layer from a 3-D one."""
+    W = check_array(weights, f"weights{name}", ndim=(2, 3), shape=None)
+    if W.ndim == 2:
+        return ReluLayer(*_dense(W, bias, name, n_in))
+    W = check_array(W, f"weights{name}", ndim=3, shape=(None, None, n_in))
+    if not 2 <= W.shape[1] <= MAX_RANK:
+        msg = f"weights{name}: a maxout layer needs 2 to {MAX_RANK} pieces per unit, got shape {W.shape}"
+        raise ShapeError(msg)
+    b = check_array(bias, f"biases{name}", ndim=2, shape=W.shape[:2])
+    return MaxoutLayer(W, b)
+
+
 class Network:
     """A feed-forward piecewise-linear network.
 
     Parameters
     ----------
     weights : sequence of arrays
-        One matrix of shape ``(n_l, n_{l-1})`` per hidden ReLU layer.
+        Per hidden layer, a matrix of shape ``(n_l, n_{l-1})`` for a ReLU
+        layer or an array of shape ``(n_l, k, n_{l-1})`` for a maxout layer
+        of rank ``k >= 2``.
     biases : sequence of arrays
-        One vector of shape ``(n_l,)`` per hidden layer.
+        Per hidden layer, a vector of shape ``(n_l,)`` (ReLU) or an array of
+        shape ``(n_l, k)`` (maxout).
     output_weights, output_bias : array, optional
         An affine output layer, shape ``(n_out, n_L)`` and ``(n_out,)``. It
         does not change the linear regions and is kept only so that a model
@@ -101,6 +157,9 @@ class Network:
     >>> net = Network([np.eye(2), np.ones((3, 2))], [np.zeros(2), np.zeros(3)])
     >>> net.n_inputs, net.widths
     (2, (2, 3))
+    >>> maxout = Network([np.ones((4, 3, 2))], [np.zeros((4, 3))])
+    >>> maxout.widths, maxout.maxout_rank
+    ((4,), 3)
     """
 
     def __init__(self, weights, biases, *, output_weights=None, output_bias=None):
@@ -114,10 +173,9 @@ class Network:
         layers = []
         n_in = None
         for i, (W, b) in enumerate(zip(weights, biases)):
-            W, b = _dense(W, b, f"[{i}]", n_in)
-            layers.append(ReluLayer(W, b))
-            n_in = W.shape[0]
-        self.layers: tuple[ReluLayer, ...] = tuple(layers)
+            layers.append(_hidden(W, b, f"[{i}]", n_in))
+            n_in = layers[-1].n_neurons
+        self.layers: tuple[ReluLayer | MaxoutLayer, ...] = tuple(layers)
         if (output_weights is None) != (output_bias is None):
             msg = "output_weights and output_bias must be given together"
             raise ShapeError(msg)
@@ -140,6 +198,23 @@ class Network:
         """Total number of hidden units."""
         return sum(self.widths)
 
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        """Pieces per unit of each hidden layer; a ReLU layer has rank 2
+        (its unit is the maximum of ``a`` and ``0``)."""
+        return tuple(getattr(layer, "rank", 2) for layer in self.layers)
+
+    @property
+    def maxout_rank(self) -> int | None:
+        """None for a pure ReLU network, else the largest rank of its layers.
+
+        The maxout bound of that rank holds for the whole network, since a
+        unit of lower rank (a ReLU counts as rank 2) cuts fewer hyperplanes.
+        """
+        if all(layer.activation == "relu" for layer in self.layers):
+            return None
+        return max(self.ranks)
+
     def __repr__(self) -> str:
         sizes = "-".join(str(n) for n in (self.n_inputs, *self.widths))
         out = f", output={self.output.n_neurons}" if self.output is not None else ""
@@ -158,7 +233,7 @@ class Network:
         """
         h = check_array(x, "x", ndim=2, shape=(None, self.n_inputs))
         for layer in self.layers:
-            h = np.maximum(h @ layer.weights.T + layer.bias, 0.0)
+            h = _activate(layer, _preactivation(layer, h))
         if self.output is not None:
             h = h @ self.output.weights.T + self.output.bias
         return h
@@ -166,7 +241,9 @@ class Network:
     def activation_patterns(self, x) -> np.ndarray:
         """Activation pattern of every hidden unit at each input.
 
-        A unit is active when its pre-activation is strictly positive.
+        A ReLU unit is active when its pre-activation is strictly positive.
+        A maxout unit's state is the index of its winning piece, the first
+        one on a tie.
 
         Parameters
         ----------
@@ -174,21 +251,28 @@ class Network:
 
         Returns
         -------
-        bool array of shape (n_samples, n_hidden)
+        array of shape (n_samples, n_hidden)
+            Bool for a pure ReLU network. With any maxout layer, int8: 0 or 1
+            for a ReLU unit, the winning piece for a maxout unit.
         """
         h = check_array(x, "x", ndim=2, shape=(None, self.n_inputs))
+        maxout = self.maxout_rank is not None
         states = []
         for layer in self.layers:
-            a = h @ layer.weights.T + layer.bias
-            states.append(a > 0.0)
-            h = np.maximum(a, 0.0)
+            a = _preactivation(layer, h)
+            if layer.activation == "maxout":
+                states.append(np.argmax(a, axis=2).astype(np.int8))
+            else:
+                states.append((a > 0.0).astype(np.int8) if maxout else a > 0.0)
+            h = _activate(layer, a)
         return np.concatenate(states, axis=1)
 
     def save(self, path: str | PathLike) -> None:
         """Write the network to ``path`` as ``.npz``.
 
-        Hidden layers are stored as ``W0, b0, W1, b1, ...``; the output layer,
-        if any, as ``Wout, bout``. The file is written atomically.
+        Hidden layers are stored as ``W0, b0, W1, b1, ...`` (a 3-D ``W{i}``
+        with a 2-D ``b{i}`` is a maxout layer); the output layer, if any, as
+        ``Wout, bout``. The file is written atomically.
         """
         arrays = {}
         for i, layer in enumerate(self.layers):
@@ -309,6 +393,17 @@ class Network:
         from .io import network_from_onnx
 
         return network_from_onnx(path)
+
+
+def _preactivation(layer, h: np.ndarray) -> np.ndarray:
+    """``W h + b`` for each row of ``h``; shape (n, n_out, k) for maxout."""
+    if layer.activation == "maxout":
+        return np.einsum("upj,nj->nup", layer.weights, h) + layer.bias
+    return h @ layer.weights.T + layer.bias
+
+
+def _activate(layer, a: np.ndarray) -> np.ndarray:
+    return a.max(axis=2) if layer.activation == "maxout" else np.maximum(a, 0.0)
 
 
 #: The bundled example: a 784-8-8-10 ReLU network trained on MNIST for 20

@@ -44,6 +44,9 @@ def _agg():
 def plot_regions_vs_bounds(n1, regions, bounds_by_name, path) -> Path:
     """Counted regions of 784-n1-n2-10 networks against n1, with the bounds.
 
+    For each n1, the mean count over its networks (a line) between their
+    minimum and maximum (a band), and one line per bound, on a log scale.
+
     Parameters
     ----------
     n1 : array_like of shape (n_networks,)
@@ -51,7 +54,7 @@ def plot_regions_vs_bounds(n1, regions, bounds_by_name, path) -> Path:
     regions : array_like of shape (n_networks,)
         Its region count.
     bounds_by_name : dict of str to array_like of shape (n_networks,)
-        Each bound's value for each network.
+        Each bound's value for each network; networks of one n1 share it.
     path : str or path-like
         Where to write the PNG; replaced atomically.
 
@@ -60,20 +63,33 @@ def plot_regions_vs_bounds(n1, regions, bounds_by_name, path) -> Path:
     pathlib.Path
     """
     Figure, FigureCanvasAgg = _agg()
+    n1 = np.asarray(n1)
+    regions = np.asarray(regions, dtype=float)
+    widths, first = np.unique(n1, return_index=True)
+    groups = [regions[n1 == width] for width in widths]
     figure = Figure(figsize=(6.5, 4.2), layout="constrained")
     axes = figure.subplots()
-    order = np.argsort(n1, kind="stable")
     for name, values in bounds_by_name.items():
-        axes.plot(np.asarray(n1)[order], np.asarray(values, dtype=float)[order], label=name)
-    axes.plot(n1, np.asarray(regions, dtype=float), "k.", label="counted regions")
+        # One by one: exact bounds past 2**63 fit no integer array.
+        values = np.array([float(value) for value in values])
+        axes.plot(widths, values[first], ".-", label=name)
+    axes.fill_between(
+        widths, [g.min() for g in groups], [g.max() for g in groups],
+        color="black", alpha=0.2, linewidth=0, label="regions, min to max",
+    )
+    axes.plot(widths, [g.mean() for g in groups], "ko-", label="regions, mean")
     axes.set(yscale="log", xlabel="first hidden layer width n1", ylabel="linear regions")
+    axes.set_xticks(widths)
     axes.legend(fontsize="small")
     FigureCanvasAgg(figure)
     return _write_atomically(figure, Path(path))
 
 
 def plot_error_vs_regions(n1, regions, test_error, path) -> Path:
-    """Test error of each network against its region count, coloured by n1.
+    """Test error of each network against its region count, red to blue by n1.
+
+    The colours run from red for the narrowest first layer to blue for the
+    widest, as in the paper's figure.
 
     Parameters
     ----------
@@ -87,10 +103,21 @@ def plot_error_vs_regions(n1, regions, test_error, path) -> Path:
     pathlib.Path
     """
     Figure, FigureCanvasAgg = _agg()
+    from matplotlib.colors import LinearSegmentedColormap, Normalize
+    from matplotlib.ticker import MaxNLocator
+
+    n1 = np.asarray(n1)
+    colours = LinearSegmentedColormap.from_list("red_to_blue", ["red", "blue"])
+    # A single width still needs a non-empty colour range.
+    scale = Normalize(n1.min(), max(n1.max(), n1.min() + 1))
     figure = Figure(figsize=(6.5, 4.2), layout="constrained")
     axes = figure.subplots()
-    points = axes.scatter(np.asarray(regions, dtype=float), test_error, c=n1, cmap="viridis")
-    figure.colorbar(points, ax=axes, label="n1")
+    points = axes.scatter(
+        np.asarray(regions, dtype=float), test_error, c=n1, cmap=colours, norm=scale,
+        edgecolors="none",
+    )
+    bar = figure.colorbar(points, ax=axes, label="n1")
+    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set(xscale="log", xlabel="linear regions", ylabel="test error")
     FigureCanvasAgg(figure)
     return _write_atomically(figure, Path(path))

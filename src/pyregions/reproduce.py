@@ -17,10 +17,14 @@ Everything a run produces goes in one directory::
 
 A network is done when its row is in ``results.csv`` and its ``.npz`` is in
 ``networks/``; a later run with the same directory skips it. A network saved
-but not yet counted is loaded rather than trained again. ``results.csv`` is
-rewritten whole under a temporary name and renamed after every row, so an
-interrupted run loses at most the count in progress and never leaves a
-half-written file.
+but not yet counted is loaded rather than trained again, and a long count
+(Theorem 1 allowing :data:`CHECKPOINT_MIN_BOUND` regions or more) resumes
+from ``networks/n1-{n1}_seed-{s}.checkpoint`` (see the ``checkpoint``
+argument of :func:`~pyregions.count_regions`), removed once the row is
+written: the widest networks take hours each. ``results.csv`` is rewritten
+whole under a temporary name and renamed after every row, so an interrupted
+run never leaves a half-written file. The ``seconds`` of a resumed count are
+those of its last part.
 
 References
 ----------
@@ -62,9 +66,11 @@ TOTAL_WIDTH = 22
 EPOCHS = 20
 CONFIGURATIONS = tuple((n1, TOTAL_WIDTH - n1) for n1 in range(1, TOTAL_WIDTH))
 SEEDS = tuple(range(10))
-# Quick mode keeps the narrow first layers, whose counts finish: on one
-# core, n1 = 1..6 took about 0.3, 1, 4, 23, 90 and 90 s per network, while
-# n1 = 11, 16 and 21 had each passed 160,000 regions and 600 s unfinished.
+# Quick mode keeps the narrow first layers, whose counts take minutes: with
+# one job, n1 = 1..6 counted in about 0.1, 0.5, 2, 6, 14 and 80 s per
+# network (the whole quick run in under 5 minutes). Wider first layers have
+# far more regions (an estimated 0.6 million at n1 = 11, 4.2 million at
+# n1 = 21), hours of counting each.
 QUICK_CONFIGURATIONS = tuple((n1, TOTAL_WIDTH - n1) for n1 in range(1, 7))
 QUICK_SEEDS = (0, 1)
 QUICK_EPOCHS = EPOCHS
@@ -81,6 +87,9 @@ NETWORKS_DIR = "networks"
 REGIONS_FIGURE = "regions_vs_bounds.png"
 ERROR_FIGURE = "error_vs_regions.png"
 BOUND_NAMES = ("serra2018", "montufar2017", "trivial")
+# Counts bounded below this many regions (Theorem 1) take a few minutes at
+# most: a checkpoint's fixed cost, a few seconds per count, is not worth it.
+CHECKPOINT_MIN_BOUND = 100_000
 
 
 @dataclass(frozen=True)
@@ -136,8 +145,8 @@ def reproduce_serra2018(
         Directory for every output; created if missing.
     quick : bool, default=False
         Fewer networks (n1 = 1..6, two seeds each), for a run of under 15
-        minutes on two cores; wider first layers have far more regions. Explicit ``configurations``,
-        ``seeds`` or ``epochs`` take precedence.
+        minutes on two cores; wider first layers have far more regions.
+        Explicit ``configurations``, ``seeds`` or ``epochs`` take precedence.
     jobs : int, default=1
         Worker processes for each count.
     progress : bool, default=True
@@ -172,7 +181,8 @@ def reproduce_serra2018(
     ValueError
         For a configuration, seed, epoch count or ``jobs`` out of range.
     KeyboardInterrupt
-        Re-raised after an interrupted count; the rows written so far stay.
+        Re-raised after an interrupted count; the rows written so far and the
+        interrupted count's checkpoint stay, for the next call to resume.
 
     Examples
     --------
@@ -201,6 +211,7 @@ def reproduce_serra2018(
         row = _run_one(out, key, plan.epochs, jobs, dataset)
         rows[key] = row
         _write_results(results, rows)
+        _checkpoint_path(out, key).unlink(missing_ok=True)
         report(
             f"{label}: {row['regions']} regions in {row['seconds']:.1f} s, "
             f"test error {row['test_error']:.4f}"
@@ -257,6 +268,10 @@ def _network_path(key: tuple[int, int, int]) -> str:
     return f"{NETWORKS_DIR}/n1-{n1}_seed-{seed}.npz"
 
 
+def _checkpoint_path(out: Path, key: tuple[int, int, int]) -> Path:
+    return (out / _network_path(key)).with_suffix(".checkpoint")
+
+
 def _is_done(out: Path, row: dict | None) -> bool:
     return row is not None and (out / row["network"]).is_file()
 
@@ -269,10 +284,17 @@ def _run_one(out: Path, key, epochs: int, jobs: int, dataset) -> dict:
     path = out / relative
     network = Network.load(path) if path.is_file() else None
     # A file of another n2 comes from an earlier call with another plan.
+    checkpoint = _checkpoint_path(out, key)
     if network is None or network.widths != (n1, n2):
         network = train_relu_network(x_train, y_train, (n1, n2), epochs=epochs, seed=seed)
+        # A checkpoint left by the network this one replaces would be refused.
+        checkpoint.unlink(missing_ok=True)
         network.save(path)
-    result = count_regions(network, Box(0.0, 1.0), jobs=jobs, seed=seed)
+    bound = bounds.serra2018(N_INPUTS, (n1, n2))
+    result = count_regions(
+        network, Box(0.0, 1.0), jobs=jobs, seed=seed,
+        checkpoint=checkpoint if bound >= CHECKPOINT_MIN_BOUND else None,
+    )
     if not result.complete:
         # count_regions turns Ctrl-C into an incomplete count; an
         # incomplete count is no row, and the caller must stop too.
@@ -285,7 +307,7 @@ def _run_one(out: Path, key, epochs: int, jobs: int, dataset) -> dict:
         "test_error": error_rate(network, x_test, y_test),
         "regions": result.regions,
         "seconds": result.seconds,
-        "serra2018": bounds.serra2018(N_INPUTS, (n1, n2)),
+        "serra2018": bound,
         "montufar2017": bounds.montufar2017(N_INPUTS, (n1, n2)),
         "trivial": bounds.trivial((n1, n2)),
         "network": relative,

@@ -8,6 +8,13 @@ arithmetic in the compiled core, rounded outward, so its bounds are rigorous.
 later layers over the LP relaxation of the layers before it (each unstable
 ReLU replaced by its triangle hull), one HiGHS model reused for every unit.
 The first layer needs no LP: over a box its interval bounds are exact.
+
+A maxout unit gets bounds per piece, and its output lies in [max of the
+pieces' lows, max of their highs]. A piece whose high is below another
+piece's low never wins in the box (*stable-piece detection*); a maxout unit
+with a single piece that can win is stable. The LP tightening has no
+relaxation of maxout units: it stops at the first maxout layer, which, with
+every later layer, keeps its interval bounds.
 """
 
 from __future__ import annotations
@@ -40,9 +47,15 @@ class PreactivationBounds:
     ----------
     lower, upper : tuple of ndarray
         One float64 array per hidden layer, ``lower[l][i] <= W h + b <=
-        upper[l][i]`` for every input in the box.
+        upper[l][i]`` for every input in the box; of shape ``(n_l, k)`` for
+        a maxout layer, one bound per piece.
     method : str
         ``"interval"`` or ``"lp"``.
+    never_wins : tuple of (ndarray or None)
+        Per hidden layer: None for a ReLU layer; for a maxout layer a bool
+        array of shape ``(n_l, k)``, True for a piece below another piece
+        everywhere in the box. Empty for bounds built by hand of a pure ReLU
+        network.
 
     Examples
     --------
@@ -57,27 +70,43 @@ class PreactivationBounds:
     lower: tuple[np.ndarray, ...]
     upper: tuple[np.ndarray, ...]
     method: str
+    never_wins: tuple[np.ndarray | None, ...] = ()
 
     @property
     def stably_active(self) -> tuple[np.ndarray, ...]:
-        """Per layer, the units positive everywhere in the box."""
-        return tuple(low > 0 for low in self.lower)
+        """Per layer, the units positive everywhere in the box (none for maxout)."""
+        return tuple(low > 0 if low.ndim == 1 else np.zeros(len(low), bool) for low in self.lower)
 
     @property
     def stably_inactive(self) -> tuple[np.ndarray, ...]:
-        """Per layer, the units at most 0 everywhere in the box (0 is inactive)."""
-        return tuple(high <= 0 for high in self.upper)
-
-    @property
-    def n_stable(self) -> int:
-        """How many hidden units are stable over the box."""
-        return int(
-            sum(a.sum() + i.sum() for a, i in zip(self.stably_active, self.stably_inactive))
+        """Per layer, the units at most 0 everywhere in the box (0 is inactive;
+        none for maxout)."""
+        return tuple(
+            high <= 0 if high.ndim == 1 else np.zeros(len(high), bool) for high in self.upper
         )
 
     @property
+    def stable_pieces(self) -> tuple[np.ndarray | None, ...]:
+        """Per layer: None for ReLU; for maxout, per unit the only piece that
+        can win in the box, or -1 when several can."""
+        return tuple(
+            None if never is None
+            else np.where((~never).sum(axis=1) == 1, np.argmin(never, axis=1), -1)
+            for never in self.never_wins
+        )
+
+    @property
+    def n_stable(self) -> int:
+        """How many hidden units are stable over the box (ReLU units of one
+        sign, maxout units with one piece that can win)."""
+        relu = sum(a.sum() + i.sum() for a, i in zip(self.stably_active, self.stably_inactive))
+        maxout = sum((p >= 0).sum() for p in self.stable_pieces if p is not None)
+        return int(relu + maxout)
+
+    @property
     def big_m(self) -> tuple[np.ndarray, ...]:
-        """Per layer, max(|lower|, |upper|): a valid big-M for each unit."""
+        """Per layer, max(|lower|, |upper|): a valid big-M for each unit (each
+        piece, for maxout)."""
         return tuple(np.maximum(np.abs(lo), np.abs(hi)) for lo, hi in zip(self.lower, self.upper))
 
 
@@ -93,7 +122,9 @@ def preactivation_bounds(network: Network, box: Box, method: str = "lp") -> Prea
         ``"interval"``: interval arithmetic, rigorous (outward rounding) and
         fast.  ``"lp"``: interval bounds tightened by LPs over the triangle
         relaxation of the earlier layers; never looser than ``"interval"``,
-        and widened by ``LP_SAFETY`` against solver tolerances.
+        and widened by ``LP_SAFETY`` against solver tolerances. The LPs stop
+        at the first maxout layer: it and the layers after it keep their
+        interval bounds.
 
     Returns
     -------
@@ -113,16 +144,17 @@ def preactivation_bounds(network: Network, box: Box, method: str = "lp") -> Prea
         raise ValueError(msg)
     lower, upper = box.bounds(network.n_inputs)
     layers = network.layers
-    interval = _core.relu_interval_bounds(
+    interval = _core.interval_bounds(
         [layer.weights for layer in layers], [layer.bias for layer in layers], lower, upper
     )
-    lows = [low for low, _ in interval]
-    highs = [high for _, high in interval]
+    lows = [low for low, _, _ in interval]
+    highs = [high for _, high, _ in interval]
+    never_wins = tuple(never for _, _, never in interval)
     if method == "lp" and len(layers) > 1:
         _tighten_with_lp(network, lower, upper, lows, highs)
-    for array in lows + highs:
+    for array in lows + highs + [never for never in never_wins if never is not None]:
         array.flags.writeable = False
-    return PreactivationBounds(tuple(lows), tuple(highs), method)
+    return PreactivationBounds(tuple(lows), tuple(highs), method, never_wins)
 
 
 def _tighten_with_lp(network, lower, upper, lows, highs) -> None:
@@ -132,7 +164,8 @@ def _tighten_with_lp(network, lower, upper, lows, highs) -> None:
     rows relate h_l to h_{l-1}: h = a for stable active units, h = 0 (fixed
     column) for stable inactive ones, and for the others the triangle
     h >= a, h >= 0, h <= u (a - l) / (u - l).  Only the objective changes
-    between the LPs of one layer.
+    between the LPs of one layer.  The ReLU layers before the first maxout
+    layer are tightened (a maxout unit has no relaxation here).
     """
     model = _highs.new_model()
     model.setOptionValue("presolve", "off")
@@ -142,6 +175,8 @@ def _tighten_with_lp(network, lower, upper, lows, highs) -> None:
     previous = np.arange(n_inputs, dtype=np.int32)  # columns of the layer's input
     layers = network.layers
     for index, layer in enumerate(layers[:-1]):
+        if layer.activation != "relu" or layers[index + 1].activation != "relu":
+            break
         low, high = lows[index], highs[index]
         width = layer.n_neurons
         first = model.getNumCol()
