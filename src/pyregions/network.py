@@ -331,7 +331,7 @@ class Network:
 
     @classmethod
     def from_torch(cls, module) -> Network:
-        """Convert a PyTorch ``nn.Sequential`` of Linear and ReLU layers.
+        """Convert a PyTorch ``nn.Sequential`` of Linear and ReLU (or Maxout) layers.
 
         Parameters
         ----------
@@ -345,8 +345,9 @@ class Network:
         Raises
         ------
         UnsupportedLayerError
-            When a layer is neither Linear, ReLU, Flatten, Identity nor Dropout,
-            or the Linears and ReLUs do not alternate.
+            When a layer is neither Linear, ReLU, :class:`pyregions.torch.Maxout`,
+            Flatten, Identity nor Dropout, or the layers do not chain as
+            dense-ReLU or Maxout hidden layers and a final Linear.
         ModelFormatError
             When a file is missing or does not hold a saved module.
         ImportError
@@ -363,7 +364,7 @@ class Network:
 
     @classmethod
     def from_onnx(cls, path) -> Network:
-        """Read an ONNX model of dense layers and ReLUs.
+        """Read an ONNX model of dense layers with ReLUs or maxouts.
 
         Parameters
         ----------
@@ -378,8 +379,9 @@ class Network:
         Raises
         ------
         UnsupportedLayerError
-            When an operator is not Gemm, MatMul, Add, Relu, Flatten, Reshape
-            or Identity, or the graph is not a single chain.
+            When an operator is not Gemm, MatMul, Add, Relu, Flatten, Reshape,
+            ReduceMax (a maxout: Reshape to (batch, out, k) then ReduceMax over
+            the last axis) or Identity, or the graph is not a single chain.
         ModelFormatError
             When the file is missing or not an ONNX model.
         ImportError
