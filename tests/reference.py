@@ -30,7 +30,7 @@ def random_network(n_inputs, widths, seed, *, scale=1.0):
     return Network(weights, biases)
 
 
-def pattern_is_region(net, pattern, lower, upper, tol):
+def pattern_is_region(net, pattern, lower, upper, tol, domain=None):
     """Whether ``pattern`` has a point in the box at distance >= tol from its walls.
 
     Units whose effective gradient is exactly 0 on the pattern are constant:
@@ -57,6 +57,10 @@ def pattern_is_region(net, pattern, lower, upper, tol):
             rhs.append(sign * d[i] - tol * np.linalg.norm(c))
         previous = W.shape[0]
         start += W.shape[0]
+    if domain is not None:
+        for row, bound in zip(*domain):  # row @ x >= bound, at distance >= tol
+            rows.append(-row)
+            rhs.append(-bound - tol * np.linalg.norm(row))
     if not rows:
         return True
     result = linprog(
@@ -66,12 +70,16 @@ def pattern_is_region(net, pattern, lower, upper, tol):
     return result.status == 0
 
 
-def exhaustive_regions(net: Network, lower, upper, tol) -> set[tuple[bool, ...]]:
-    """Every pattern tried, one LP each: the regions as a set of bool tuples."""
+def exhaustive_regions(net: Network, lower, upper, tol, domain=None) -> set[tuple[bool, ...]]:
+    """Every pattern tried, one LP each: the regions as a set of bool tuples.
+
+    ``domain`` = (rows, rhs) restricts the box to {rows @ x >= rhs}.
+    """
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
     return {
         bits
         for bits in itertools.product((False, True), repeat=net.n_hidden)
-        if pattern_is_region(net, np.array(bits), np.asarray(lower, float), np.asarray(upper, float), tol)
+        if pattern_is_region(net, np.array(bits), lower, upper, tol, domain)
     }
 
 
@@ -124,6 +132,10 @@ def states_are_region(net, states, lower, upper, tol):
         winners = np.asarray(states[start : start + n], dtype=int)
         C, d = PC[np.arange(n), winners], Pd[np.arange(n), winners]
         start += n
+    if domain is not None:
+        for row, bound in zip(*domain):  # row @ x >= bound, at distance >= tol
+            rows.append(-row)
+            rhs.append(-bound - tol * np.linalg.norm(row))
     if not rows:
         return True
     result = linprog(

@@ -252,3 +252,18 @@ def test_bad_bound_and_estimate_requests(tmp_path, args, message):
     done = run(*[str(tmp_path / "net.npz") if a == "NET" else a for a in args])
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and message in done.stderr
+
+
+def test_count_through_points_of_a_file(tmp_path):
+    net = random_network(4, [5, 4], 3)
+    net.save(tmp_path / "net.npz")
+    points = np.random.default_rng(0).uniform(-1, 1, size=(3, 4))
+    np.save(tmp_path / "p.npy", points)
+    done = run("count", str(tmp_path / "net.npz"), "--box", "-1:1", "--through",
+               str(tmp_path / "p.npy"), "--json")
+    assert done.returncode == 0, done.stderr
+    expected = count_regions(net, Box(-1, 1), through=points).regions
+    assert json.loads(done.stdout)["regions"] == expected
+    np.save(tmp_path / "bad.npy", points[:1])
+    done = run("count", str(tmp_path / "net.npz"), "--through", str(tmp_path / "bad.npy"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "2 points" in done.stderr

@@ -90,6 +90,8 @@ def _build_parser() -> argparse.ArgumentParser:
     count.add_argument("--tol", type=float, default=DEFAULT_TOL, help="region margin in input units")
     count.add_argument("--seed", type=int, default=0)
     count.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    count.add_argument("--through", metavar="P.npy",
+                       help="count in the line or plane through the 2 or 3 points (rows) of P.npy")
     count.add_argument("--estimate", action="store_true",
                        help="estimate the count by random probes instead (Knuth's estimator)")
     count.add_argument("--samples", type=int, default=DEFAULT_PROBES, help="probes for --estimate")
@@ -181,16 +183,24 @@ def _load_model(path: str | None) -> Network:
     raise ModelFormatError(msg)
 
 
+def _load_array(path: str) -> np.ndarray:
+    try:
+        with open(path, "rb") as handle:
+            array = np.load(handle, allow_pickle=False)
+    except (ValueError, EOFError) as err:
+        msg = f"{path}: not a readable .npy array ({err})"
+        raise ModelFormatError(msg) from err
+    if not isinstance(array, np.ndarray):
+        msg = f"{path}: an .npz archive, expected a single .npy array"
+        raise ModelFormatError(msg)
+    return array
+
+
 def _load_box(args) -> Box:
     if args.box_file is None:
         return args.box or Box(0.0, 1.0)
-    try:
-        with open(args.box_file, "rb") as handle:
-            corners = np.load(handle, allow_pickle=False)
-    except (ValueError, EOFError) as err:
-        msg = f"{args.box_file}: not a readable .npy array ({err})"
-        raise ModelFormatError(msg) from err
-    if not isinstance(corners, np.ndarray) or corners.ndim != 2 or corners.shape[0] != 2:
+    corners = _load_array(args.box_file)
+    if corners.ndim != 2 or corners.shape[0] != 2:
         msg = f"{args.box_file}: expected an array of shape (2, n_inputs), lower then upper"
         raise ShapeError(msg)
     return Box(corners[0], corners[1])
@@ -240,6 +250,7 @@ def _run_count(args) -> None:
             network, box, method=args.method, tol=args.tol, time_limit=args.time_limit,
             seed=args.seed, jobs=jobs, progress=bar, checkpoint=args.checkpoint,
             executor=None if client is None else client.get_executor(),
+            through=None if args.through is None else _load_array(args.through),
         )
     finally:
         if bar is not None:

@@ -64,7 +64,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import highspy
@@ -77,6 +77,7 @@ from .domain import Box
 from .exceptions import SolverError
 from .milp import enumerate_regions_milp
 from .network import Network
+from .slices import Slice
 from .tightening import PreactivationBounds, preactivation_bounds
 
 __all__ = ["DEFAULT_TOL", "Progress", "RegionCount", "count_regions"]
@@ -85,6 +86,11 @@ DEFAULT_TOL = 1e-6
 DEFAULT_SAMPLES = 4096
 METHODS = ("tree", "milp")
 PROGRESS_INTERVAL = 0.25
+# Code in _TreeProblem.stable of a unit that is a wall of the domain (a face
+# of a slice of the box): only its active side is searched.
+WALL = 2
+# Faces of a slice's box closer than this to its bounding box are kept as walls.
+WALL_MARGIN = 1e-9
 # Subtrees per worker at the start; large ones are cut further as they show.
 SUBTREES_PER_JOB = 8
 # A subtree on an executor that visits more nodes than this (some seconds of
@@ -182,6 +188,7 @@ def count_regions(
     return_patterns: bool = False,
     progress: Callable[[Progress], None] | None = None,
     checkpoint: str | os.PathLike | None = None,
+    through=None,
 ) -> RegionCount:
     """Count the linear regions of ``network`` over ``box``.
 
@@ -214,6 +221,13 @@ def count_regions(
     progress : callable, optional
         Called with a :class:`Progress` about four times a second (and after
         each finished subtree when the tree is cut).
+    through : array_like, shape (2 or 3, n_inputs), optional
+        Count only in the slice of the box by the line (2 points) or plane
+        (3 points) through these points, e.g. MNIST images: the regions of
+        the network restricted to the slice, a region counting when its part
+        of the slice has nonempty interior within the slice. Distances (and
+        ``tol``) are measured in the slice, in input units. The box's faces
+        become walls of the slice; the first layer must be ReLU.
     checkpoint : path-like, optional
         For ``"tree"``: keep the finished subtrees in this file (replaced
         atomically every few seconds and at the end). If the file exists the
@@ -274,20 +288,31 @@ def count_regions(
     start = time.perf_counter()
     # Wall-clock, so that worker processes read the same deadline.
     deadline = None if time_limit is None else time.time() + time_limit
+    original = network
+    walls = None
+    if through is not None:
+        plane = Slice.through(through, lower, upper)
+        network, lower, upper = plane.network(network), plane.lower, plane.upper
+        box = Box(lower, upper)
+        walls = plane.walls(WALL_MARGIN)
     pre_bounds = preactivation_bounds(network, box, method="lp")
     if method == "milp":
         remaining = None if deadline is None else max(deadline - time.time(), 1e-3)
         found = enumerate_regions_milp(
             network, lower, upper, pre_bounds,
-            tol=tol, time_limit=remaining, seed=int(rng.integers(2**31 - 1)),
+            tol=tol, time_limit=remaining, seed=int(rng.integers(2**31 - 1)), domain=walls,
         )
         patterns, solves, complete = found.patterns, found.solver_calls, found.complete
     else:
         problem = _TreeProblem.build(network, lower, upper, pre_bounds, tol)
+        if walls is not None:
+            problem = problem.with_walls(*walls)
         patterns, complete, solves = _count_tree(
             problem, rng, jobs=jobs, executor=executor, deadline=deadline, progress=progress,
             checkpoint=checkpoint,
         )
+        patterns = patterns[:, problem.n_hidden - network.n_hidden :]
+    network = original
     return RegionCount(
         regions=len(patterns),
         complete=complete,
@@ -619,6 +644,28 @@ class _TreeProblem:
             candidates,
         )
 
+    def with_walls(self, rows: np.ndarray, rhs: np.ndarray) -> _TreeProblem:
+        """The problem on the polytope {x in box : rows @ x >= rhs}.
+
+        Each row becomes a unit at the head of the first layer, marked
+        ``WALL``: searched first, only on its inside, and read by no later
+        layer.  The search then needs nothing else to honour the polytope.
+        """
+        if self.pieces[0] != 1:
+            msg = "walls need a ReLU first layer"
+            raise ValueError(msg)
+        n = rows.shape[0]
+        weights = (np.concatenate([rows, self.weights[0]]),) + self.weights[1:]
+        if len(weights) > 1:
+            second = self.weights[1]
+            weights = weights[:1] + (
+                np.concatenate([np.zeros((second.shape[0], n)), second], axis=1),
+            ) + self.weights[2:]
+        biases = (np.concatenate([-rhs, self.biases[0]]),) + self.biases[1:]
+        stable = np.concatenate([np.full(n, WALL, np.int8), self.stable])
+        order = tuple(range(n)) + tuple(unit + n for unit in self.order)
+        return replace(self, weights=weights, biases=biases, stable=stable, order=order)
+
     @property
     def n_hidden(self) -> int:
         return self.stable.shape[0]
@@ -893,7 +940,8 @@ class _TreeSearch:
             self._visit(depth + 1, witnesses)
             return
         values = self.pre[witnesses, unit]
-        for sign in (1.0, -1.0):
+        # A wall of the domain has only its inside: the outside is no region.
+        for sign in (1.0,) if self.problem.stable[unit] == WALL else (1.0, -1.0):
             # Points found below this child lie in its region, disjoint from
             # every node visited after it: drop them on the way back, so the
             # store stays as small as the path, not as large as the count.
@@ -991,8 +1039,9 @@ class _TreeSearch:
         problem = self.problem
         unit = problem.order[depth]
         layer = self._layer_at(depth)
-        if problem.stable[unit]:
-            return unit, None, problem.stable[unit] > 0, 0.0
+        state = problem.stable[unit]
+        if state == 1 or state == -1:
+            return unit, None, state > 0, 0.0
         C, d = self.maps[layer]
         c, offset = C[unit - self.offset[layer]], d[unit - self.offset[layer]]
         if not c.any():

@@ -125,6 +125,15 @@ class _PaperFormulation:
         self.binary_states.append(state)
         return z
 
+    def restrict(self, rows: np.ndarray, rhs: np.ndarray) -> None:
+        """Keep x in {rows @ x >= rhs}, with f bounding the distance to each
+        face as to the units' hyperplanes, so regions touching a face only
+        at their boundary do not count."""
+        columns = np.arange(rows.shape[1])
+        for row, bound in zip(rows, rhs):
+            self._add_row(bound, highspy.kHighsInf, columns, row)
+            self._add_row(-highspy.kHighsInf, -bound, [self.f, *columns], np.concatenate([[1.0], -row]))
+
     def _add_column(self, low, high) -> int:
         self.model.addVar(low, high)
         return self.model.getNumCol() - 1
@@ -248,6 +257,7 @@ def enumerate_regions_milp(
     time_limit: float | None = None,
     seed: int = 0,
     formulation: str = "serra2018",
+    domain: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> MilpEnumeration:
     """Enumerate the regions of ``network`` over the box [lower, upper].
 
@@ -266,6 +276,8 @@ def enumerate_regions_milp(
         HiGHS's random seed.
     formulation : str, default="serra2018"
         A key of :data:`FORMULATIONS`.
+    domain : (rows, rhs), optional
+        Count in the polytope {x in box : rows @ x >= rhs} only (a slice).
 
     Returns
     -------
@@ -276,6 +288,8 @@ def enumerate_regions_milp(
         raise ValueError(msg)
     deadline = None if time_limit is None else time.monotonic() + time_limit
     model = FORMULATIONS[formulation](network, lower, upper, pre_bounds, tol, seed)
+    if domain is not None:
+        model.restrict(*domain)
     if not model.binaries:  # no unit splits the box: one region, nothing to solve
         return MilpEnumeration(model.stable_pattern[None, :].copy(), 0, True)
     patterns, calls, complete = [], 0, True

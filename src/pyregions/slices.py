@@ -1,0 +1,141 @@
+"""Lines and planes through given points, as domains to count regions in.
+
+A slice is the intersection of the input box with the affine line or plane
+through 2 or 3 points.  In slice coordinates t (x = origin + basis @ t, the
+basis orthonormal, so distances and the tolerance keep their input units) it
+is a convex polygon (or segment) {t : rows @ t >= rhs}, and the network
+restricted to it is a network on t, its first layer folded with the map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from . import _highs
+from ._validation import check_array
+from .exceptions import ShapeError, UnsupportedLayerError
+from .network import Network
+
+__all__ = ["Slice"]
+
+# A coordinate that moves less than this along the slice is taken as fixed.
+FLAT = 1e-12
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The box cut by the line or plane through some points.
+
+    Attributes
+    ----------
+    origin : ndarray, shape (n_inputs,)
+        The first point.
+    basis : ndarray, shape (n_inputs, m)
+        Orthonormal directions of the slice (m = 1 for a line, 2 for a plane).
+    rows, rhs : ndarray
+        The box in slice coordinates: ``rows @ t >= rhs``, one row per box face
+        that the slice can reach.
+    lower, upper : ndarray, shape (m,)
+        The bounding box of the slice in slice coordinates.
+    """
+
+    origin: np.ndarray
+    basis: np.ndarray
+    rows: np.ndarray
+    rhs: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @classmethod
+    def through(cls, points, lower: np.ndarray, upper: np.ndarray) -> Slice:
+        """The slice of the box [lower, upper] through 2 or 3 ``points`` (rows).
+
+        Raises
+        ------
+        ShapeError
+            When the points are not 2 or 3 rows of the box's dimension.
+        ValueError
+            When they do not span a line or plane, or it misses the box.
+        """
+        points = check_array(points, "through", ndim=2, shape=(None, lower.shape[0]))
+        if points.shape[0] not in (2, 3):
+            msg = f"through must hold 2 points (a line) or 3 (a plane), got {points.shape[0]}"
+            raise ShapeError(msg)
+        origin = points[0]
+        spans = (points[1:] - origin).T
+        basis, triangle = np.linalg.qr(spans)
+        diagonal = np.abs(np.diag(triangle))
+        if diagonal.min() <= 1e-9 * max(diagonal.max(), 1.0):
+            msg = "the points of through coincide or are collinear: they span no line or plane"
+            raise ValueError(msg)
+        moving = np.abs(basis).max(axis=1) > FLAT
+        if np.any((origin[~moving] < lower[~moving]) | (origin[~moving] > upper[~moving])):
+            msg = "the slice through the points misses the box"
+            raise ValueError(msg)
+        # lower <= origin + basis t <= upper, for the coordinates that move.
+        B = basis[moving]
+        rows = np.concatenate([B, -B])
+        rhs = np.concatenate([lower[moving] - origin[moving], origin[moving] - upper[moving]])
+        t_lower, t_upper = _bounding_box(rows, rhs)
+        return cls(origin, basis, rows, rhs, t_lower, t_upper)
+
+    @property
+    def dimension(self) -> int:
+        return self.basis.shape[1]
+
+    def network(self, network: Network) -> Network:
+        """``network`` as a function of the slice coordinates t."""
+        first = network.layers[0]
+        if first.weights.ndim != 2:
+            msg = "counting in a slice needs a ReLU first layer; this one is maxout"
+            raise UnsupportedLayerError(msg)
+        weights = [first.weights @ self.basis] + [layer.weights for layer in network.layers[1:]]
+        biases = [first.bias + first.weights @ self.origin] + [
+            layer.bias for layer in network.layers[1:]
+        ]
+        output = network.output
+        return Network(
+            weights, biases,
+            output_weights=None if output is None else output.weights,
+            output_bias=None if output is None else output.bias,
+        )
+
+    def walls(self, margin: float) -> tuple[np.ndarray, np.ndarray]:
+        """The rows that cut the slice's bounding box (the others are
+        redundant there), widened by ``margin`` against rounding."""
+        lowest = (np.where(self.rows > 0, self.lower, self.upper) * self.rows).sum(axis=1)
+        cutting = lowest < self.rhs + margin
+        return self.rows[cutting], self.rhs[cutting]
+
+    def points(self, t: np.ndarray) -> np.ndarray:
+        """Input points at slice coordinates ``t`` (rows)."""
+        return self.origin + np.atleast_2d(t) @ self.basis.T
+
+
+def _bounding_box(rows: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Range of each coordinate over {t : rows @ t >= rhs}, by 2m LPs."""
+    m = rows.shape[1]
+    model = _highs.new_model()
+    inf = highspy.kHighsInf
+    model.addVars(m, np.full(m, -inf), np.full(m, inf))
+    count = rows.shape[0]
+    model.addRows(
+        count, rhs, np.full(count, inf), count * m, np.arange(0, count * m, m, dtype=np.int32),
+        np.tile(np.arange(m, dtype=np.int32), count), np.ascontiguousarray(rows).ravel(),
+    )
+    bounds = np.empty((2, m))
+    for j in range(m):
+        for k, sense in enumerate((highspy.ObjSense.kMinimize, highspy.ObjSense.kMaximize)):
+            cost = np.zeros(m)
+            cost[j] = 1.0
+            model.changeColsCost(m, np.arange(m, dtype=np.int32), cost)
+            model.changeObjectiveSense(sense)
+            model.run()
+            if model.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                msg = "the slice through the points misses the box"
+                raise ValueError(msg)
+            bounds[k, j] = model.getInfo().objective_function_value
+    return bounds[0], bounds[1]

@@ -1,0 +1,97 @@
+"""Counting in lines and planes through given points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyregions import Box, ShapeError, UnsupportedLayerError, count_regions
+from pyregions.slices import Slice
+
+from .reference import exhaustive_regions, random_maxout_network, random_network
+
+TOL = 1e-6
+
+
+def slice_patterns(net, box, points, **kwargs):
+    result = count_regions(net, box, through=points, return_patterns=True, **kwargs)
+    assert result.complete
+    return {tuple(p) for p in result.unpacked_patterns()}
+
+
+def exhaustive_in_slice(net, box, points):
+    """Exhaustive enumeration on the network restricted to the slice (independent LPs)."""
+    lower, upper = box.bounds(net.n_inputs)
+    plane = Slice.through(points, lower, upper)
+    return exhaustive_regions(
+        plane.network(net), plane.lower, plane.upper, TOL, domain=(plane.rows, plane.rhs)
+    )
+
+
+@pytest.mark.parametrize(("n_inputs", "widths", "seed"), [(3, [4, 3], 0), (5, [3, 3], 1), (784, [3, 3], 2)])
+@pytest.mark.parametrize("n_points", [2, 3])
+def test_slice_counts_equal_exhaustive_enumeration_in_the_slice(n_inputs, widths, seed, n_points):
+    net = random_network(n_inputs, widths, seed)
+    box = Box(0, 1) if n_inputs == 784 else Box(-1, 1)
+    lower, upper = box.bounds(n_inputs)
+    points = np.random.default_rng(seed).uniform(lower, upper, size=(n_points, n_inputs))
+    expected = exhaustive_in_slice(net, box, points)
+    assert slice_patterns(net, box, points) == expected
+    assert slice_patterns(net, box, points, method="milp") == expected
+
+
+def test_a_plane_through_a_2_input_box_counts_the_whole_box():
+    net = random_network(2, [5, 4], 3)
+    points = np.array([[-1.0, -1.0], [0.3, -0.2], [-0.5, 0.9]])
+    full = count_regions(net, Box(-1, 1), return_patterns=True)
+    assert slice_patterns(net, Box(-1, 1), points) == {tuple(p) for p in full.unpacked_patterns()}
+
+
+def test_a_line_equals_a_dense_sweep():
+    net = random_network(3, [5, 4], 4)
+    points = np.array([[-1.0, -0.5, 0.2], [0.7, 0.9, -0.4]])
+    lower, upper = -np.ones(3), np.ones(3)
+    plane = Slice.through(points, lower, upper)
+    t = np.linspace(plane.lower[0], plane.upper[0], 400_001)[:, None]
+    patterns = net.activation_patterns(plane.points(t))
+    pieces = int(np.any(patterns[1:] != patterns[:-1], axis=1).sum()) + 1
+    assert len(slice_patterns(net, Box(-1, 1), points)) == pieces
+
+
+def test_sampled_patterns_of_the_plane_are_counted():
+    net = random_network(6, [5, 5], 5)
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-1, 1, size=(3, 6))
+    found = slice_patterns(net, Box(-1, 1), points)
+    weights = rng.dirichlet(np.ones(3), size=20_000)  # convex combinations: inside the box
+    assert {tuple(p) for p in net.activation_patterns(weights @ points)} <= found
+
+
+def test_slice_counts_do_not_depend_on_jobs():
+    net = random_network(4, [6, 5], 6)
+    points = np.random.default_rng(1).uniform(-1, 1, size=(3, 4))
+    serial = count_regions(net, Box(-1, 1), through=points, return_patterns=True)
+    parallel = count_regions(net, Box(-1, 1), through=points, return_patterns=True, jobs=2)
+    np.testing.assert_array_equal(serial.patterns, parallel.patterns)
+
+
+@pytest.mark.parametrize(
+    ("points", "error", "match"),
+    [
+        (np.zeros((4, 3)), ShapeError, "2 points"),
+        (np.zeros((2, 2)), ShapeError, "through"),
+        (np.zeros((2, 3)), ValueError, "coincide or are collinear"),
+        (np.array([[0, 0, 0], [1, 1, 1], [2, 2, 2.0]]), ValueError, "collinear"),
+        (np.array([[5, 5, 5], [6, 5, 5.0]]), ValueError, "misses the box"),
+        (np.array([[0, 0, np.nan], [1, 0, 0.0]]), ValueError, "finite"),
+    ],
+)
+def test_bad_points_are_refused(points, error, match):
+    with pytest.raises(error, match=match):
+        count_regions(random_network(3, [3], 0), Box(-1, 1), through=points)
+
+
+def test_a_maxout_first_layer_is_refused_for_slices():
+    net = random_maxout_network(3, [3], 2, 0)
+    with pytest.raises(UnsupportedLayerError, match="ReLU first layer"):
+        count_regions(net, Box(-1, 1), through=np.eye(3)[:2])
