@@ -57,6 +57,11 @@ def pattern_is_region(net, pattern, lower, upper, tol, domain=None):
             rhs.append(sign * d[i] - tol * np.linalg.norm(c))
         previous = W.shape[0]
         start += W.shape[0]
+    return _feasible(rows, rhs, lower, upper, tol, domain)
+
+
+def _feasible(rows, rhs, lower, upper, tol, domain=None) -> bool:
+    """Whether {x in box : rows @ x <= rhs} and the domain, if any, meet."""
     if domain is not None:
         for row, bound in zip(*domain):  # row @ x >= bound, at distance >= tol
             rows.append(-row)
@@ -132,17 +137,7 @@ def states_are_region(net, states, lower, upper, tol):
         winners = np.asarray(states[start : start + n], dtype=int)
         C, d = PC[np.arange(n), winners], Pd[np.arange(n), winners]
         start += n
-    if domain is not None:
-        for row, bound in zip(*domain):  # row @ x >= bound, at distance >= tol
-            rows.append(-row)
-            rhs.append(-bound - tol * np.linalg.norm(row))
-    if not rows:
-        return True
-    result = linprog(
-        np.zeros(lower.shape[0]), A_ub=np.array(rows), b_ub=np.array(rhs),
-        bounds=list(zip(lower, upper)), method="highs",
-    )
-    return result.status == 0
+    return _feasible(rows, rhs, lower, upper, tol)
 
 
 def exhaustive_states(net: Network, lower, upper, tol) -> set[tuple[int, ...]]:

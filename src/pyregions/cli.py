@@ -1,6 +1,6 @@
 """The ``pyregions`` command line.
 
-``pyregions bound`` prints the bounds of an architecture; ``pyregions count``
+``pyregions bound`` prints the bounds of an architecture (or a model); ``pyregions count``
 counts the regions of a saved network over a box; ``pyregions reproduce
 serra2018`` reruns the paper's MNIST experiment.  Bad input ends with one
 line on stderr and exit code 2, never a traceback.
@@ -116,6 +116,18 @@ def _build_parser() -> argparse.ArgumentParser:
     design.add_argument("--top", type=int, default=10, help="how many to rank (default 10)")
     design.add_argument("--json", action="store_true", help="print one JSON object")
     design.add_argument("--plot", metavar="PNG", help="also write the design figure here")
+
+    plot = commands.add_parser(
+        "plot", help="draw the linear regions on the plane (or line) through given points",
+    )
+    plot.add_argument("model", nargs="?", help="network file, as for count; default: the bundled example")
+    _add_box_options(plot)
+    plot.add_argument("--through", metavar="NPY", required=True,
+                      help=".npy of shape (3, n_inputs), points of a plane, or (2, n_inputs), a line")
+    plot.add_argument("--out", metavar="PNG", required=True, help="where to write the figure")
+    plot.add_argument("--colour", choices=plots.COLOURS, default="pattern",
+                      help="fill by a hash of the activation pattern or by the gradient norm")
+    plot.add_argument("--tol", type=float, default=DEFAULT_TOL, help="thinnest region drawn")
     return parser
 
 
@@ -325,6 +337,18 @@ def _run_reproduce(args) -> None:
         print(f"figure: {figure}")
 
 
+def _run_plot(args) -> None:
+    network = _load_model(args.model)
+    box = _load_box(args)
+    points = _load_array(args.through)
+    if points.ndim != 2 or points.shape[0] not in (2, 3) or points.shape[1] != network.n_inputs:
+        msg = (f"{args.through}: expected an array of shape (3, {network.n_inputs}) for a plane "
+               f"or (2, {network.n_inputs}) for a line, got {points.shape}")
+        raise ShapeError(msg)
+    written = plots.plot_regions(network, box, points, args.out, colour=args.colour, tol=args.tol)
+    print(f"Figure written to {written}")
+
+
 def _run_design(args) -> None:
     if len(args.inputs) > 1 and (args.plot is None or args.json):
         msg = (f"--inputs {','.join(map(str, args.inputs))}: the ranking takes one input "
@@ -419,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
             _run_reproduce(args)
         elif args.command == "design":
             _run_design(args)
+        elif args.command == "plot":
+            _run_plot(args)
         else:
             _run_count(args)
     except (_UsageError, PyRegionsError, ValueError, OSError, ImportError) as err:

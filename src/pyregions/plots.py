@@ -1,4 +1,5 @@
-"""Figures of what the bounds say about network design.
+"""Figures of what the bounds say about network design, and of the linear
+regions on a plane or line through given points (:func:`plot_regions`).
 
 Needs the ``plot`` extra (matplotlib), imported inside the functions so that
 the rest of pyregions runs without it.  Figures are drawn on the Agg canvas
@@ -7,16 +8,23 @@ directly: no display and no pyplot state.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import bounds
-from ._validation import check_int, check_int_sequence
+from ._validation import check_array, check_int, check_int_sequence
+from .counting import count_regions
+from .exceptions import ShapeError, UnsupportedLayerError
 
-__all__ = ["design_figure", "plot_error_vs_regions", "plot_regions_vs_bounds", "pyplot"]
+__all__ = [
+    "SliceRegions", "design_figure", "plot_error_vs_regions", "plot_regions",
+    "plot_regions_vs_bounds", "pyplot", "slice_regions",
+]
 
 
 def pyplot():
@@ -217,3 +225,345 @@ def _write_atomically(figure, path: Path) -> Path:
         os.unlink(temporary)
         raise
     return path
+
+
+# Linear regions on a plane or a line through given points.
+#
+# Plane coordinates: with ``T`` an orthonormal basis of span(p1 - p0, p2 - p0)
+# the plane is x = p0 + T t, t in R^2, and distances in t are distances in x.
+# On a region with fixed unit states every pre-activation is affine in t,
+# a_l(t) = C_l t + d_l, with
+#
+#     C_1 = W_1 T,  d_1 = W_1 p0 + b_1,
+#     C_l = W_l diag(s_{l-1}) C_{l-1},  d_l = W_l diag(s_{l-1}) d_{l-1} + b_l,
+#
+# s the 0/1 states; a unit is active (a > 0) on one side of the line a = 0.
+# A line through two points is drawn as a strip: t gets a dummy second
+# coordinate in [0, 1] that no unit depends on, so its intervals are
+# rectangles and one code path serves both.
+
+#: How far a vertex may be outside a halfplane and still count as inside it,
+#: relative to the size of the slice; only removes rounding slivers.
+_CLIP_EPS = 1e-12
+
+COLOURS = ("pattern", "function")
+
+
+@dataclass(frozen=True, eq=False)
+class SliceRegions:
+    """The linear regions of a network on a plane or line through points.
+
+    Attributes
+    ----------
+    polygons : list of arrays of shape (n_vertices, 2)
+        One convex polygon per region, counter-clockwise, in plane
+        coordinates ``t`` (for a line: ``t`` along it, and a dummy second
+        coordinate in [0, 1]).
+    patterns : array of bool of shape (n_regions, n_hidden)
+        The activation pattern of each region, layer by layer.
+    origin : array of shape (n_inputs,)
+        ``p0``, the first point.
+    basis : array of shape (n_inputs, n_dims)
+        Orthonormal columns; ``x = origin + basis @ t[:n_dims]``.
+    coordinates : array of shape (n_points, 2)
+        The given points in plane coordinates.
+    slice_polygon : array of shape (n_vertices, 2)
+        The plane (or line) intersected with the box.
+    """
+
+    polygons: list[np.ndarray]
+    patterns: np.ndarray
+    origin: np.ndarray
+    basis: np.ndarray
+    coordinates: np.ndarray
+    slice_polygon: np.ndarray
+
+    @property
+    def n_dims(self) -> int:
+        """2 for a plane, 1 for a line."""
+        return self.basis.shape[1]
+
+    def to_inputs(self, t) -> np.ndarray:
+        """Map plane coordinates of shape (n, 2) to inputs of shape (n, n_inputs)."""
+        t = np.asarray(t, dtype=np.float64)[:, : self.n_dims]
+        return self.origin + t @ self.basis.T
+
+
+def slice_regions(network, box, points, *, tol: float = 1e-6) -> SliceRegions:
+    """The linear regions of ``network`` on the plane through 3 points, or the
+    line through 2, intersected with ``box``, as polygons.
+
+    The regions are those counted by :func:`pyregions.count_regions` with
+    ``through=points``; each one's polygon is the slice of the box cut by
+    the halfplanes of its activation pattern.
+
+    Parameters
+    ----------
+    network : Network
+        A ReLU network.
+    box : Box
+    points : array_like of shape (2 or 3, n_inputs)
+        Points that span a line (2) or a plane (3); they need not lie in the box.
+    tol : float, default=1e-6
+        Passed to :func:`pyregions.count_regions`: regions thinner than this
+        (in input units) are not counted, hence not drawn.
+
+    Returns
+    -------
+    SliceRegions
+
+    Raises
+    ------
+    ShapeError
+        If ``points`` has the wrong shape, the points are collinear
+        (coincident for a line), or the slice misses the box.
+    UnsupportedLayerError
+        If the network has a maxout layer.
+    """
+    P, geometry = _slice_geometry(network, box, points, tol)
+    found = count_regions(network, box, through=P, tol=tol, return_patterns=True)
+    polygons, patterns = _clip_patterns(network, geometry, found.unpacked_patterns(), tol)
+    return SliceRegions(polygons, patterns, *geometry)
+
+
+def plot_regions(network, box, points, path, *, colour: str = "pattern", tol: float = 1e-6) -> Path:
+    """Draw the linear regions on the plane (or line) through ``points`` as PNG.
+
+    Each region of :func:`slice_regions` is a polygon with visible edges,
+    filled by a colour picked by a hash of its activation pattern, or with
+    ``colour="function"`` by the norm of the gradient of the network on it;
+    the points are marked. Through 2 points the line's intervals are drawn
+    as a strip.
+
+    Parameters
+    ----------
+    network : Network
+    box : Box
+    points : array_like of shape (2 or 3, n_inputs)
+    path : str or path-like
+        Where to write the PNG; replaced atomically.
+    colour : {"pattern", "function"}, default="pattern"
+        ``"function"``: the Frobenius norm of the Jacobian, with respect to the
+        input, of the network's output (of its last hidden layer when it has
+        no output layer) on the region.
+    tol : float, default=1e-6
+        See :func:`slice_regions`.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ShapeError, UnsupportedLayerError
+        See :func:`slice_regions`.
+    ValueError
+        If ``colour`` is unknown.
+    ImportError
+        If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from pyregions import Box, Network
+    >>> net = Network([np.eye(2)], [np.array([-0.5, -0.5])])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     written = plot_regions(net, Box(0, 1), np.eye(3, 2), os.path.join(folder, "r.png"))
+    ...     written.stat().st_size > 0
+    True
+    """
+    if colour not in COLOURS:
+        msg = f"colour must be one of {', '.join(COLOURS)}; got {colour!r}"
+        raise ValueError(msg)
+    Figure, FigureCanvasAgg = _agg()
+    found = slice_regions(network, box, points, tol=tol)
+    figure = Figure(figsize=(7, 6) if found.n_dims == 2 else (9, 2.6), layout="constrained")
+    axes = figure.subplots()
+    _draw_regions(figure, axes, network, found, colour)
+    FigureCanvasAgg(figure)
+    return _write_atomically(figure, Path(path))
+
+
+def _draw_regions(figure, axes, network, found: SliceRegions, colour: str) -> None:
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import Normalize, hsv_to_rgb
+
+    if colour == "pattern":
+        # Hue, saturation and value all from the hash: neighbours differ in
+        # one unit, and three random coordinates rarely all come out close.
+        h, s, v = _pattern_hashes(found.patterns).T
+        faces = hsv_to_rgb(np.column_stack([h, 0.35 + 0.45 * s, 0.75 + 0.25 * v]))
+        collection = PolyCollection(found.polygons, facecolors=faces)
+    else:
+        norms = _gradient_norms(network, found.patterns)
+        collection = PolyCollection(found.polygons, array=norms, cmap="viridis",
+                                    norm=Normalize(norms.min(), max(norms.max(), norms.min() + 1e-12)))
+        figure.colorbar(collection, ax=axes, label="gradient norm on the region")
+    collection.set(edgecolor="black", linewidth=0.4)
+    axes.add_collection(collection)
+    t = found.coordinates
+    axes.plot(*found.slice_polygon[[*range(len(found.slice_polygon)), 0]].T, color="black", linewidth=1)
+    axes.scatter(t[:, 0], t[:, 1], s=40, color="white", edgecolors="black", zorder=3)
+    for i, (u, v) in enumerate(t):
+        axes.annotate(f"p{i}", (u, v), xytext=(4, 4), textcoords="offset points", zorder=4)
+    n = len(found.polygons)
+    if found.n_dims == 2:
+        axes.set(aspect="equal", xlabel="t1 (along p1 - p0)", ylabel="t2",
+                 title=f"{n} linear regions on the plane through p0, p1, p2")
+    else:
+        axes.set(xlabel="t (distance from p0 towards p1)", yticks=[],
+                 title=f"{n} linear regions on the line through p0, p1")
+    axes.autoscale_view()
+
+
+def _pattern_hashes(patterns: np.ndarray) -> np.ndarray:
+    """Three fractions in [0, 1) per pattern, stable across runs and platforms."""
+    packed = np.packbits(patterns, axis=1)
+    digests = b"".join(hashlib.blake2b(row.tobytes(), digest_size=6).digest() for row in packed)
+    return np.frombuffer(digests, dtype="<u2").reshape(len(packed), 3) / 65536.0
+
+
+def _gradient_norms(network, patterns: np.ndarray) -> np.ndarray:
+    norms = np.empty(len(patterns))
+    for r, pattern in enumerate(patterns):
+        G, start = None, 0
+        for layer in network.layers:
+            G = layer.weights if G is None else layer.weights @ G
+            s = pattern[start:start + layer.n_neurons]
+            G = s[:, None] * G
+            start += layer.n_neurons
+        if network.output is not None:
+            G = network.output.weights @ G
+        norms[r] = np.linalg.norm(G)
+    return norms
+
+
+def _slice_geometry(network, box, points, tol):
+    """The points checked, and ``(origin, basis, coordinates, slice_polygon)``."""
+    for i, layer in enumerate(network.layers):
+        if layer.activation != "relu":
+            msg = (f"plotting regions supports ReLU layers only; hidden layer {i} is "
+                   f"{type(layer).__name__} ({layer.activation})")
+            raise UnsupportedLayerError(msg)
+    n = network.n_inputs
+    P = check_array(points, "points", ndim=2, shape=(None, n))
+    if P.shape[0] not in (2, 3):
+        msg = f"points must have 2 rows (a line) or 3 (a plane), got shape {P.shape}"
+        raise ShapeError(msg)
+    _check_tol(tol)
+    lo, hi = box.bounds(n)
+    p0 = P[0]
+    D = (P[1:] - p0).T
+    singular = np.linalg.svd(D, compute_uv=False)
+    if singular[0] == 0.0 or singular[-1] <= 1e-10 * singular[0]:
+        what = "coincide" if P.shape[0] == 2 else "are collinear"
+        msg = f"points {what}: they span no {'line' if P.shape[0] == 2 else 'plane'}"
+        raise ShapeError(msg)
+    T, R = np.linalg.qr(D)
+    # Orient each axis along p_i - p0, so that p1 lies on the positive t1 axis.
+    T = T * np.sign(np.diag(R))
+    coordinates = (P - p0) @ T
+    if T.shape[1] == 1:
+        coordinates = np.column_stack([coordinates, np.full(len(P), 0.5)])
+    polygon = _box_slice(p0, T, lo, hi)
+    if len(polygon) == 0 or _thickness(polygon) < tol:
+        msg = (f"the {'plane' if T.shape[1] == 2 else 'line'} through the points "
+               f"{'misses the box' if len(polygon) == 0 else 'only touches the box'}")
+        raise ShapeError(msg)
+    return P, (p0, T, coordinates, polygon)
+
+
+def _check_tol(tol) -> None:
+    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
+        msg = f"tol must be a positive number, got {tol!r}"
+        raise ValueError(msg)
+
+
+def _box_slice(p0, T, lo, hi) -> np.ndarray:
+    """The polygon {t : lo <= p0 + T t <= hi} (a strip [a, b] x [0, 1] for a line)."""
+    # Every point of the box is within this distance of p0, so the square of
+    # that half-width holds the slice: |t| = |x - p0| since T is orthonormal.
+    radius = np.linalg.norm(np.maximum(np.abs(lo - p0), np.abs(hi - p0))) * 1.01 + 1.0
+    A = np.zeros((len(p0), 2))
+    A[:, : T.shape[1]] = T
+    A = np.concatenate([A, -A])
+    b = np.concatenate([hi - p0, p0 - lo])
+    if T.shape[1] == 1:
+        polygon = np.array([[-radius, 0.0], [radius, 0.0], [radius, 1.0], [-radius, 1.0]])
+    else:
+        polygon = radius * np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    # Walls further than the corners of the start polygon cannot cut it.
+    cuts = b < np.sqrt(2) * radius * np.linalg.norm(A, axis=1)
+    for a, c in zip(A[cuts], b[cuts]):
+        polygon = _clip(polygon, a, c, eps=_CLIP_EPS * radius)
+        if len(polygon) == 0:
+            break
+    return polygon
+
+
+def _clip(polygon: np.ndarray, a: np.ndarray, b: float, *, eps: float = 0.0) -> np.ndarray:
+    """The convex polygon cut by the halfplane ``a . t <= b`` (Sutherland-Hodgman)."""
+    s = polygon @ a - b
+    inside = s <= eps
+    if inside.all():
+        return polygon
+    if not inside.any():
+        return polygon[:0]
+    kept = []
+    m = len(polygon)
+    for i in range(m):
+        j = (i + 1) % m
+        if inside[i]:
+            kept.append(polygon[i])
+        if inside[i] != inside[j]:
+            kept.append(polygon[i] + s[i] / (s[i] - s[j]) * (polygon[j] - polygon[i]))
+    return np.array(kept)
+
+
+def _area(polygon: np.ndarray) -> float:
+    x, y = polygon[:, 0], polygon[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def _thickness(polygon: np.ndarray) -> float:
+    """Twice the area over the perimeter: the width of a long thin polygon."""
+    if len(polygon) < 3:
+        return 0.0
+    perimeter = np.linalg.norm(polygon - np.roll(polygon, -1, axis=0), axis=1).sum()
+    return 2.0 * _area(polygon) / perimeter if perimeter > 0 else 0.0
+
+
+def _first_layer(network, geometry):
+    """``C_1, d_1`` in plane coordinates, with a zero column for a line's dummy axis."""
+    p0, T = geometry[0], geometry[1]
+    W, b = network.layers[0].weights, network.layers[0].bias
+    C = np.zeros((W.shape[0], 2))
+    C[:, : T.shape[1]] = W @ T
+    return C, W @ p0 + b
+
+
+def _next_layer(layer, state: np.ndarray, C: np.ndarray, d: np.ndarray):
+    return layer.weights @ (state[:, None] * C), layer.weights @ (state * d) + layer.bias
+
+
+def _clip_patterns(network, geometry, patterns, tol):
+    """The polygon of each pattern: the slice cut by its units' halfplanes.
+
+    Returns ``(polygons, patterns)`` without the patterns thinner than ``tol``.
+    """
+    polygons, kept = [], []
+    for pattern in np.asarray(patterns, dtype=bool):
+        polygon, start = geometry[3], 0
+        C, d = _first_layer(network, geometry)
+        for l, layer in enumerate(network.layers):
+            state = pattern[start:start + layer.n_neurons]
+            start += layer.n_neurons
+            for j in np.flatnonzero(np.any(C != 0.0, axis=1)):
+                sign = -1.0 if state[j] else 1.0
+                polygon = _clip(polygon, sign * C[j], -sign * d[j])
+            if l + 1 < len(network.layers):
+                C, d = _next_layer(network.layers[l + 1], state.astype(np.float64), C, d)
+        if _thickness(polygon) >= tol:
+            polygons.append(polygon)
+            kept.append(pattern)
+    return polygons, np.array(kept, dtype=bool).reshape(len(kept), network.n_hidden)
