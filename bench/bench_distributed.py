@@ -19,7 +19,7 @@ from .conftest import compare
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
-NET = random_network(6, [20, 18], 7)
+NET = random_network(6, [24, 22], 7)
 BOX = Box(-1, 1)
 
 compare("Dask, 2 workers vs 1", "test_dask_workers[1]", "test_dask_workers[2]")

@@ -13,14 +13,15 @@ import pytest
 
 _fastest: dict[str, float] = {}
 _extra: dict[str, dict] = {}
-_ratios: list[tuple[str, str, str]] = []
+_ratios: list[tuple[str, str, str, str | None]] = []
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
-def compare(label: str, slow: str, fast: str) -> None:
-    """Declare that the summary should show min(slow) / min(fast)."""
-    _ratios.append((label, slow, fast))
+def compare(label: str, slow: str, fast: str, key: str | None = None) -> None:
+    """Declare that the summary should show min(slow) / min(fast), or with
+    ``key`` the ratio fast / slow of that figure noted by both (a rate)."""
+    _ratios.append((label, slow, fast, key))
 
 
 @pytest.fixture
@@ -56,10 +57,14 @@ def pytest_terminal_summary(terminalreporter):
     if not _fastest:
         return
     terminalreporter.section("pyregions figures (one run)")
-    for label, slow, fast in _ratios:
-        if slow in _fastest and fast in _fastest:
+    for label, slow, fast, key in _ratios:
+        if key is not None and key in _extra.get(slow, {}) and key in _extra.get(fast, {}):
+            ratio = _extra[fast][key] / _extra[slow][key]
+        elif key is None and slow in _fastest and fast in _fastest:
             ratio = _fastest[slow] / _fastest[fast]
-            terminalreporter.write_line(f"{label}: {ratio:,.1f}x  ({slow} / {fast})")
+        else:
+            continue
+        terminalreporter.write_line(f"{label}: {ratio:,.1f}x  ({slow} / {fast})")
     for name, info in _extra.items():
         shown = ", ".join(f"{k}={v:,.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
         terminalreporter.write_line(f"{name}: {shown}")

@@ -1,9 +1,10 @@
 """The ``pyregions`` command line.
 
-``pyregions bound`` prints the bounds of an architecture (or a model); ``pyregions count``
-counts the regions of a saved network over a box; ``pyregions reproduce
-serra2018`` reruns the paper's MNIST experiment.  Bad input ends with one
-line on stderr and exit code 2, never a traceback.
+``bound`` prints the bounds of an architecture or a model; ``count`` counts
+(or estimates) the regions of a network over a box or a slice of it;
+``plot`` draws the regions of a slice; ``design`` ranks architectures by
+their bounds; ``reproduce serra2018`` reruns the paper's MNIST experiment.
+Bad input ends with one line on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
