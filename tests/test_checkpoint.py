@@ -138,3 +138,16 @@ def test_a_subtree_that_always_fails_ends_the_count_with_a_clear_error():
     with pytest.raises(counting.SolverError, match="failed 4 times"):
         count_regions(NET, BOX, executor=flaky, jobs=2)
     flaky.pool.shutdown()
+
+
+def test_checkpoints_work_the_same_on_an_executor(tmp_path, serial, monkeypatch):
+    path = tmp_path / "count.ckpt"
+    monkeypatch.setattr(counting, "SPLIT_NODES", 20)  # splits must survive in the file too
+    with ThreadPoolExecutor(2) as pool:
+        result = count_regions(NET, BOX, return_patterns=True, executor=pool, jobs=2, checkpoint=path)
+    np.testing.assert_array_equal(result.patterns, serial.patterns)
+    state = counting.CheckpointState.load(path, _fingerprint_of(path))
+    assert not state.pending and len(state.finished) > counting.CHECKPOINT_SUBTREES
+    again = count_regions(NET, BOX, return_patterns=True, checkpoint=path)  # read back, serially
+    np.testing.assert_array_equal(again.patterns, serial.patterns)
+    assert again.lp_solves == result.lp_solves

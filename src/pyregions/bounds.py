@@ -762,16 +762,9 @@ def network_bound(network, box, *, log10=False):
     """
     # Imported here, not at the top: tightening solves LPs with HiGHS and
     # sits a layer above this module, whose other bounds need no solver.
-    from .domain import Box
-    from .network import Network
-    from .tightening import preactivation_bounds
+    from .tightening import check_network_and_box, preactivation_bounds
 
-    if not isinstance(network, Network):
-        msg = f"network must be a pyregions.Network, got {type(network).__name__}"
-        raise TypeError(msg)
-    if not isinstance(box, Box):
-        msg = f"box must be a pyregions.Box, got {type(box).__name__}"
-        raise TypeError(msg)
+    check_network_and_box(network, box)
     for index, layer in enumerate(network.layers):
         if layer.activation != "relu":
             # A maxout unit is k(k-1)/2 hyperplanes, not one: see maxout().

@@ -78,7 +78,7 @@ from .exceptions import SolverError
 from .milp import enumerate_regions_milp
 from .network import Network
 from .slices import Slice
-from .tightening import PreactivationBounds, preactivation_bounds
+from .tightening import PreactivationBounds, check_network_and_box, preactivation_bounds
 
 __all__ = ["DEFAULT_TOL", "Progress", "RegionCount", "count_regions"]
 
@@ -264,12 +264,7 @@ def count_regions(
     >>> count_regions(net, Box(-1, 1)).regions
     3
     """
-    if not isinstance(network, Network):
-        msg = f"network must be a pyregions.Network, got {type(network).__name__}"
-        raise TypeError(msg)
-    if not isinstance(box, Box):
-        msg = f"box must be a pyregions.Box, got {type(box).__name__}"
-        raise TypeError(msg)
+    check_network_and_box(network, box)
     if method not in METHODS:
         msg = f"method must be one of {METHODS}, got {method!r}"
         raise ValueError(msg)

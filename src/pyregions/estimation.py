@@ -63,7 +63,7 @@ from .counting import DEFAULT_TOL, _TreeProblem, _TreeSearch
 from .domain import Box
 from .exceptions import UnsupportedLayerError
 from .network import Network
-from .tightening import preactivation_bounds
+from .tightening import check_network_and_box, preactivation_bounds
 
 __all__ = ["DEFAULT_PROBES", "RegionEstimate", "estimate_regions"]
 
@@ -182,12 +182,7 @@ def estimate_regions(
     >>> 2.0 < result.estimate < 4.0
     True
     """
-    if not isinstance(network, Network):
-        msg = f"network must be a pyregions.Network, got {type(network).__name__}"
-        raise TypeError(msg)
-    if not isinstance(box, Box):
-        msg = f"box must be a pyregions.Box, got {type(box).__name__}"
-        raise TypeError(msg)
+    check_network_and_box(network, box)
     if network.maxout_rank is not None:
         # The probes branch in two at every unit; maxout units branch in k.
         layer = next(i for i, layer in enumerate(network.layers) if layer.activation != "relu")

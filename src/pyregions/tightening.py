@@ -110,6 +110,16 @@ class PreactivationBounds:
         return tuple(np.maximum(np.abs(lo), np.abs(hi)) for lo, hi in zip(self.lower, self.upper))
 
 
+def check_network_and_box(network, box) -> None:
+    """Refuse arguments that are not a :class:`Network` and a :class:`Box`."""
+    if not isinstance(network, Network):
+        msg = f"network must be a pyregions.Network, got {type(network).__name__}"
+        raise TypeError(msg)
+    if not isinstance(box, Box):
+        msg = f"box must be a pyregions.Box, got {type(box).__name__}"
+        raise TypeError(msg)
+
+
 def preactivation_bounds(network: Network, box: Box, method: str = "lp") -> PreactivationBounds:
     """Bound every hidden pre-activation of ``network`` over ``box``.
 
@@ -139,6 +149,7 @@ def preactivation_bounds(network: Network, box: Box, method: str = "lp") -> Prea
     SolverError
         When HiGHS fails on one of the tightening LPs.
     """
+    check_network_and_box(network, box)
     if method not in METHODS:
         msg = f"method must be one of {METHODS}, got {method!r}"
         raise ValueError(msg)
