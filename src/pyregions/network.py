@@ -40,7 +40,23 @@ MAX_RANK = 127
 
 
 @dataclass(frozen=True, eq=False)
-class ReluLayer:
+class _DenseLayer:
+    """Weights with units on the first axis and inputs on the last."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def n_inputs(self) -> int:
+        return self.weights.shape[-1]
+
+    @property
+    def n_neurons(self) -> int:
+        return self.weights.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class ReluLayer(_DenseLayer):
     """A dense layer followed by the rectifier ``max(0, .)``.
 
     Parameters
@@ -49,21 +65,11 @@ class ReluLayer:
     bias : array of shape (n_out,)
     """
 
-    weights: np.ndarray
-    bias: np.ndarray
     activation = "relu"
-
-    @property
-    def n_inputs(self) -> int:
-        return self.weights.shape[1]
-
-    @property
-    def n_neurons(self) -> int:
-        return self.weights.shape[0]
 
 
 @dataclass(frozen=True, eq=False)
-class MaxoutLayer:
+class MaxoutLayer(_DenseLayer):
     """A dense maxout layer: each unit outputs the largest of its ``k`` pieces.
 
     Parameters
@@ -73,17 +79,7 @@ class MaxoutLayer:
     bias : array of shape (n_out, k)
     """
 
-    weights: np.ndarray
-    bias: np.ndarray
     activation = "maxout"
-
-    @property
-    def n_inputs(self) -> int:
-        return self.weights.shape[2]
-
-    @property
-    def n_neurons(self) -> int:
-        return self.weights.shape[0]
 
     @property
     def rank(self) -> int:
@@ -92,20 +88,10 @@ class MaxoutLayer:
 
 
 @dataclass(frozen=True, eq=False)
-class LinearLayer:
+class LinearLayer(_DenseLayer):
     """An affine output layer ``W h + b``; it is not counted."""
 
-    weights: np.ndarray
-    bias: np.ndarray
     activation = "linear"
-
-    @property
-    def n_inputs(self) -> int:
-        return self.weights.shape[1]
-
-    @property
-    def n_neurons(self) -> int:
-        return self.weights.shape[0]
 
 
 def _dense(weights, bias, name: str, n_in: int | None):
