@@ -27,6 +27,19 @@ def check_int(value, name: str, *, minimum: int | None = None) -> int:
     return value
 
 
+def check_positive(value, name: str, *, unit: str = "") -> float:
+    """Return ``value`` as a float, refusing bools, non-numbers, inf, NaN and values <= 0."""
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Real)
+        or not np.isfinite(value)
+        or value <= 0
+    ):
+        msg = f"{name} must be a positive number{unit}, got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
 def check_int_sequence(values, name: str, *, minimum: int | None = None) -> tuple[int, ...]:
     """Return a non-empty tuple of ints, each checked by :func:`check_int`."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):

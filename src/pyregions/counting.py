@@ -71,7 +71,7 @@ import highspy
 import numpy as np
 
 from . import _highs, _kernels
-from ._validation import check_int, check_seed
+from ._validation import check_int, check_positive, check_seed
 from .checkpoint import CheckpointState, SubtreeResult, fingerprint, prefix_from_key, prefix_key
 from .domain import Box
 from .exceptions import SolverError
@@ -268,16 +268,13 @@ def count_regions(
     if method not in METHODS:
         msg = f"method must be one of {METHODS}, got {method!r}"
         raise ValueError(msg)
-    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
-        msg = f"tol must be a positive finite number, got {tol!r}"
-        raise ValueError(msg)
+    tol = check_positive(tol, "tol")
     jobs = check_int(jobs, "jobs", minimum=1)
     if checkpoint is not None and method != "tree":
         msg = f"checkpoints are kept by the tree search only, not by method {method!r}"
         raise ValueError(msg)
-    if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
-        msg = f"time_limit must be a positive number of seconds, got {time_limit!r}"
-        raise ValueError(msg)
+    if time_limit is not None:
+        time_limit = check_positive(time_limit, "time_limit", unit=" of seconds")
     lower, upper = box.bounds(network.n_inputs)
     rng = check_seed(seed)
     start = time.perf_counter()

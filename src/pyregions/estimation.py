@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from ._validation import check_int, check_seed
+from ._validation import check_int, check_positive, check_seed
 from .counting import DEFAULT_SAMPLES as WITNESS_SAMPLES
 from .counting import DEFAULT_TOL, _TreeProblem, _TreeSearch
 from .domain import Box
@@ -189,14 +189,9 @@ def estimate_regions(
         msg = f"layer {layer} (MaxoutLayer): estimate_regions supports ReLU networks only"
         raise UnsupportedLayerError(msg)
     samples = check_int(samples, "samples", minimum=2)
-    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
-        msg = f"tol must be a positive finite number, got {tol!r}"
-        raise ValueError(msg)
-    if time_limit is not None and not (
-        isinstance(time_limit, (int, float)) and np.isfinite(time_limit) and time_limit > 0
-    ):
-        msg = f"time_limit must be a positive number of seconds, got {time_limit!r}"
-        raise ValueError(msg)
+    tol = check_positive(tol, "tol")
+    if time_limit is not None:
+        time_limit = check_positive(time_limit, "time_limit", unit=" of seconds")
     jobs = check_int(jobs, "jobs", minimum=1)
     lower, upper = box.bounds(network.n_inputs)
     rng = check_seed(seed)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import bounds
-from ._validation import check_array, check_int, check_int_sequence
+from ._validation import check_array, check_int, check_int_sequence, check_positive
 from .counting import count_regions
 from .exceptions import ShapeError, UnsupportedLayerError
 
@@ -450,7 +450,7 @@ def _slice_geometry(network, box, points, tol):
     if P.shape[0] not in (2, 3):
         msg = f"points must have 2 rows (a line) or 3 (a plane), got shape {P.shape}"
         raise ShapeError(msg)
-    _check_tol(tol)
+    check_positive(tol, "tol")
     lo, hi = box.bounds(n)
     p0 = P[0]
     D = (P[1:] - p0).T
@@ -471,12 +471,6 @@ def _slice_geometry(network, box, points, tol):
                f"{'misses the box' if len(polygon) == 0 else 'only touches the box'}")
         raise ShapeError(msg)
     return P, (p0, T, coordinates, polygon)
-
-
-def _check_tol(tol) -> None:
-    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
-        msg = f"tol must be a positive number, got {tol!r}"
-        raise ValueError(msg)
 
 
 def _box_slice(p0, T, lo, hi) -> np.ndarray:
