@@ -40,17 +40,15 @@ Methods
     Depth-first search over the units in layer order. A node fixes the states
     of the units so far, so its region is a polytope and the next unit's
     pre-activation (each piece's, for maxout) is affine on it. A ReLU node
-    has two children, a maxout node one per candidate piece. Each child is shown non-empty by a
-    *witness* (a point known to lie inside it with the margin above) whenever
-    possible; only a child with no witness costs an LP, solved on one
-    persistent HiGHS model whose rows follow the search path. Witnesses come
-    from random samples of the box, from the LP solutions, and from a cheap
-    projected-gradient walk towards the missing side
-    (:func:`pyregions._kernels.walk`). A walk that slides along the rows that
-    block it (an active-set ascent) found more witnesses but cost more time
-    than the LPs it saved, so the walk stops at the first blocking row.
-    An empty side costs an LP too, but HiGHS's Farkas proof of its emptiness
-    is kept, checked, and reused at every later node it still covers.
+    has two children, a maxout node one per candidate piece. Each child is
+    shown non-empty by a *witness* (a point known to lie inside it with the
+    margin above) whenever possible: random samples of the box, and the
+    points of earlier LPs. Only a child with no witness costs an LP, solved
+    by the dense dual simplex of :mod:`pyregions._simplex`, warm-started from
+    the basis of an ancestor's LP (HiGHS takes the rare LPs it leaves
+    undecided). An empty child costs an LP too, but the Farkas proof of its
+    emptiness is kept, checked, and reused at every later node it still
+    covers.
 ``"milp"``
     The paper's mixed-integer formulation, enumerated by no-good cuts
     (:mod:`pyregions.milp`). Slow; kept as the faithful reference.
@@ -70,7 +68,7 @@ from pathlib import Path
 import highspy
 import numpy as np
 
-from . import _highs, _kernels
+from . import _highs, _kernels, _simplex
 from ._validation import check_int, check_positive, check_seed
 from .checkpoint import CheckpointState, SubtreeResult, fingerprint, prefix_from_key, prefix_key
 from .domain import Box
@@ -107,9 +105,8 @@ CHECKPOINT_INTERVAL = 2.0
 # LPs decide at the margin tol; HiGHS must be far more precise than that.
 LP_FEASIBILITY_TOLERANCE = 1e-9
 LP_ITERATION_LIMIT = 20_000
-# A walked witness must clear the margin by this factor, so that recomputing
-# it by a forward pass (other rounding) keeps it on its side.
-WITNESS_MARGIN_FACTOR = 2.0
+# Beyond this, the Numba simplex hands an LP to HiGHS.
+SIMPLEX_ITERATION_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -710,13 +707,84 @@ class _TreeProblem:
 
 
 class _FeasibilityLP:
-    """One HiGHS model of ``{x in box : rows}`` with a zero objective.
+    """The LPs of one search: is ``{x in box : rows @ x >= rhs}`` empty?
 
-    Its rows mirror a prefix of the search path; :meth:`point_in` deletes the
-    rows the path has left and appends the new ones in bulk, then re-runs, so
-    HiGHS hot-starts from the last basis. The margin lives in the row bounds,
-    never in a variable: a margin variable sitting at its cap made warm starts
-    stall (hundreds of thousands of iterations) in our measurements.
+    Each LP goes first to the Numba dual simplex of :mod:`pyregions._simplex`,
+    warm-started from the basis of the deepest earlier LP whose rows are all
+    still on the path (a parent's optimal basis stays dual feasible when the
+    child's rows are appended). Its proofs of emptiness are checked by
+    :func:`pyregions._kernels.refutes`. An LP it cannot decide, or whose proof
+    fails the check, goes to :class:`_HighsFeasibility`.
+    """
+
+    def __init__(self, lower: np.ndarray, upper: np.ndarray, seed: int):
+        self.lower, self.upper = lower, upper
+        self.n = lower.shape[0]
+        self.weights = np.random.default_rng(seed).uniform(1.0, 2.0, self.n)
+        # Bases of earlier feasible LPs on the current path, shallowest
+        # first: (rows, id of the last row, basis, columns at their upper bound).
+        self.bases: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+        self.multipliers: np.ndarray | None = None
+        self.seed = seed
+        self.highs: _HighsFeasibility | None = None
+        self.solves = 0
+        self.fallbacks = 0  # LPs handed to HiGHS
+        self.iterations = 0
+        self._point = np.empty(self.n)
+
+    def point_in(self, rows: np.ndarray, rhs: np.ndarray, row_ids: list[int]) -> np.ndarray | None:
+        """A point of ``{x in box : rows @ x >= rhs}``, or None if it is empty.
+
+        ``row_ids`` name the rows (unique along the search), so that a basis
+        is reused only while the path still holds every row it was built on.
+        """
+        self.solves += 1
+        k = len(row_ids)
+        while self.bases:
+            m, last_id, _, _ = self.bases[-1]
+            if m <= k and row_ids[m - 1] == last_id:
+                break
+            self.bases.pop()
+        if self.bases:
+            m, _, basic, at_upper = self.bases[-1]
+            basic = np.concatenate([basic, np.arange(self.n + m, self.n + k)])
+            at_upper = at_upper.copy()
+        else:
+            basic = np.arange(self.n, self.n + k)
+            at_upper = np.zeros(self.n, dtype=bool)
+        multipliers = np.empty(k)
+        rows = np.ascontiguousarray(rows)
+        status, iterations = _simplex.solve(
+            rows, rhs, self.lower, self.upper, self.weights, basic, at_upper, self._point,
+            multipliers, SIMPLEX_ITERATION_LIMIT,
+        )
+        self.iterations += iterations
+        if status == _simplex.FEASIBLE:
+            if k:
+                self.bases.append((k, row_ids[-1], basic, at_upper))
+            self.multipliers = None
+            return self._point.copy()
+        if status == _simplex.EMPTY and _kernels.refutes(rows, rhs, multipliers, self.lower, self.upper):
+            self.multipliers = multipliers
+            return None
+        self.fallbacks += 1
+        if self.highs is None:
+            self.highs = _HighsFeasibility(self.lower, self.upper, self.seed)
+        point, self.multipliers = self.highs.point_in(rows, rhs)
+        return point
+
+    def farkas_multipliers(self) -> np.ndarray | None:
+        """Row multipliers proving the last LP empty, if it was."""
+        return self.multipliers
+
+
+class _HighsFeasibility:
+    """One HiGHS model of ``{x in box : rows @ x >= rhs}`` with a zero
+    objective, for the LPs the Numba simplex leaves undecided.
+
+    The margin lives in the row bounds, never in a variable: a margin
+    variable sitting at its cap made warm starts stall (hundreds of
+    thousands of iterations) in our measurements.
     """
 
     def __init__(self, lower: np.ndarray, upper: np.ndarray, seed: int):
@@ -725,58 +793,31 @@ class _FeasibilityLP:
         self.highs.setOptionValue("primal_feasibility_tolerance", LP_FEASIBILITY_TOLERANCE)
         self.highs.setOptionValue("dual_feasibility_tolerance", LP_FEASIBILITY_TOLERANCE)
         self.highs.setOptionValue("simplex_iteration_limit", LP_ITERATION_LIMIT)
-        # Measured on 784-column models: presolve and scaling cost more than
-        # they save on LPs this small that are re-solved from a warm basis.
-        self.highs.setOptionValue("presolve", "off")
-        self.highs.setOptionValue("simplex_scale_strategy", 0)
-        self.highs.setOptionValue("simplex_strategy", 1)
         empty = np.array([], dtype=np.int32)
         self.highs.addCols(self.n, np.zeros(self.n), lower, upper, 0, empty, empty, np.array([]))
-        self.row_ids: list[int] = []
-        self.solves = 0
-        self.fallbacks = 0  # LPs that needed presolve and scaling to decide
         self._index = np.arange(self.n, dtype=np.int32)
 
-    def point_in(self, rows: np.ndarray, rhs: np.ndarray, row_ids: list[int]) -> np.ndarray | None:
-        """A point of ``{x in box : rows @ x >= rhs}``, or None if it is empty.
-
-        The objective stays zero: optimising (say, the depth into the new
-        side) gave more central points but cost twice as much per LP.
-        """
-        keep = 0
-        limit = min(len(self.row_ids), len(row_ids))
-        while keep < limit and self.row_ids[keep] == row_ids[keep]:
-            keep += 1
-        if keep < len(self.row_ids):
-            stale = np.arange(keep, len(self.row_ids), dtype=np.int32)
-            self.highs.deleteRows(stale.size, stale)
-            del self.row_ids[keep:]
-        if keep < len(row_ids):
-            new = rows[keep:]
-            count = new.shape[0]
+    def point_in(self, rows: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(point, None)`` or, when empty, ``(None, multipliers)`` (None
+        when HiGHS gives no ray)."""
+        old = self.highs.getNumRow()
+        if old:
+            self.highs.deleteRows(old, np.arange(old, dtype=np.int32))
+        count = rows.shape[0]
+        if count:
             starts = np.arange(0, count * self.n, self.n, dtype=np.int32)
             self.highs.addRows(
-                count, rhs[keep:], np.full(count, highspy.kHighsInf), count * self.n,
-                starts, np.tile(self._index, count), np.ascontiguousarray(new).ravel(),
+                count, rhs, np.full(count, highspy.kHighsInf), count * self.n,
+                starts, np.tile(self._index, count), rows.ravel(),
             )
-            self.row_ids.extend(row_ids[keep:])
         if self._run() == highspy.HighsModelStatus.kInfeasible:
-            return None
-        return np.array(self.highs.getSolution().col_value)
-
-    def farkas_multipliers(self) -> np.ndarray | None:
-        """Row multipliers of HiGHS's proof of infeasibility of the last run."""
-        _, has_ray, ray = self.highs.getDualRay()
-        return np.abs(np.asarray(ray)) if has_ray else None
+            _, has_ray, ray = self.highs.getDualRay()
+            return None, (np.abs(np.asarray(ray)) if has_ray else None)
+        return np.array(self.highs.getSolution().col_value), None
 
     def _run(self):
-        """Run HiGHS until it decides, escalating on the rare failures.
-
-        A warm start can stall (iteration limit) or end in a solve error on a
-        degenerate basis; a cold start from a cleared basis settles nearly
-        all of them, and the solver's default presolve and scaling the rest.
-        """
-        self.solves += 1
+        """Run HiGHS (default presolve and scaling); from a cleared basis if
+        the warm start stalls or fails on a degenerate basis."""
         decided = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible)
         self.highs.run()
         status = self.highs.getModelStatus()
@@ -784,15 +825,6 @@ class _FeasibilityLP:
             self.highs.clearSolver()
             self.highs.run()
             status = self.highs.getModelStatus()
-        if status not in decided:
-            self.fallbacks += 1
-            self.highs.clearSolver()
-            self.highs.setOptionValue("presolve", "on")
-            self.highs.setOptionValue("simplex_scale_strategy", 1)
-            self.highs.run()
-            status = self.highs.getModelStatus()
-            self.highs.setOptionValue("presolve", "off")
-            self.highs.setOptionValue("simplex_scale_strategy", 0)
         if status not in decided:
             msg = f"HiGHS could not decide a feasibility LP: {self.highs.modelStatusToString(status)}"
             raise SolverError(msg)
@@ -861,7 +893,7 @@ class _TreeSearch:
         # path still holds that row (see _keep_farkas_proof).
         self.refuted: dict[tuple[int, float], tuple[int, int]] = {}
         self.stats = dict.fromkeys(
-            ("walks", "lp_witnesses", "lp_empty", "box_proofs", "reused_proofs"), 0
+            ("lp_witnesses", "lp_empty", "box_proofs", "reused_proofs"), 0
         )
 
     def run(self, prefix: Sequence[int] = (), stop_depth: int | None = None) -> tuple[np.ndarray, bool]:
@@ -942,7 +974,7 @@ class _TreeSearch:
             self.pattern[unit] = sign > 0
             self._push_row(unit, sign * c, threshold - sign * offset)
             if side.size == 0:
-                side = self._witness_for_new_side(depth, witnesses, values, sign)
+                side = self._witness_for_new_child(depth, sign)
             if side is not None:
                 self._visit(depth + 1, side)
             self._pop_row()
@@ -967,7 +999,7 @@ class _TreeSearch:
             mark = self.n_points
             side, margins = self._push_piece(unit, piece, split, witnesses)
             if side.size == 0:
-                side = self._witness_for_piece(depth, witnesses, margins, piece)
+                side = self._witness_for_new_child(depth, piece, margins.shape[1])
             if side is not None:
                 self._visit(depth + 1, side)
             for _ in range(margins.shape[1]):
@@ -1078,63 +1110,46 @@ class _TreeSearch:
         W_active = W[:, active]
         self.maps[layer] = (W_active @ C_prev[active], W_active @ d_prev[active] + b)
 
-    def _witness_for_new_side(self, depth, witnesses, values, sign) -> np.ndarray | None:
-        """Witnesses for the side just pushed as the last row, or None if empty.
+    def _witness_for_new_child(self, depth: int, state: float, n_new: int = 1) -> np.ndarray | None:
+        """Witnesses for the child just pushed as the last ``n_new`` rows (a
+        ReLU side, ``state`` its sign, or a maxout piece), or None if it is
+        empty.
 
         Tries, cheapest first: a proof of emptiness still valid on this path,
-        the box alone, a walk from the witness nearest to the side, then an
-        LP, which decides.
+        the box alone against each new row, then an LP, which decides. A
+        projected-gradient walk from the parent's witnesses into the new
+        rows was tried before the LP and dropped: on MNIST networks it
+        replaced fewer than 1 LP in 500 and cost a sixth of the time.
         """
         unit = self.problem.order[depth]
-        k = len(self.row_ids)
-        if self._still_refuted(unit, sign):
+        if self._still_refuted(unit, state):
             self.stats["reused_proofs"] += 1
             return None
+        k = len(self.row_ids)
         lo, hi = self.problem.lower, self.problem.upper
-        if _kernels.refutes(self.rows[k - 1 : k], self.rhs[k - 1 : k], np.ones(1), lo, hi):
-            self.stats["box_proofs"] += 1
-            self._record_refutation(unit, sign, -1)
-            return None
-        if witnesses.size:
-            found = self._walk_into_last_row(depth, witnesses[int(np.argmax(sign * values))])
-            if found is not None:
-                return found
+        for r in range(k - n_new, k):
+            if _kernels.refutes(self.rows[r : r + 1], self.rhs[r : r + 1], np.ones(1), lo, hi):
+                self.stats["box_proofs"] += 1
+                self._record_refutation(unit, state, -1)
+                return None
         point = self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
         if point is None:
             self.stats["lp_empty"] += 1
-            self._keep_farkas_proof(unit, sign)
+            self._keep_farkas_proof(unit, state, n_new)
             return None
         self.stats["lp_witnesses"] += 1
-        # The LP decided the side is non-empty, even if rounding leaves its
+        # The LP decided the child is non-empty, even if rounding leaves its
         # point outside the region and so no witness for the subtree.
         return self._witnesses_near(point, depth + 1)
-
-    def _walk_into_last_row(self, depth: int, start_index: int) -> np.ndarray | None:
-        """Walk from witness ``start_index`` of the parent node into the last
-        row, keeping the rows before it; the new witness, or None."""
-        k = len(self.row_ids)
-        lo, hi = self.problem.lower, self.problem.upper
-        direction = self.rows[k - 1]
-        start = self.points[start_index]
-        goal = self.rhs[k - 1] + (WITNESS_MARGIN_FACTOR - 1.0) * self.problem.tol * float(
-            np.sqrt(direction @ direction)
-        )
-        step, reached, _ = _kernels.walk(
-            start, direction, direction, lo, hi, self.rows[: k - 1], self.rhs[: k - 1], goal
-        )
-        if reached:
-            found = self._witnesses_near(np.clip(start + step * direction, lo, hi), depth + 1)
-            if found.size:
-                self.stats["walks"] += 1
-                return found
-        return None
 
     def _witnesses_near(self, point: np.ndarray, depth: int) -> np.ndarray:
         """Store ``point``; return its index if it has the current pattern.
 
         Random walks from a new point to seed its region with more witnesses
         were tried and dropped: the point is a vertex of the region, tight on
-        many rows, and nearly every walk from it is blocked at once.
+        many rows, and nearly every walk from it is blocked at once; and
+        points sampled inside a region by coordinate hit-and-run (200,000 of
+        them) reached about a tenth of the regions below it.
         """
         index = self._add_points(point[None, :])
         decided = self.order[:depth]
@@ -1146,39 +1161,6 @@ class _TreeSearch:
         else:
             inside = np.array_equal(values > 0.0, self.pattern[decided])
         return index if inside else index[:0]
-
-    def _witness_for_piece(self, depth, witnesses, margins, piece) -> np.ndarray | None:
-        """Witnesses for the maxout child just pushed as the last rows (one
-        per column of ``margins``, the witnesses' margins on them), or None
-        if it is empty.
-
-        As :meth:`_witness_for_new_side`; the walk only with one new row: it
-        clears one row while keeping the others, which a witness outside
-        several new rows would not start inside.
-        """
-        unit = self.problem.order[depth]
-        n_new = margins.shape[1]
-        if self._still_refuted(unit, piece):
-            self.stats["reused_proofs"] += 1
-            return None
-        k = len(self.row_ids)
-        lo, hi = self.problem.lower, self.problem.upper
-        for r in range(k - n_new, k):
-            if _kernels.refutes(self.rows[r : r + 1], self.rhs[r : r + 1], np.ones(1), lo, hi):
-                self.stats["box_proofs"] += 1
-                self._record_refutation(unit, piece, -1)
-                return None
-        if n_new == 1 and witnesses.size:
-            found = self._walk_into_last_row(depth, witnesses[int(np.argmax(margins[:, 0]))])
-            if found is not None:
-                return found
-        point = self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
-        if point is None:
-            self.stats["lp_empty"] += 1
-            self._keep_farkas_proof(unit, piece, n_new)
-            return None
-        self.stats["lp_witnesses"] += 1
-        return self._witnesses_near(point, depth + 1)
 
     def _keep_farkas_proof(self, unit: int, sign: float, n_new: int = 1) -> None:
         """Remember how far up the path HiGHS's proof of emptiness holds.

@@ -27,7 +27,7 @@ exist, so their number is a proven lower bound.
 A probe decides each child exactly as the exact count does: stable units and
 units constant on the region are forced, and a child is shown non-empty by a
 witness (a sampled point of the box known to lie in it, by one forward pass),
-by a short walk, or else decided by an LP. So it costs at most two LPs per
+or else decided by an LP. So it costs at most two LPs per
 hidden unit, whatever the number of regions.
 
 The interval is only as good as the normal approximation. :math:`X` is
@@ -373,5 +373,5 @@ class _ProbeSearch(_TreeSearch):
         side = witnesses[_kernels.side_mask(values, threshold, sign)]
         if side.size == 0:
             # Empty array (non-empty side, no witness) or None (empty side).
-            return self._witness_for_new_side(depth, witnesses, values, sign)
+            return self._witness_for_new_child(depth, sign)
         return side

@@ -1,0 +1,117 @@
+"""The Numba dual simplex against HiGHS, and its proofs checked independently."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from pyregions import Box, _kernels, _simplex, count_regions
+from pyregions import counting
+
+from .reference import exhaustive_regions, random_network
+
+
+def solve(rows, rhs, lower, upper, *, basic=None, at_upper=None, max_iterations=1000, seed=0):
+    k, n = rows.shape
+    weights = np.random.default_rng(seed).uniform(1.0, 2.0, n)
+    basic = np.arange(n, n + k) if basic is None else basic
+    at_upper = np.zeros(n, dtype=bool) if at_upper is None else at_upper
+    point, multipliers = np.empty(n), np.empty(k)
+    status, _ = _simplex.solve(
+        np.ascontiguousarray(rows, dtype=float), np.asarray(rhs, dtype=float), lower, upper,
+        weights, basic, at_upper, point, multipliers, max_iterations,
+    )
+    return status, point, multipliers, basic, at_upper
+
+
+def margin(rows, rhs, lower, upper):
+    """HiGHS's largest t with rows @ x >= rhs + t for some x in the box."""
+    k, n = rows.shape
+    result = linprog(
+        np.r_[np.zeros(n), -1.0], A_ub=np.c_[-rows, np.ones(k)], b_ub=-rhs,
+        bounds=[*zip(lower, upper), (None, 10.0)], method="highs",
+    )
+    assert result.status == 0
+    return -result.fun
+
+
+def check_decision(status, point, multipliers, rows, rhs, lower, upper):
+    if status == _simplex.FEASIBLE:
+        assert np.all(point >= lower) and np.all(point <= upper)
+        assert np.all(rows @ point >= rhs - 1e-8)
+    else:
+        assert status == _simplex.EMPTY
+        assert _kernels.refutes(rows, rhs, multipliers, lower, upper)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 40, 784])
+def test_decisions_agree_with_highs(n):
+    rng = np.random.default_rng(n)
+    decided = {_simplex.FEASIBLE: 0, _simplex.EMPTY: 0}
+    for _ in range(60):
+        k = int(rng.integers(1, 23))
+        rows = rng.normal(size=(k, n))
+        lower, upper = -rng.uniform(0, 1, n), rng.uniform(0.1, 1, n)
+        shift = np.abs(rng.normal(scale=rng.choice([0.1, 1.0, 3.0]) * np.sqrt(n), size=k))
+        # Half the systems keep a known interior point; half are pushed past it.
+        rhs = rows @ rng.uniform(lower, upper) + (-shift if rng.random() < 0.5 else 3.0 * shift)
+        t = margin(rows, rhs, lower, upper)
+        if abs(t) < 1e-6:
+            continue  # a tie at the boundary: either answer is right
+        status, point, multipliers, _, _ = solve(rows, rhs, lower, upper)
+        assert status == (_simplex.FEASIBLE if t > 0 else _simplex.EMPTY)
+        check_decision(status, point, multipliers, rows, rhs, lower, upper)
+        decided[status] += 1
+    assert min(decided.values()) >= 5
+
+
+def test_a_warm_start_after_a_new_row_decides_as_a_cold_one():
+    rng = np.random.default_rng(1)
+    n = 100
+    lower, upper = np.zeros(n), np.ones(n)
+    agreed = 0
+    for _ in range(40):
+        rows = rng.normal(size=(6, n))
+        rhs = rows @ rng.uniform(size=n) - 0.5
+        status, _, _, basic, at_upper = solve(rows, rhs, lower, upper)
+        assert status == _simplex.FEASIBLE
+        more = np.vstack([rows, rng.normal(size=(1, n))])
+        more_rhs = np.r_[rhs, rng.normal(scale=3.0)]
+        warm = solve(more, more_rhs, lower, upper, basic=np.r_[basic, n + 6], at_upper=at_upper)
+        cold = solve(more, more_rhs, lower, upper)
+        assert warm[0] == cold[0]
+        check_decision(warm[0], warm[1], warm[2], more, more_rhs, lower, upper)
+        agreed += 1
+    assert agreed == 40
+
+
+def test_degenerate_systems():
+    lower, upper = np.zeros(3), np.ones(3)
+    row = np.array([[1.0, -2.0, 0.5]])
+    # The same row many times, and a slab of width zero.
+    assert solve(np.repeat(row, 5, axis=0), np.full(5, 0.2), lower, upper)[0] == _simplex.FEASIBLE
+    assert solve(np.vstack([row, -row]), np.array([0.3, -0.3]), lower, upper)[0] == _simplex.FEASIBLE
+    # A zero row: empty when its rhs is positive, with a checked proof.
+    zero = np.zeros((1, 3))
+    status, _, multipliers, _, _ = solve(zero, np.array([1e-3]), lower, upper)
+    assert status == _simplex.EMPTY and _kernels.refutes(zero, np.array([1e-3]), multipliers, lower, upper)
+    assert solve(zero, np.array([0.0]), lower, upper)[0] == _simplex.FEASIBLE
+    # No rows; no columns.
+    assert solve(np.empty((0, 3)), np.empty(0), lower, upper)[0] == _simplex.FEASIBLE
+    assert solve(np.empty((2, 0)), np.array([-1.0, 0.0]), np.empty(0), np.empty(0))[0] == _simplex.FEASIBLE
+    assert solve(np.empty((1, 0)), np.array([1.0]), np.empty(0), np.empty(0))[0] == _simplex.EMPTY
+
+
+def test_the_iteration_limit_leaves_an_lp_undecided():
+    rows = np.array([[1.0, 1.0]])
+    status, *_ = solve(rows, np.array([1.5]), np.zeros(2), np.ones(2), max_iterations=0)
+    assert status == _simplex.UNDECIDED
+
+
+def test_counts_are_the_same_when_every_lp_goes_to_highs(monkeypatch):
+    net = random_network(3, [5, 4], 8)
+    expected = exhaustive_regions(net, -np.ones(3), np.ones(3), 1e-6)
+    monkeypatch.setattr(counting, "SIMPLEX_ITERATION_LIMIT", 0)
+    result = count_regions(net, Box(-1, 1), return_patterns=True)
+    assert {tuple(p) for p in result.unpacked_patterns()} == expected
