@@ -21,14 +21,14 @@ def matplotlib():
     return pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
 
 
-def split_slice(network, geometry, tol):
+def split_slice(network, found, tol):
     """Every region of the slice, by splitting it by each unit's line in turn:
     a reference that shares only the geometry with the count's patterns.
 
     Returns ``(polygons, patterns)``.
     """
-    C, d = plots._first_layer(network, geometry)
-    pieces = [(geometry[3], [], C, d)]
+    C, d = plots._first_layer(found.slice.network(network))
+    pieces = [(found.slice_polygon, [], C, d)]
     for l, layer in enumerate(network.layers):
         split = []
         for polygon, states, C, d in pieces:
@@ -136,8 +136,7 @@ def test_regions_of_the_count_are_those_of_splitting_the_slice(rows):
     points = np.random.default_rng(6).random((rows, 784))
     found = plots.slice_regions(net, Box(0, 1), points)
     check_regions(net, found)
-    _, geometry = plots._slice_geometry(net, Box(0, 1), points, 1e-6)
-    polygons, patterns = split_slice(net, geometry, 1e-6)
+    polygons, patterns = split_slice(net, found, 1e-6)
     order = np.lexsort(found.patterns.T)
     assert (patterns[np.lexsort(patterns.T)] == found.patterns[order]).all()
     split_areas = np.array([plots._area(p) for p in polygons])[np.lexsort(patterns.T)]
@@ -158,18 +157,30 @@ def test_png_is_written_for_a_plane_and_a_line(matplotlib, tmp_path):
 @pytest.mark.parametrize(
     ("points", "error", "match"),
     [
-        (np.zeros((4, 2)), ShapeError, r"2 rows \(a line\) or 3 \(a plane\), got shape \(4, 2\)"),
-        (np.zeros((3, 3)), ShapeError, r"points must have shape \(\*, 2\), got \(3, 3\)"),
-        ([[0, 0], [1, 1], [2, 2]], ShapeError, "points are collinear"),
-        ([[0.5, 0.5], [0.5, 0.5]], ShapeError, "points coincide"),
-        ([[5, 5], [6, 5]], ShapeError, "line through the points misses the box"),
-        ([[0, 0], [1, -1]], ShapeError, "only touches the box"),
+        (np.zeros((4, 2)), ShapeError, r"^points must hold 2 points \(a line\) or 3 \(a plane\), got 4$"),
+        (np.zeros((3, 3)), ShapeError, r"^points must have shape \(\*, 2\), got \(3, 3\)$"),
+        ([[0, 0], [1, 1], [2, 2]], ShapeError, "^the points are collinear: they span no plane$"),
+        ([[0.5, 0.5], [0.5, 0.5]], ShapeError, "^the points coincide: they span no line$"),
+        ([[5, 5], [6, 5]], ShapeError, "^the line through the points misses the box$"),
+        ([[0, 0], [1, -1]], ShapeError, "^the line through the points only touches the box$"),
     ],
 )
 def test_bad_points_are_refused(points, error, match):
     net = random_network(2, [3], 0)
     with pytest.raises(error, match=match):
-        plots.slice_regions(net, Box(-1, 1) if match.startswith("2 rows") else Box(0, 1), points)
+        plots.slice_regions(net, Box(0, 1), points)
+
+
+@pytest.mark.parametrize(
+    ("points", "match"),
+    [
+        ([[5, 0, 0], [0, 5, 0], [0, 0, 5]], "^the plane through the points misses the box$"),
+        ([[1, 1, 1], [2, 1, 0], [1, 2, 0]], "^the plane through the points only touches the box$"),
+    ],
+)
+def test_planes_off_the_box_are_refused(points, match):
+    with pytest.raises(ShapeError, match=match):
+        plots.slice_regions(random_network(3, [3], 0), Box(0, 1), points)
 
 
 def test_maxout_colour_and_tol_are_checked(tmp_path):

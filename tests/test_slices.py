@@ -78,12 +78,16 @@ def test_slice_counts_do_not_depend_on_jobs():
 @pytest.mark.parametrize(
     ("points", "error", "match"),
     [
-        (np.zeros((4, 3)), ShapeError, "2 points"),
-        (np.zeros((2, 2)), ShapeError, "through"),
-        (np.zeros((2, 3)), ValueError, "coincide or are collinear"),
-        (np.array([[0, 0, 0], [1, 1, 1], [2, 2, 2.0]]), ValueError, "collinear"),
-        (np.array([[5, 5, 5], [6, 5, 5.0]]), ValueError, "misses the box"),
-        (np.array([[0, 0, np.nan], [1, 0, 0.0]]), ValueError, "finite"),
+        (np.zeros((4, 3)), ShapeError, r"^through must hold 2 points \(a line\) or 3 \(a plane\), got 4$"),
+        (np.zeros((2, 2)), ShapeError, r"^through must have shape \(\*, 3\), got \(2, 2\)$"),
+        (np.zeros((2, 3)), ShapeError, "^the points coincide: they span no line$"),
+        (np.array([[0, 0, 0], [1, 1, 1], [2, 2, 2.0]]), ShapeError,
+         "^the points are collinear: they span no plane$"),
+        (np.array([[5, 5, 5], [6, 5, 5.0]]), ShapeError, "^the line through the points misses the box$"),
+        (np.array([[3, 0, 0], [0, 3, 0.0]]), ShapeError, "^the line through the points misses the box$"),
+        (np.array([[5, 0, 0], [0, 5, 0], [0, 0, 5.0]]), ShapeError,
+         "^the plane through the points misses the box$"),
+        (np.array([[0, 0, np.nan], [1, 0, 0.0]]), ShapeError, "^through must be finite"),
     ],
 )
 def test_bad_points_are_refused(points, error, match):
@@ -95,3 +99,17 @@ def test_a_maxout_first_layer_is_refused_for_slices():
     net = random_maxout_network(3, [3], 2, 0)
     with pytest.raises(UnsupportedLayerError, match="ReLU first layer"):
         count_regions(net, Box(-1, 1), through=np.eye(3)[:2])
+
+
+@pytest.mark.parametrize("n_points", [2, 3])
+def test_the_basis_is_orthonormal_and_oriented_along_the_points(n_points):
+    points = np.random.default_rng(7).uniform(-1, 1, size=(n_points, 5))
+    plane = Slice.through(points, -np.ones(5), np.ones(5))
+    assert plane.kind == ("line" if n_points == 2 else "plane")
+    np.testing.assert_allclose(plane.basis.T @ plane.basis, np.eye(n_points - 1), atol=1e-12)
+    t = plane.coordinates(points)
+    np.testing.assert_allclose(plane.points(t), points, atol=1e-12)
+    np.testing.assert_array_equal(t[0], 0.0)
+    # p1 on the positive first axis, p2 on the positive side of the second.
+    assert t[1, 0] > 0 and np.allclose(t[1, 1:], 0.0, atol=1e-12)
+    assert n_points == 2 or t[2, 1] > 0

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from . import bounds
-from ._validation import check_array, check_int, check_int_sequence, check_positive
+from ._validation import check_int, check_int_sequence, check_positive
 from .counting import count_regions
 from .exceptions import ShapeError, UnsupportedLayerError
+from .slices import Slice
 
 __all__ = [
     "SliceRegions", "design_figure", "plot_error_vs_regions", "plot_regions",
@@ -229,12 +230,12 @@ def _write_atomically(figure, path: Path) -> Path:
 
 # Linear regions on a plane or a line through given points.
 #
-# Plane coordinates: with ``T`` an orthonormal basis of span(p1 - p0, p2 - p0)
-# the plane is x = p0 + T t, t in R^2, and distances in t are distances in x.
-# On a region with fixed unit states every pre-activation is affine in t,
-# a_l(t) = C_l t + d_l, with
+# Plane coordinates are those of :class:`pyregions.slices.Slice`, which checks
+# the points and builds the basis: x = p0 + T t with T orthonormal, so
+# distances in t are distances in x.  On a region with fixed unit states every
+# pre-activation is affine in t, a_l(t) = C_l t + d_l, with
 #
-#     C_1 = W_1 T,  d_1 = W_1 p0 + b_1,
+#     C_1 = W_1 T,  d_1 = W_1 p0 + b_1   (the first layer of Slice.network),
 #     C_l = W_l diag(s_{l-1}) C_{l-1},  d_l = W_l diag(s_{l-1}) d_{l-1} + b_l,
 #
 # s the 0/1 states; a unit is active (a > 0) on one side of the line a = 0.
@@ -245,6 +246,10 @@ def _write_atomically(figure, path: Path) -> Path:
 #: How far a vertex may be outside a halfplane and still count as inside it,
 #: relative to the size of the slice; only removes rounding slivers.
 _CLIP_EPS = 1e-12
+
+#: How far outside the slice's bounding box its polygon starts, relative to
+#: the size of the slice, before the walls of the box cut it.
+_PAD = 1e-9
 
 COLOURS = ("pattern", "function")
 
@@ -261,10 +266,8 @@ class SliceRegions:
         coordinate in [0, 1]).
     patterns : array of bool of shape (n_regions, n_hidden)
         The activation pattern of each region, layer by layer.
-    origin : array of shape (n_inputs,)
-        ``p0``, the first point.
-    basis : array of shape (n_inputs, n_dims)
-        Orthonormal columns; ``x = origin + basis @ t[:n_dims]``.
+    slice : Slice
+        The plane (or line) and its coordinates: ``x = origin + basis @ t[:n_dims]``.
     coordinates : array of shape (n_points, 2)
         The given points in plane coordinates.
     slice_polygon : array of shape (n_vertices, 2)
@@ -273,20 +276,28 @@ class SliceRegions:
 
     polygons: list[np.ndarray]
     patterns: np.ndarray
-    origin: np.ndarray
-    basis: np.ndarray
+    slice: Slice
     coordinates: np.ndarray
     slice_polygon: np.ndarray
 
     @property
     def n_dims(self) -> int:
         """2 for a plane, 1 for a line."""
-        return self.basis.shape[1]
+        return self.slice.dimension
+
+    @property
+    def origin(self) -> np.ndarray:
+        """``p0``, the first point, of shape (n_inputs,)."""
+        return self.slice.origin
+
+    @property
+    def basis(self) -> np.ndarray:
+        """Orthonormal columns, of shape (n_inputs, n_dims)."""
+        return self.slice.basis
 
     def to_inputs(self, t) -> np.ndarray:
         """Map plane coordinates of shape (n, 2) to inputs of shape (n, n_inputs)."""
-        t = np.asarray(t, dtype=np.float64)[:, : self.n_dims]
-        return self.origin + t @ self.basis.T
+        return self.slice.points(np.asarray(t, dtype=np.float64)[:, : self.n_dims])
 
 
 def slice_regions(network, box, points, *, tol: float = 1e-6) -> SliceRegions:
@@ -316,14 +327,27 @@ def slice_regions(network, box, points, *, tol: float = 1e-6) -> SliceRegions:
     ------
     ShapeError
         If ``points`` has the wrong shape, the points are collinear
-        (coincident for a line), or the slice misses the box.
+        (coincident for a line), or the slice misses or only touches the box.
     UnsupportedLayerError
         If the network has a maxout layer.
     """
-    P, geometry = _slice_geometry(network, box, points, tol)
-    found = count_regions(network, box, through=P, tol=tol, return_patterns=True)
-    polygons, patterns = _clip_patterns(network, geometry, found.unpacked_patterns(), tol)
-    return SliceRegions(polygons, patterns, *geometry)
+    for i, layer in enumerate(network.layers):
+        if layer.activation != "relu":
+            msg = (f"plotting regions supports ReLU layers only; hidden layer {i} is "
+                   f"{type(layer).__name__} ({layer.activation})")
+            raise UnsupportedLayerError(msg)
+    tol = check_positive(tol, "tol")
+    plane = Slice.through(points, *box.bounds(network.n_inputs), name="points")
+    polygon = _slice_polygon(plane)
+    if _thickness(polygon) < tol:
+        msg = f"the {plane.kind} through the points only touches the box"
+        raise ShapeError(msg)
+    found = count_regions(network, box, through=plane.anchors, tol=tol, return_patterns=True)
+    polygons, patterns = _clip_patterns(
+        plane.network(network), polygon, found.unpacked_patterns(), tol
+    )
+    coordinates = _on_strip(plane.coordinates(plane.anchors), 0.5)
+    return SliceRegions(polygons, patterns, plane, coordinates, polygon)
 
 
 def plot_regions(network, box, points, path, *, colour: str = "pattern", tol: float = 1e-6) -> Path:
@@ -438,60 +462,27 @@ def _gradient_norms(network, patterns: np.ndarray) -> np.ndarray:
     return norms
 
 
-def _slice_geometry(network, box, points, tol):
-    """The points checked, and ``(origin, basis, coordinates, slice_polygon)``."""
-    for i, layer in enumerate(network.layers):
-        if layer.activation != "relu":
-            msg = (f"plotting regions supports ReLU layers only; hidden layer {i} is "
-                   f"{type(layer).__name__} ({layer.activation})")
-            raise UnsupportedLayerError(msg)
-    n = network.n_inputs
-    P = check_array(points, "points", ndim=2, shape=(None, n))
-    if P.shape[0] not in (2, 3):
-        msg = f"points must have 2 rows (a line) or 3 (a plane), got shape {P.shape}"
-        raise ShapeError(msg)
-    check_positive(tol, "tol")
-    lo, hi = box.bounds(n)
-    p0 = P[0]
-    D = (P[1:] - p0).T
-    singular = np.linalg.svd(D, compute_uv=False)
-    if singular[0] == 0.0 or singular[-1] <= 1e-10 * singular[0]:
-        what = "coincide" if P.shape[0] == 2 else "are collinear"
-        msg = f"points {what}: they span no {'line' if P.shape[0] == 2 else 'plane'}"
-        raise ShapeError(msg)
-    T, R = np.linalg.qr(D)
-    # Orient each axis along p_i - p0, so that p1 lies on the positive t1 axis.
-    T = T * np.sign(np.diag(R))
-    coordinates = (P - p0) @ T
-    if T.shape[1] == 1:
-        coordinates = np.column_stack([coordinates, np.full(len(P), 0.5)])
-    polygon = _box_slice(p0, T, lo, hi)
-    if len(polygon) == 0 or _thickness(polygon) < tol:
-        msg = (f"the {'plane' if T.shape[1] == 2 else 'line'} through the points "
-               f"{'misses the box' if len(polygon) == 0 else 'only touches the box'}")
-        raise ShapeError(msg)
-    return P, (p0, T, coordinates, polygon)
+def _on_strip(t: np.ndarray, dummy: float) -> np.ndarray:
+    """Rows of slice coordinates; those of a line get a second coordinate, ``dummy``."""
+    t = np.atleast_2d(t)
+    return t if t.shape[1] == 2 else np.column_stack([t, np.full(len(t), dummy)])
 
 
-def _box_slice(p0, T, lo, hi) -> np.ndarray:
-    """The polygon {t : lo <= p0 + T t <= hi} (a strip [a, b] x [0, 1] for a line)."""
-    # Every point of the box is within this distance of p0, so the square of
-    # that half-width holds the slice: |t| = |x - p0| since T is orthonormal.
-    radius = np.linalg.norm(np.maximum(np.abs(lo - p0), np.abs(hi - p0))) * 1.01 + 1.0
-    A = np.zeros((len(p0), 2))
-    A[:, : T.shape[1]] = T
-    A = np.concatenate([A, -A])
-    b = np.concatenate([hi - p0, p0 - lo])
-    if T.shape[1] == 1:
-        polygon = np.array([[-radius, 0.0], [radius, 0.0], [radius, 1.0], [-radius, 1.0]])
-    else:
-        polygon = radius * np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
-    # Walls further than the corners of the start polygon cannot cut it.
-    cuts = b < np.sqrt(2) * radius * np.linalg.norm(A, axis=1)
-    for a, c in zip(A[cuts], b[cuts]):
-        polygon = _clip(polygon, a, c, eps=_CLIP_EPS * radius)
-        if len(polygon) == 0:
-            break
+def _slice_polygon(plane: Slice) -> np.ndarray:
+    """The polygon {t : lower <= origin + basis t <= upper} (a strip [a, b] x [0, 1]
+    for a line), counter-clockwise."""
+    if plane.dimension == 1:
+        (u0,), (u1,) = plane.lower, plane.upper
+        return np.array([[u0, 0.0], [u1, 0.0], [u1, 1.0], [u0, 1.0]])
+    # The sides of the bounding box touch the slice; widened, it leaves every
+    # edge to the walls, so that no vertex comes out twice.
+    scale = 1.0 + np.abs([plane.lower, plane.upper]).max()
+    pad = _PAD * scale
+    (u0, v0), (u1, v1) = plane.lower - pad, plane.upper + pad
+    polygon = np.array([[u0, v0], [u1, v0], [u1, v1], [u0, v1]])
+    # Walls left out do not reach the bounding box by 2 pad, so not the widened one.
+    for row, rhs in zip(*plane.walls(2.0 * pad)):
+        polygon = _clip(polygon, -row, -rhs, eps=_CLIP_EPS * scale)
     return polygon
 
 
@@ -527,37 +518,35 @@ def _thickness(polygon: np.ndarray) -> float:
     return 2.0 * _area(polygon) / perimeter if perimeter > 0 else 0.0
 
 
-def _first_layer(network, geometry):
-    """``C_1, d_1`` in plane coordinates, with a zero column for a line's dummy axis."""
-    p0, T = geometry[0], geometry[1]
-    W, b = network.layers[0].weights, network.layers[0].bias
-    C = np.zeros((W.shape[0], 2))
-    C[:, : T.shape[1]] = W @ T
-    return C, W @ p0 + b
+def _first_layer(sliced):
+    """``C_1, d_1`` of the network on the slice, with a zero column for a line's dummy axis."""
+    first = sliced.layers[0]
+    return _on_strip(first.weights, 0.0), first.bias
 
 
 def _next_layer(layer, state: np.ndarray, C: np.ndarray, d: np.ndarray):
     return layer.weights @ (state[:, None] * C), layer.weights @ (state * d) + layer.bias
 
 
-def _clip_patterns(network, geometry, patterns, tol):
+def _clip_patterns(sliced, slice_polygon, patterns, tol):
     """The polygon of each pattern: the slice cut by its units' halfplanes.
 
-    Returns ``(polygons, patterns)`` without the patterns thinner than ``tol``.
+    ``sliced`` is the network on the slice (:meth:`Slice.network`).  Returns
+    ``(polygons, patterns)`` without the patterns thinner than ``tol``.
     """
     polygons, kept = [], []
     for pattern in np.asarray(patterns, dtype=bool):
-        polygon, start = geometry[3], 0
-        C, d = _first_layer(network, geometry)
-        for l, layer in enumerate(network.layers):
+        polygon, start = slice_polygon, 0
+        C, d = _first_layer(sliced)
+        for l, layer in enumerate(sliced.layers):
             state = pattern[start:start + layer.n_neurons]
             start += layer.n_neurons
             for j in np.flatnonzero(np.any(C != 0.0, axis=1)):
                 sign = -1.0 if state[j] else 1.0
                 polygon = _clip(polygon, sign * C[j], -sign * d[j])
-            if l + 1 < len(network.layers):
-                C, d = _next_layer(network.layers[l + 1], state.astype(np.float64), C, d)
+            if l + 1 < len(sliced.layers):
+                C, d = _next_layer(sliced.layers[l + 1], state.astype(np.float64), C, d)
         if _thickness(polygon) >= tol:
             polygons.append(polygon)
             kept.append(pattern)
-    return polygons, np.array(kept, dtype=bool).reshape(len(kept), network.n_hidden)
+    return polygons, np.array(kept, dtype=bool).reshape(len(kept), sliced.n_hidden)

@@ -31,10 +31,12 @@ class Slice:
 
     Attributes
     ----------
-    origin : ndarray, shape (n_inputs,)
-        The first point.
+    anchors : ndarray, shape (2 or 3, n_inputs)
+        The points, checked; the first is the origin.
     basis : ndarray, shape (n_inputs, m)
-        Orthonormal directions of the slice (m = 1 for a line, 2 for a plane).
+        Orthonormal directions of the slice (m = 1 for a line, 2 for a plane),
+        oriented so that ``anchors[1]`` is on the positive first axis and
+        ``anchors[2]`` on the positive side of the second.
     rows, rhs : ndarray
         The box in slice coordinates: ``rows @ t >= rhs``, one row per box face
         that the slice can reach.
@@ -42,7 +44,7 @@ class Slice:
         The bounding box of the slice in slice coordinates.
     """
 
-    origin: np.ndarray
+    anchors: np.ndarray
     basis: np.ndarray
     rows: np.ndarray
     rhs: np.ndarray
@@ -50,40 +52,66 @@ class Slice:
     upper: np.ndarray
 
     @classmethod
-    def through(cls, points, lower: np.ndarray, upper: np.ndarray) -> Slice:
+    def through(
+        cls, points, lower: np.ndarray, upper: np.ndarray, *, name: str = "through"
+    ) -> Slice:
         """The slice of the box [lower, upper] through 2 or 3 ``points`` (rows).
+
+        Parameters
+        ----------
+        points : array_like of shape (2 or 3, n_inputs)
+            Points that span a line (2) or a plane (3); checked here.
+        lower, upper : ndarray of shape (n_inputs,)
+            The box.
+        name : str, default="through"
+            The caller's name for ``points``, used in the messages.
 
         Raises
         ------
         ShapeError
-            When the points are not 2 or 3 rows of the box's dimension.
-        ValueError
-            When they do not span a line or plane, or it misses the box.
+            When the points are not 2 or 3 finite rows of the box's dimension,
+            do not span a line or plane, or it misses the box.
         """
-        points = check_array(points, "through", ndim=2, shape=(None, lower.shape[0]))
+        points = check_array(points, name, ndim=2, shape=(None, lower.shape[0]))
         if points.shape[0] not in (2, 3):
-            msg = f"through must hold 2 points (a line) or 3 (a plane), got {points.shape[0]}"
+            msg = f"{name} must hold 2 points (a line) or 3 (a plane), got {points.shape[0]}"
             raise ShapeError(msg)
         origin = points[0]
-        spans = (points[1:] - origin).T
-        basis, triangle = np.linalg.qr(spans)
-        diagonal = np.abs(np.diag(triangle))
-        if diagonal.min() <= 1e-9 * max(diagonal.max(), 1.0):
-            msg = "the points of through coincide or are collinear: they span no line or plane"
-            raise ValueError(msg)
+        basis, triangle = np.linalg.qr((points[1:] - origin).T)
+        diagonal = np.diag(triangle)
+        if np.abs(diagonal).min() <= 1e-9 * max(np.abs(diagonal).max(), 1.0):
+            if len(points) == 2:
+                msg = "the points coincide: they span no line"
+            else:
+                msg = "the points are collinear: they span no plane"
+            raise ShapeError(msg)
+        # Orient each axis along p_i - p0, so that p1 lies on the positive t1 axis.
+        basis = basis * np.sign(diagonal)
         moving = np.abs(basis).max(axis=1) > FLAT
-        if np.any((origin[~moving] < lower[~moving]) | (origin[~moving] > upper[~moving])):
-            msg = "the slice through the points misses the box"
-            raise ValueError(msg)
+        outside = np.any((origin[~moving] < lower[~moving]) | (origin[~moving] > upper[~moving]))
         # lower <= origin + basis t <= upper, for the coordinates that move.
         B = basis[moving]
         rows = np.concatenate([B, -B])
         rhs = np.concatenate([lower[moving] - origin[moving], origin[moving] - upper[moving]])
-        t_lower, t_upper = _bounding_box(rows, rhs)
-        return cls(origin, basis, rows, rhs, t_lower, t_upper)
+        box = None if outside else _bounding_box(rows, rhs)
+        if box is None:
+            msg = f"the {_KINDS[basis.shape[1]]} through the points misses the box"
+            raise ShapeError(msg)
+        return cls(points, basis, rows, rhs, *box)
+
+    @property
+    def origin(self) -> np.ndarray:
+        """The first point, at t = 0."""
+        return self.anchors[0]
+
+    @property
+    def kind(self) -> str:
+        """``"line"`` or ``"plane"``."""
+        return _KINDS[self.dimension]
 
     @property
     def dimension(self) -> int:
+        """1 for a line, 2 for a plane."""
         return self.basis.shape[1]
 
     def network(self, network: Network) -> Network:
@@ -114,9 +142,17 @@ class Slice:
         """Input points at slice coordinates ``t`` (rows)."""
         return self.origin + np.atleast_2d(t) @ self.basis.T
 
+    def coordinates(self, x: np.ndarray) -> np.ndarray:
+        """Slice coordinates of input points ``x`` (rows) in the slice."""
+        return (np.atleast_2d(x) - self.origin) @ self.basis
 
-def _bounding_box(rows: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Range of each coordinate over {t : rows @ t >= rhs}, by 2m LPs."""
+
+_KINDS = {1: "line", 2: "plane"}
+
+
+def _bounding_box(rows: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Range of each coordinate over {t : rows @ t >= rhs}, by 2m LPs; None
+    when the set is empty."""
     m = rows.shape[1]
     model = _highs.new_model()
     inf = highspy.kHighsInf
@@ -135,7 +171,6 @@ def _bounding_box(rows: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.nda
             model.changeObjectiveSense(sense)
             model.run()
             if model.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                msg = "the slice through the points misses the box"
-                raise ValueError(msg)
+                return None
             bounds[k, j] = model.getInfo().objective_function_value
     return bounds[0], bounds[1]
