@@ -12,14 +12,16 @@ from pyregions import counting
 from .reference import exhaustive_regions, random_network
 
 
-def solve(rows, rhs, lower, upper, *, basic=None, at_upper=None, max_iterations=1000, seed=0):
+def solve(rows, rhs, lower, upper, *, basic=None, at_upper=None, max_iterations=1000, seed=0, factor=None):
     k, n = rows.shape
     weights = np.random.default_rng(seed).uniform(1.0, 2.0, n)
     basic = np.arange(n, n + k) if basic is None else basic
     at_upper = np.zeros(n, dtype=bool) if at_upper is None else at_upper
     point, multipliers = np.empty(n), np.empty(k)
+    rows = np.ascontiguousarray(rows, dtype=float)
+    coefficients, factor = (np.eye(k), rows) if factor is None else (rows @ np.linalg.pinv(factor), factor)
     status, _ = _simplex.solve(
-        np.ascontiguousarray(rows, dtype=float), np.asarray(rhs, dtype=float), lower, upper,
+        rows, coefficients, factor, np.asarray(rhs, dtype=float), lower, upper,
         weights, basic, at_upper, point, multipliers, max_iterations,
     )
     return status, point, multipliers, basic, at_upper

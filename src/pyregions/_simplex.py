@@ -43,6 +43,8 @@ UNDECIDED = 2
 PRIMAL_TOLERANCE = 1e-9
 # Relative size below which a pivot candidate is treated as zero.
 PIVOT_TOLERANCE = 1e-9
+# Breakpoints of the ratio test kept in order while pricing; more are sorted.
+SMALLEST_KEPT = 16
 # Iterations between fresh inversions of the basis (updates in between).
 REINVERSION_INTERVAL = 16
 
@@ -84,12 +86,20 @@ def _invert(B, inverse):
 
 
 @njit(cache=True)
-def solve(rows, rhs, lower, upper, weights, basic, at_upper, point, multipliers, max_iterations):
+def solve(
+    rows, coefficients, factor, rhs, lower, upper, weights, basic, at_upper, point, multipliers,
+    max_iterations,
+):
     """Find a point of ``{x in [lower, upper] : rows @ x >= rhs}`` or prove it empty.
 
     Parameters
     ----------
     rows, rhs : arrays of shape (k, n) and (k,)
+    coefficients, factor : arrays of shape (k, m) and (m, n)
+        ``rows == coefficients @ factor`` up to rounding. The passes over
+        all columns run on the factor, so with ``m < k`` (rows that all
+        combine a network's first-layer weights) they cost ``m / k`` as
+        much; with none, pass ``eye(k)`` and ``rows``.
     lower, upper : arrays of shape (n,)
         Finite bounds, ``lower < upper``.
     weights : array of shape (n,)
@@ -131,12 +141,23 @@ def solve(rows, rhs, lower, upper, weights, basic, at_upper, point, multipliers,
     gain = np.empty(n + k)
     candidates = np.empty(n + k, np.int64)
     ratio = np.empty(n + k)
+    m = factor.shape[0]
+    mixed_alpha = np.empty(m)
+    mixed_duals = np.empty(m)
+    smallest = np.empty(SMALLEST_KEPT, np.int64)
+    smallest_ratio = np.empty(SMALLEST_KEPT)
+    order = np.empty(0, np.int64)
     # N x_N, the rows' activity of the nonbasic variables (columns at their
     # bound, logicals at their row's rhs), kept up to date from here on.
+    for q in range(m):
+        total = 0.0
+        for j in range(n):
+            total += factor[q, j] * fixed[j]
+        mixed_alpha[q] = total
     for r in range(k):
         total = 0.0 if in_basis[n + r] >= 0 else -rhs[r]
-        for j in range(n):
-            total += rows[r, j] * fixed[j]
+        for q in range(m):
+            total += coefficients[r, q] * mixed_alpha[q]
         activity[r] = total
     since_inversion = REINVERSION_INTERVAL
     for iteration in range(max_iterations):
@@ -195,21 +216,29 @@ def solve(rows, rhs, lower, upper, weights, basic, at_upper, point, multipliers,
                 for r in range(k):
                     duals[r] += weights[v] * B_inverse[i, r]
         # alpha_j = (row `leaving` of B^-1) . column j, and duals . column j,
-        # row by row so that the inner loops run along memory.
+        # both through the factor: combined first into m numbers each, then
+        # one pass over the columns, along memory.
+        for q in range(m):
+            mixed_alpha[q] = 0.0
+            mixed_duals[q] = 0.0
+            for r in range(k):
+                mixed_alpha[q] += B_inverse[leaving, r] * coefficients[r, q]
+                mixed_duals[q] += duals[r] * coefficients[r, q]
         alpha[:] = 0.0
         priced[:] = 0.0
-        for r in range(k):
-            a_r = B_inverse[leaving, r]
-            y_r = duals[r]
+        for q in range(m):
+            a_q = mixed_alpha[q]
+            y_q = mixed_duals[q]
             for j in range(n):
-                alpha[j] += a_r * rows[r, j]
-                priced[j] += y_r * rows[r, j]
+                alpha[j] += a_q * factor[q, j]
+                priced[j] += y_q * factor[q, j]
         # x_B[leaving] moves by -alpha_j per unit increase of nonbasic j;
         # gain_j > 0 marks the variables that move it the right way from
         # their bound, ratio_j the dual step at which their reduced cost
         # changes sign.
         largest = 0.0
         count = 0
+        n_smallest = 0
         for j in range(n + k):
             if in_basis[j] >= 0:
                 continue
@@ -223,27 +252,47 @@ def solve(rows, rhs, lower, upper, weights, basic, at_upper, point, multipliers,
                 at_top = False
             g = direction * a if at_top else -direction * a
             if g > 0.0:
+                t = (max(-d, 0.0) if at_top else max(d, 0.0)) / g
                 gain[j] = g
                 candidates[count] = j
-                ratio[count] = (max(-d, 0.0) if at_top else max(d, 0.0)) / g
+                ratio[count] = t
                 count += 1
                 largest = max(largest, g)
+                # Keep the few smallest ratios sorted as they come.
+                if n_smallest < SMALLEST_KEPT or t < smallest_ratio[n_smallest - 1]:
+                    slot = min(n_smallest, SMALLEST_KEPT - 1)
+                    while slot > 0 and smallest_ratio[slot - 1] > t:
+                        smallest_ratio[slot] = smallest_ratio[slot - 1]
+                        smallest[slot] = smallest[slot - 1]
+                        slot -= 1
+                    smallest_ratio[slot] = t
+                    smallest[slot] = j
+                    n_smallest = min(n_smallest + 1, SMALLEST_KEPT)
         threshold = PIVOT_TOLERANCE * max(largest, 1.0)
         # Bound-flipping ratio test: pass breakpoints in order of ratio
         # (flipping each column to its other bound) while the leaving
         # variable would still fall short; the next one enters. Usually few
-        # are passed, so they are picked one by one rather than sorted.
+        # are passed: the smallest ratios were kept in order above, and all
+        # are sorted only when more are needed.
         entering = -1
-        passed = 0
-        while passed < count:
-            first = passed
-            for c in range(passed + 1, count):
-                if ratio[c] < ratio[first]:
-                    first = c
-            ratio[passed], ratio[first] = ratio[first], ratio[passed]
-            candidates[passed], candidates[first] = candidates[first], candidates[passed]
-            j = candidates[passed]
-            passed += 1
+        position = 0
+        in_order = False  # walking all candidates sorted, not the kept few
+        while True:
+            if not in_order and position == n_smallest:
+                if n_smallest < SMALLEST_KEPT:
+                    break  # every candidate was among the kept
+                # The breakpoints passed so far have a zero gain now, so
+                # walking from the start again skips them.
+                order = np.argsort(ratio[:count])
+                in_order = True
+                position = 0
+            if in_order:
+                if position == count:
+                    break
+                j = candidates[order[position]]
+            else:
+                j = smallest[position]
+            position += 1
             if gain[j] <= threshold:
                 continue
             span = upper[j] - lower[j] if j < n else np.inf
@@ -255,6 +304,7 @@ def solve(rows, rhs, lower, upper, weights, basic, at_upper, point, multipliers,
                 step += fixed[j]
                 for r in range(k):
                     activity[r] += rows[r, j] * step
+                gain[j] = 0.0
                 continue
             entering = j
             break
@@ -298,8 +348,8 @@ def solve(rows, rhs, lower, upper, weights, basic, at_upper, point, multipliers,
             B_inverse[leaving, r] /= pivot
         for i in range(k):
             if i != leaving and values[i] != 0.0:
-                factor = values[i]
+                multiple = values[i]
                 for r in range(k):
-                    B_inverse[i, r] -= factor * B_inverse[leaving, r]
+                    B_inverse[i, r] -= multiple * B_inverse[leaving, r]
         since_inversion += 1
     return UNDECIDED, max_iterations

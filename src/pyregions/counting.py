@@ -107,6 +107,8 @@ LP_FEASIBILITY_TOLERANCE = 1e-9
 LP_ITERATION_LIMIT = 20_000
 # Beyond this, the Numba simplex hands an LP to HiGHS.
 SIMPLEX_ITERATION_LIMIT = 500
+# A point of the simplex must satisfy the rows to this (absolute) tolerance.
+SIMPLEX_CHECK_TOLERANCE = 1e-8
 
 
 @dataclass(frozen=True)
@@ -717,13 +719,21 @@ class _FeasibilityLP:
     fails the check, goes to :class:`_HighsFeasibility`.
     """
 
-    def __init__(self, lower: np.ndarray, upper: np.ndarray, seed: int):
+    def __init__(self, lower: np.ndarray, upper: np.ndarray, seed: int, factor: np.ndarray):
         self.lower, self.upper = lower, upper
         self.n = lower.shape[0]
         self.weights = np.random.default_rng(seed).uniform(1.0, 2.0, self.n)
         # Bases of earlier feasible LPs on the current path, shallowest
         # first: (rows, id of the last row, basis, columns at their upper bound).
         self.bases: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+        # Every row of the search combines the first layer's weights
+        # (``factor``); the simplex works on these combinations when there
+        # are fewer weight rows than path rows. Path rows' coefficients are
+        # kept with their ids, like the bases.
+        self.factor = np.ascontiguousarray(factor)
+        self.pseudo_inverse = np.linalg.pinv(self.factor) if self.factor.size else None
+        self.coefficients = np.empty((0, self.factor.shape[0]))
+        self.coefficient_ids: list[int] = []
         self.multipliers: np.ndarray | None = None
         self.seed = seed
         self.highs: _HighsFeasibility | None = None
@@ -754,12 +764,15 @@ class _FeasibilityLP:
             at_upper = np.zeros(self.n, dtype=bool)
         multipliers = np.empty(k)
         rows = np.ascontiguousarray(rows)
+        coefficients, factor = self._factored(rows, row_ids)
         status, iterations = _simplex.solve(
-            rows, rhs, self.lower, self.upper, self.weights, basic, at_upper, self._point,
-            multipliers, SIMPLEX_ITERATION_LIMIT,
+            rows, coefficients, factor, rhs, self.lower, self.upper, self.weights, basic,
+            at_upper, self._point, multipliers, SIMPLEX_ITERATION_LIMIT,
         )
         self.iterations += iterations
-        if status == _simplex.FEASIBLE:
+        # Both answers are checked here, apart from the simplex's own
+        # arithmetic: the point against the rows, the proof by Farkas.
+        if status == _simplex.FEASIBLE and np.all(rows @ self._point >= rhs - SIMPLEX_CHECK_TOLERANCE):
             if k:
                 self.bases.append((k, row_ids[-1], basic, at_upper))
             self.multipliers = None
@@ -776,6 +789,27 @@ class _FeasibilityLP:
     def farkas_multipliers(self) -> np.ndarray | None:
         """Row multipliers proving the last LP empty, if it was."""
         return self.multipliers
+
+    def _factored(self, rows: np.ndarray, row_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(coefficients, factor)`` with ``rows == coefficients @ factor``:
+        through the first layer's weights when they are fewer than the rows
+        and reproduce them, else the rows themselves."""
+        k, m = rows.shape[0], self.factor.shape[0]
+        if k <= m or self.pseudo_inverse is None:
+            return np.eye(k), rows
+        keep = 0
+        limit = min(len(self.coefficient_ids), k)
+        while keep < limit and self.coefficient_ids[keep] == row_ids[keep]:
+            keep += 1
+        new = rows[keep:] @ self.pseudo_inverse
+        error = np.abs(new @ self.factor - rows[keep:]).max(initial=0.0)
+        if error > 1e-10 * max(np.abs(rows[keep:]).max(initial=0.0), 1.0):
+            # Rank-deficient or ill-conditioned weights: use the rows.
+            self.pseudo_inverse = None
+            return np.eye(k), rows
+        self.coefficients = np.concatenate([self.coefficients[:keep], new])
+        self.coefficient_ids = self.coefficient_ids[:keep] + list(row_ids[keep:])
+        return self.coefficients, self.factor
 
 
 class _HighsFeasibility:
@@ -858,7 +892,9 @@ class _TreeSearch:
         self.deadline = deadline
         self.node_budget = node_budget
         self.progress = progress
-        self.lp = _FeasibilityLP(problem.lower, problem.upper, int(rng.integers(2**31 - 1)))
+        self.lp = _FeasibilityLP(
+            problem.lower, problem.upper, int(rng.integers(2**31 - 1)), problem.weights[0]
+        )
         n, n_hidden = problem.lower.shape[0], problem.n_hidden
         self.points = np.empty((0, n))
         self.pre = np.empty((0, problem.preactivations(problem.lower[None, :]).shape[1]))
