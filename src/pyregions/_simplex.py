@@ -128,8 +128,10 @@ def solve(
         in_basis[basic[i]] = i
     # Value of each nonbasic column (its bound); 0 for basic ones.
     fixed = np.empty(n)
+    sense = np.empty(n)
     for j in range(n):
         fixed[j] = 0.0 if in_basis[j] >= 0 else (upper[j] if at_upper[j] else lower[j])
+        sense[j] = 0.0 if in_basis[j] >= 0 else (-1.0 if at_upper[j] else 1.0)
     B = np.empty((k, k))
     B_inverse = np.empty((k, k))
     column = np.empty(k)
@@ -236,38 +238,42 @@ def solve(
         # gain_j > 0 marks the variables that move it the right way from
         # their bound, ratio_j the dual step at which their reduced cost
         # changes sign.
+        # Columns first, without branches: sense_j is +1 at the lower bound,
+        # -1 at the upper and 0 in the basis, and candidates are compacted
+        # by a conditional count.
         largest = 0.0
         count = 0
-        n_smallest = 0
-        for j in range(n + k):
-            if in_basis[j] >= 0:
+        for j in range(n):
+            g = -direction * alpha[j] * sense[j]
+            d = (weights[j] - priced[j]) * sense[j]
+            gain[j] = g
+            candidates[count] = j
+            ratio[count] = max(d, 0.0) / max(g, 1e-300)
+            count += g > 0.0
+            largest = max(largest, g)
+        for r in range(k):
+            if in_basis[n + r] >= 0:
                 continue
-            if j < n:
-                a = alpha[j]
-                d = weights[j] - priced[j]
-                at_top = at_upper[j]
-            else:
-                a = -B_inverse[leaving, j - n]
-                d = duals[j - n]
-                at_top = False
-            g = direction * a if at_top else -direction * a
+            g = direction * B_inverse[leaving, r]
             if g > 0.0:
-                t = (max(-d, 0.0) if at_top else max(d, 0.0)) / g
-                gain[j] = g
-                candidates[count] = j
-                ratio[count] = t
+                gain[n + r] = g
+                candidates[count] = n + r
+                ratio[count] = max(duals[r], 0.0) / g
                 count += 1
                 largest = max(largest, g)
-                # Keep the few smallest ratios sorted as they come.
-                if n_smallest < SMALLEST_KEPT or t < smallest_ratio[n_smallest - 1]:
-                    slot = min(n_smallest, SMALLEST_KEPT - 1)
-                    while slot > 0 and smallest_ratio[slot - 1] > t:
-                        smallest_ratio[slot] = smallest_ratio[slot - 1]
-                        smallest[slot] = smallest[slot - 1]
-                        slot -= 1
-                    smallest_ratio[slot] = t
-                    smallest[slot] = j
-                    n_smallest = min(n_smallest + 1, SMALLEST_KEPT)
+        # The few smallest ratios, in order.
+        n_smallest = 0
+        for c in range(count):
+            t = ratio[c]
+            if n_smallest < SMALLEST_KEPT or t < smallest_ratio[n_smallest - 1]:
+                slot = min(n_smallest, SMALLEST_KEPT - 1)
+                while slot > 0 and smallest_ratio[slot - 1] > t:
+                    smallest_ratio[slot] = smallest_ratio[slot - 1]
+                    smallest[slot] = smallest[slot - 1]
+                    slot -= 1
+                smallest_ratio[slot] = t
+                smallest[slot] = candidates[c]
+                n_smallest = min(n_smallest + 1, SMALLEST_KEPT)
         threshold = PIVOT_TOLERANCE * max(largest, 1.0)
         # Bound-flipping ratio test: pass breakpoints in order of ratio
         # (flipping each column to its other bound) while the leaving
@@ -299,6 +305,7 @@ def solve(
             if shortfall - gain[j] * span > PRIMAL_TOLERANCE:
                 shortfall -= gain[j] * span
                 at_upper[j] = not at_upper[j]
+                sense[j] = -sense[j]
                 step = -fixed[j]
                 fixed[j] = upper[j] if at_upper[j] else lower[j]
                 step += fixed[j]
@@ -318,6 +325,7 @@ def solve(
         in_basis[v_out] = -1
         if v_out < n:
             at_upper[v_out] = not increase
+            sense[v_out] = -1.0 if at_upper[v_out] else 1.0
             fixed[v_out] = upper[v_out] if at_upper[v_out] else lower[v_out]
             for r in range(k):
                 activity[r] += rows[r, v_out] * fixed[v_out]
@@ -328,6 +336,7 @@ def solve(
                 activity[r] -= rows[r, entering] * fixed[entering]
                 column[r] = rows[r, entering]
             fixed[entering] = 0.0
+            sense[entering] = 0.0
         else:
             activity[entering - n] += rhs[entering - n]
             for r in range(k):

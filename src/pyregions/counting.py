@@ -107,8 +107,9 @@ LP_FEASIBILITY_TOLERANCE = 1e-9
 LP_ITERATION_LIMIT = 20_000
 # Beyond this, the Numba simplex hands an LP to HiGHS.
 SIMPLEX_ITERATION_LIMIT = 500
-# A point of the simplex must satisfy the rows to this (absolute) tolerance.
-SIMPLEX_CHECK_TOLERANCE = 1e-8
+# A point of the simplex must satisfy the rows to its own tolerance, with
+# room for the rounding of a recomputation.
+SIMPLEX_CHECK_TOLERANCE = 2 * _simplex.PRIMAL_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -203,11 +204,12 @@ def count_regions(
     tol : float, default=1e-6
         Margin, a distance in input units: regions thinner than this are not
         counted (see the module docstring). Keep it well above 1e-9, the
-        precision HiGHS is asked for.
+        precision to which the LPs are decided.
     time_limit : float, optional
         Seconds; when reached the count stops and ``complete`` is False.
     seed : None, int or numpy.random.Generator
-        Seeds the witness samples and HiGHS. The count does not depend on it.
+        Seeds the witness samples and the LPs' costs. The count does not
+        depend on it.
     jobs : int, default=1
         Local worker processes for ``"tree"``. The tree is cut into subtrees
         by pattern prefix; the result is identical whatever ``jobs``.
@@ -245,7 +247,7 @@ def count_regions(
     ValueError
         For an unknown method or a non-positive ``tol``.
     SolverError
-        When HiGHS cannot decide an LP.
+        When neither the simplex nor HiGHS can decide an LP.
     CheckpointError
         When ``checkpoint`` is unreadable or belongs to another count.
 
