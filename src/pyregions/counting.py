@@ -107,6 +107,9 @@ LP_FEASIBILITY_TOLERANCE = 1e-9
 LP_ITERATION_LIMIT = 20_000
 # Beyond this, the Numba simplex hands an LP to HiGHS.
 SIMPLEX_ITERATION_LIMIT = 500
+# The simplex works through the first layer's weights only if their
+# condition number is below this.
+FACTOR_CONDITION_LIMIT = 1e8
 # A point of the simplex must satisfy the rows to its own tolerance, with
 # room for the rounding of a recomputation.
 SIMPLEX_CHECK_TOLERANCE = 2 * _simplex.PRIMAL_TOLERANCE
@@ -732,8 +735,12 @@ class _FeasibilityLP:
         # (``factor``); the simplex works on these combinations when there
         # are fewer weight rows than path rows. Path rows' coefficients are
         # kept with their ids, like the bases.
+        # Rounding in the coefficients can only mislead the simplex's
+        # pivots, whose answers are checked anyway; ill-conditioned weights
+        # would mislead it often, so they are not used.
         self.factor = np.ascontiguousarray(factor)
-        self.pseudo_inverse = np.linalg.pinv(self.factor) if self.factor.size else None
+        usable = 0 < self.factor.shape[0] < self.n and np.linalg.cond(self.factor) < FACTOR_CONDITION_LIMIT
+        self.pseudo_inverse = np.linalg.pinv(self.factor) if usable else None
         self.coefficients = np.empty((0, self.factor.shape[0]))
         self.coefficient_ids: list[int] = []
         self.multipliers: np.ndarray | None = None
@@ -794,24 +801,21 @@ class _FeasibilityLP:
 
     def _factored(self, rows: np.ndarray, row_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """``(coefficients, factor)`` with ``rows == coefficients @ factor``:
-        through the first layer's weights when they are fewer than the rows
-        and reproduce them, else the rows themselves."""
-        k, m = rows.shape[0], self.factor.shape[0]
-        if k <= m or self.pseudo_inverse is None:
+        through the first layer's weights when they are fewer than the rows,
+        else the rows themselves."""
+        k = rows.shape[0]
+        if self.pseudo_inverse is None or k <= self.factor.shape[0]:
             return np.eye(k), rows
-        keep = 0
-        limit = min(len(self.coefficient_ids), k)
-        while keep < limit and self.coefficient_ids[keep] == row_ids[keep]:
-            keep += 1
-        new = rows[keep:] @ self.pseudo_inverse
-        error = np.abs(new @ self.factor - rows[keep:]).max(initial=0.0)
-        if error > 1e-10 * max(np.abs(rows[keep:]).max(initial=0.0), 1.0):
-            # Rank-deficient or ill-conditioned weights: use the rows.
-            self.pseudo_inverse = None
-            return np.eye(k), rows
-        self.coefficients = np.concatenate([self.coefficients[:keep], new])
-        self.coefficient_ids = self.coefficient_ids[:keep] + list(row_ids[keep:])
-        return self.coefficients, self.factor
+        # Ids are unique along the search, so the coefficients still valid
+        # are those up to the last id the path shares.
+        keep = min(len(self.coefficient_ids), k)
+        while keep and self.coefficient_ids[keep - 1] != row_ids[keep - 1]:
+            keep -= 1
+        if keep < k:
+            new = rows[keep:] @ self.pseudo_inverse
+            self.coefficients = np.concatenate([self.coefficients[:keep], new])
+            self.coefficient_ids = self.coefficient_ids[:keep] + list(row_ids[keep:])
+        return self.coefficients[:k], self.factor
 
 
 class _HighsFeasibility:

@@ -1,0 +1,106 @@
+"""The tree search's LPs: its Numba dual simplex against HiGHS, on one sequence.
+
+The LPs of the first seconds of a count of the bundled MNIST example are
+recorded (rows, rhs and the path's row ids), then replayed through the
+search's own LP (:class:`pyregions.counting._FeasibilityLP`) and through one
+HiGHS model kept in step with the path (rows deleted and appended, re-run
+from the last basis, presolve and scaling off), which is how the search used
+HiGHS before it had its own simplex. Both must decide every LP alike.
+"""
+
+from __future__ import annotations
+
+import time
+
+import highspy
+import numpy as np
+import pytest
+
+from pyregions import Box, counting
+from pyregions._highs import new_model
+from pyregions.network import example_network
+from pyregions.tightening import preactivation_bounds
+
+from .conftest import compare
+
+RECORD_SECONDS = 3.0
+
+compare("tree-search LPs, Numba simplex vs HiGHS (same LPs)", "test_highs_lps", "test_simplex_lps")
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    """``(problem, lps)``: the LPs of the first RECORD_SECONDS of a count."""
+    network = example_network()
+    box = Box(0, 1)
+    lower, upper = box.bounds(network.n_inputs)
+    problem = counting._TreeProblem.build(
+        network, lower, upper, preactivation_bounds(network, box, method="lp"), counting.DEFAULT_TOL
+    )
+    search = counting._TreeSearch(
+        problem, np.random.default_rng(0), deadline=time.time() + RECORD_SECONDS
+    )
+    lps = []
+    solve = search.lp.point_in
+
+    def record(rows, rhs, row_ids):
+        lps.append((rows.copy(), rhs.copy(), list(row_ids)))
+        return solve(rows, rhs, row_ids)
+
+    search.lp.point_in = record
+    search.run()
+    return problem, lps
+
+
+def simplex_decisions(problem, lps) -> list[bool]:
+    lp = counting._FeasibilityLP(problem.lower, problem.upper, 0, problem.weights[0])
+    return [lp.point_in(rows, rhs, ids) is not None for rows, rhs, ids in lps]
+
+
+def highs_decisions(problem, lps) -> list[bool]:
+    n = problem.lower.shape[0]
+    highs = new_model(0)
+    for option, value in [
+        ("primal_feasibility_tolerance", counting.LP_FEASIBILITY_TOLERANCE),
+        ("dual_feasibility_tolerance", counting.LP_FEASIBILITY_TOLERANCE),
+        ("presolve", "off"), ("simplex_scale_strategy", 0), ("simplex_strategy", 1),
+    ]:
+        highs.setOptionValue(option, value)
+    empty = np.array([], dtype=np.int32)
+    highs.addCols(n, np.zeros(n), problem.lower, problem.upper, 0, empty, empty, np.array([]))
+    index = np.arange(n, dtype=np.int32)
+    on_model: list[int] = []
+    decisions = []
+    for rows, rhs, ids in lps:
+        keep = 0
+        while keep < min(len(on_model), len(ids)) and on_model[keep] == ids[keep]:
+            keep += 1
+        if keep < len(on_model):
+            highs.deleteRows(len(on_model) - keep, np.arange(keep, len(on_model), dtype=np.int32))
+            del on_model[keep:]
+        count = len(ids) - keep
+        if count:
+            highs.addRows(
+                count, rhs[keep:], np.full(count, highspy.kHighsInf), count * n,
+                np.arange(0, count * n, n, dtype=np.int32), np.tile(index, count),
+                np.ascontiguousarray(rows[keep:]).ravel(),
+            )
+            on_model.extend(ids[keep:])
+        highs.run()
+        status = highs.getModelStatus()
+        assert status in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible)
+        decisions.append(status == highspy.HighsModelStatus.kOptimal)
+    return decisions
+
+
+def test_simplex_lps(record, note, recorded):
+    problem, lps = recorded
+    decisions = record(lambda: simplex_decisions(problem, lps), rounds=3)
+    note(lps=len(lps), feasible=sum(decisions))
+    assert decisions == highs_decisions(problem, lps)
+
+
+def test_highs_lps(record, note, recorded):
+    problem, lps = recorded
+    record(lambda: highs_decisions(problem, lps), rounds=1)
+    note(lps=len(lps))
