@@ -117,3 +117,12 @@ def test_counts_are_the_same_when_every_lp_goes_to_highs(monkeypatch):
     monkeypatch.setattr(counting, "SIMPLEX_ITERATION_LIMIT", 0)
     result = count_regions(net, Box(-1, 1), return_patterns=True)
     assert {tuple(p) for p in result.unpacked_patterns()} == expected
+
+
+def test_simplex_and_highs_find_the_same_regions_on_784_inputs(monkeypatch):
+    net = random_network(784, [5, 4], 2)
+    ours = count_regions(net, Box(0, 1), return_patterns=True)
+    monkeypatch.setattr(counting, "SIMPLEX_ITERATION_LIMIT", 0)
+    highs = count_regions(net, Box(0, 1), return_patterns=True)
+    assert ours.regions > 50
+    np.testing.assert_array_equal(ours.patterns, highs.patterns)

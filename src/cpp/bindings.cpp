@@ -15,14 +15,12 @@ using namespace pyregions;
 
 namespace {
 
-constexpr double kLn10 = 2.302585092994045684;
-
 py::object to_python(const BigUInt& value) {
     const std::string hex = value.to_hex();
     return py::reinterpret_steal<py::object>(PyLong_FromString(hex.c_str(), nullptr, 16));
 }
 
-py::object to_python(const LogValue& value) { return py::float_(value.log / kLn10); }
+py::object to_python(const WideFloat& value) { return py::float_(value.log10()); }
 
 // Each bound comes exact (a Python int) or as log10 (a float).
 template <class Exact, class Log>
@@ -91,7 +89,7 @@ PYBIND11_MODULE(_core, m) {
         [](std::int64_t n_inputs, const Widths& widths, const Widths& ranks, bool log10) {
             return exact_or_log10(
                 log10, [&] { return serra2018_upper<BigUInt>(n_inputs, widths, ranks); },
-                [&] { return serra2018_upper<LogValue>(n_inputs, widths, ranks); });
+                [&] { return serra2018_upper<WideFloat>(n_inputs, widths, ranks); });
         },
         py::arg("n_inputs"), py::arg("widths"), py::arg("ranks"), py::arg("log10"));
     m.def(
@@ -99,7 +97,7 @@ PYBIND11_MODULE(_core, m) {
         [](const Widths& hyperplanes, const Widths& dimensions, bool log10) {
             return exact_or_log10(
                 log10, [&] { return arrangement_product<BigUInt>(hyperplanes, dimensions); },
-                [&] { return arrangement_product<LogValue>(hyperplanes, dimensions); });
+                [&] { return arrangement_product<WideFloat>(hyperplanes, dimensions); });
         },
         py::arg("hyperplanes"), py::arg("dimensions"), py::arg("log10"));
     m.def(
@@ -107,7 +105,7 @@ PYBIND11_MODULE(_core, m) {
         [](const Widths& bases, std::int64_t exponent, std::int64_t last, bool log10) {
             return exact_or_log10(
                 log10, [&] { return lower_bound<BigUInt>(bases, exponent, last); },
-                [&] { return lower_bound<LogValue>(bases, exponent, last); });
+                [&] { return lower_bound<WideFloat>(bases, exponent, last); });
         },
         py::arg("bases"), py::arg("exponent"), py::arg("last"), py::arg("log10"));
     m.def("interval_bounds", &interval_bounds_py, py::arg("weights"), py::arg("biases"),

@@ -28,22 +28,14 @@ std::vector<BigUInt> binomial_row<BigUInt>(std::int64_t n, std::int64_t top) {
     return row;
 }
 
-// log k! for k = 0..n, extended as needed: the log recurrences evaluate
-// thousands of binomials per layer, and std::lgamma would dominate them.
-const std::vector<double>& log_factorials(std::int64_t n) {
-    thread_local std::vector<double> table{0.0};
-    for (auto k = static_cast<std::int64_t>(table.size()); k <= n; ++k) {
-        table.push_back(table.back() + std::log(static_cast<double>(k)));
-    }
-    return table;
-}
-
 template <>
-std::vector<LogValue> binomial_row<LogValue>(std::int64_t n, std::int64_t top) {
-    const auto& log_factorial = log_factorials(n);
-    std::vector<LogValue> row(top + 1);
+std::vector<WideFloat> binomial_row<WideFloat>(std::int64_t n, std::int64_t top) {
+    std::vector<WideFloat> row;
+    row.reserve(top + 1);
+    WideFloat value(1);
     for (std::int64_t j = 0; j <= top; ++j) {
-        row[j].log = log_factorial[n] - log_factorial[j] - log_factorial[n - j];
+        row.push_back(value);
+        value.scale(n - j, j + 1);
     }
     return row;
 }
@@ -147,10 +139,10 @@ Number lower_bound(const Widths& bases, std::int64_t exponent, std::int64_t last
 }
 
 template BigUInt serra2018_upper<BigUInt>(std::int64_t, const Widths&, const Widths&);
-template LogValue serra2018_upper<LogValue>(std::int64_t, const Widths&, const Widths&);
+template WideFloat serra2018_upper<WideFloat>(std::int64_t, const Widths&, const Widths&);
 template BigUInt arrangement_product<BigUInt>(const Widths&, const Widths&);
-template LogValue arrangement_product<LogValue>(const Widths&, const Widths&);
+template WideFloat arrangement_product<WideFloat>(const Widths&, const Widths&);
 template BigUInt lower_bound<BigUInt>(const Widths&, std::int64_t, std::int64_t);
-template LogValue lower_bound<LogValue>(const Widths&, std::int64_t, std::int64_t);
+template WideFloat lower_bound<WideFloat>(const Widths&, std::int64_t, std::int64_t);
 
 }  // namespace pyregions

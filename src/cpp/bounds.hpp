@@ -1,40 +1,91 @@
 // Upper and lower bounds on the number of linear regions (Serra et al. 2018).
 //
 // Every function is a template over the number type: BigUInt for exact
-// values, LogValue (a natural logarithm) where the exact value is too long.
+// values, WideFloat (a double with a wide exponent) where the exact value
+// is too long.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "bigint.hpp"
 
 namespace pyregions {
 
-// A positive number held as its natural logarithm; zero is -infinity.
-struct LogValue {
-    double log = -std::numeric_limits<double>::infinity();
+// A non-negative number m * 2^(64 e), with m = 0 or 1 <= m < 2^64: the
+// range of a logarithm at the cost of a multiply. Sums and products only
+// compare and multiply by 2^-64 (exact); a logarithm would take a log1p and
+// an exp per sum. Relative rounding is that of a double per operation.
+struct WideFloat {
+    static constexpr double kBlock = 18446744073709551616.0;  // 2^64
+    static constexpr double kInverseBlock = 1.0 / kBlock;
+    static constexpr double kLog10Block = 19.265919722494796;  // log10(2^64)
 
-    LogValue() = default;
-    explicit LogValue(std::uint64_t value) : log(std::log(static_cast<double>(value))) {}
+    double mantissa = 0.0;
+    std::int64_t exponent = 0;
 
-    bool is_zero() const { return std::isinf(log); }
+    WideFloat() = default;
+    explicit WideFloat(std::uint64_t value) : mantissa(static_cast<double>(value)) {
+        normalize();
+    }
 
-    LogValue& operator+=(const LogValue& other) {
+    bool is_zero() const { return mantissa == 0.0; }
+
+    double log10() const { return std::log10(mantissa) + kLog10Block * static_cast<double>(exponent); }
+
+    // Back into [1, 2^64) from anywhere.
+    void normalize() {
+        if (mantissa == 0.0) return;
+        while (mantissa >= kBlock) {
+            mantissa *= kInverseBlock;
+            ++exponent;
+        }
+        while (mantissa < 1.0) {
+            mantissa *= kBlock;
+            --exponent;
+        }
+    }
+
+    WideFloat& operator+=(const WideFloat& other) {
         if (other.is_zero()) return *this;
         if (is_zero()) return *this = other;
-        const double high = std::max(log, other.log);
-        log = high + std::log1p(std::exp(-std::fabs(log - other.log)));
+        // Two blocks apart, the smaller is below 2^-64 of the larger: lost
+        // to rounding anyway. A sum of two mantissas needs one step back.
+        const std::int64_t gap = exponent - other.exponent;
+        if (gap == 0) {
+            mantissa += other.mantissa;
+        } else if (gap == 1) {
+            mantissa += other.mantissa * kInverseBlock;
+        } else if (gap == -1) {
+            mantissa = other.mantissa + mantissa * kInverseBlock;
+            exponent = other.exponent;
+        } else if (gap < -1) {
+            *this = other;
+        }
+        if (mantissa >= kBlock) {
+            mantissa *= kInverseBlock;
+            ++exponent;
+        }
         return *this;
     }
 
-    void add_product(const LogValue& a, const LogValue& b) {
+    void add_product(const WideFloat& a, const WideFloat& b) {
         if (a.is_zero() || b.is_zero()) return;
-        LogValue product;
-        product.log = a.log + b.log;
+        WideFloat product;
+        product.mantissa = a.mantissa * b.mantissa;
+        product.exponent = a.exponent + b.exponent;
+        if (product.mantissa >= kBlock) {
+            product.mantissa *= kInverseBlock;
+            ++product.exponent;
+        }
         *this += product;
+    }
+
+    // This times numerator / denominator (positive integers).
+    void scale(std::int64_t numerator, std::int64_t denominator) {
+        mantissa = mantissa * static_cast<double>(numerator) / static_cast<double>(denominator);
+        normalize();
     }
 };
 

@@ -1205,14 +1205,14 @@ class _TreeSearch:
         return index if inside else index[:0]
 
     def _keep_farkas_proof(self, unit: int, sign: float, n_new: int = 1) -> None:
-        """Remember how far up the path HiGHS's proof of emptiness holds.
+        """Remember how far up the path the LP's proof of emptiness holds.
 
         The proof combines some rows of the path with the new ones (the last
         ``n_new``; ``sign`` is the maxout piece when there are several). It stays
         valid at every later node that keeps those rows and the unit's own
         affine function, i.e. the path up to the deeper of its last row and
         the last row of the earlier layers. The proof is re-checked here on
-        its support alone, so a loose ray from HiGHS is never trusted.
+        its support alone, so a loose ray from either solver is never trusted.
         """
         multipliers = self.lp.farkas_multipliers()
         k = len(self.row_ids)

@@ -137,7 +137,7 @@ def estimate_regions(
     samples : int, default=1000
         Probes to run, at least 2 (the interval needs a sample variance).
     seed : None, int or numpy.random.Generator
-        Seeds the probes' choices, the witness samples and HiGHS.
+        Seeds the probes' choices, the witness samples and the LPs.
     tol : float, default=1e-6
         Margin, a distance in input units, with the meaning it has in
         :func:`~pyregions.count_regions`: the quantity estimated is that
@@ -168,7 +168,7 @@ def estimate_regions(
         For ``samples < 2``, ``jobs < 1``, a non-positive ``tol`` or
         ``time_limit``.
     SolverError
-        When HiGHS cannot decide an LP.
+        When neither the simplex nor HiGHS can decide an LP.
 
     Examples
     --------
