@@ -1,7 +1,7 @@
 """The tree search's LPs: its Numba dual simplex against HiGHS, on one sequence.
 
-The LPs of the first seconds of a count of the bundled MNIST example are
-recorded (rows, rhs and the path's row ids), then replayed through the
+The LPs of the first RECORD_SECONDS of a count of the bundled MNIST example
+(here, the whole count) are recorded (rows, rhs and the path's row ids), then replayed through the
 search's own LP (:class:`pyregions.counting._FeasibilityLP`) and through one
 HiGHS model kept in step with the path (rows deleted and appended, re-run
 from the last basis, presolve and scaling off), which is how the search used

@@ -91,7 +91,7 @@ WALL = 2
 WALL_MARGIN = 1e-9
 # Subtrees per worker at the start; large ones are cut further as they show.
 SUBTREES_PER_JOB = 8
-# A subtree on an executor that visits more nodes than this (some seconds of
+# A subtree on an executor that visits more nodes than this (about half a second of
 # work) is cut into at least SPLIT_CHILDREN subtrees and its work redone.
 SPLIT_NODES = 4000
 SPLIT_CHILDREN = 4
