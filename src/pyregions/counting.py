@@ -734,10 +734,9 @@ class _FeasibilityLP:
         # Every row of the search combines the first layer's weights
         # (``factor``); the simplex works on these combinations when there
         # are fewer weight rows than path rows. Path rows' coefficients are
-        # kept with their ids, like the bases.
-        # Rounding in the coefficients can only mislead the simplex's
-        # pivots, whose answers are checked anyway; ill-conditioned weights
-        # would mislead it often, so they are not used.
+        # kept with their ids, like the bases. Rounding in them can only
+        # mislead the simplex's pivots, whose answers are checked anyway;
+        # ill-conditioned weights would mislead it often, so are not used.
         self.factor = np.ascontiguousarray(factor)
         usable = 0 < self.factor.shape[0] < self.n and np.linalg.cond(self.factor) < FACTOR_CONDITION_LIMIT
         self.pseudo_inverse = np.linalg.pinv(self.factor) if usable else None
@@ -748,7 +747,6 @@ class _FeasibilityLP:
         self.highs: _HighsFeasibility | None = None
         self.solves = 0
         self.fallbacks = 0  # LPs handed to HiGHS
-        self.iterations = 0
         self._point = np.empty(self.n)
 
     def point_in(self, rows: np.ndarray, rhs: np.ndarray, row_ids: list[int]) -> np.ndarray | None:
@@ -774,11 +772,10 @@ class _FeasibilityLP:
         multipliers = np.empty(k)
         rows = np.ascontiguousarray(rows)
         coefficients, factor = self._factored(rows, row_ids)
-        status, iterations = _simplex.solve(
+        status, _ = _simplex.solve(
             rows, coefficients, factor, rhs, self.lower, self.upper, self.weights, basic,
             at_upper, self._point, multipliers, SIMPLEX_ITERATION_LIMIT,
         )
-        self.iterations += iterations
         # Both answers are checked here, apart from the simplex's own
         # arithmetic: the point against the rows, the proof by Farkas.
         if status == _simplex.FEASIBLE and np.all(rows @ self._point >= rhs - SIMPLEX_CHECK_TOLERANCE):
