@@ -82,6 +82,9 @@ __all__ = ["DEFAULT_TOL", "Progress", "RegionCount", "count_regions"]
 
 DEFAULT_TOL = 1e-6
 DEFAULT_SAMPLES = 4096
+# A subtree's region is a sliver of the box: most samples would miss it,
+# and drawing them cost more than the LPs they saved.
+SUBTREE_SAMPLES = 256
 METHODS = ("tree", "milp")
 PROGRESS_INTERVAL = 0.25
 # Code in _TreeProblem.stable of a unit that is a wall of the domain (a face
@@ -567,7 +570,7 @@ def _count_subtree(problem, prefix, seed, deadline, node_budget, progress=None) 
     rng = np.random.default_rng(seed)
     search = _TreeSearch(problem, rng, deadline=deadline, progress=progress, node_budget=node_budget)
     try:
-        patterns, complete = search.run(prefix=prefix)
+        patterns, complete = search.run(prefix=prefix, samples=SUBTREE_SAMPLES)
     except _OverBudget:
         children, complete, solves = _frontier(problem, rng, SPLIT_CHILDREN, deadline, prefix)
         if complete:
@@ -935,7 +938,9 @@ class _TreeSearch:
             ("lp_witnesses", "lp_empty", "box_proofs", "reused_proofs"), 0
         )
 
-    def run(self, prefix: Sequence[int] = (), stop_depth: int | None = None) -> tuple[np.ndarray, bool]:
+    def run(
+        self, prefix: Sequence[int] = (), stop_depth: int | None = None, samples: int = DEFAULT_SAMPLES
+    ) -> tuple[np.ndarray, bool]:
         """Search the subtree below ``prefix``; return its patterns and completeness.
 
         Parameters
@@ -948,9 +953,11 @@ class _TreeSearch:
             Treat the nodes at this depth as leaves (to cut the tree into
             subtrees). Their patterns are valid on the first ``stop_depth``
             units in search order only.
+        samples : int, default=DEFAULT_SAMPLES
+            Random points of the box drawn as the first witnesses.
         """
         self.stop_depth = len(self.problem.order) if stop_depth is None else stop_depth
-        witnesses = self._add_points(self._samples(DEFAULT_SAMPLES))
+        witnesses = self._add_points(self._samples(samples))
         complete = True
         try:
             for depth, state in enumerate(prefix):
@@ -978,9 +985,14 @@ class _TreeSearch:
         """Store points with their pre-activations; return their indices."""
         count = points.shape[0]
         if self.n_points + count > self.points.shape[0]:
-            capacity = max(2 * self.points.shape[0], self.n_points + count)
-            self.points = np.resize(self.points, (capacity, self.points.shape[1]))
-            self.pre = np.resize(self.pre, (capacity, self.pre.shape[1]))
+            # Room for a point per row of the deepest path too: LPs add them
+            # one by one below the samples, and a copy of the store is dear.
+            capacity = max(2 * self.points.shape[0], self.n_points + count + self.problem.max_rows + 1)
+            for name in ("points", "pre"):
+                old = getattr(self, name)
+                grown = np.empty((capacity, old.shape[1]))
+                grown[: self.n_points] = old[: self.n_points]
+                setattr(self, name, grown)
         self.points[self.n_points : self.n_points + count] = points
         self.pre[self.n_points : self.n_points + count] = self.problem.preactivations(points)
         self.n_points += count
