@@ -61,7 +61,10 @@ public:
         trim();
     }
 
-    void multiply_small(std::uint64_t factor) {
+    // This times numerator / denominator (positive); exact, so the caller
+    // knows that denominator divides the product.
+    void scale(std::int64_t numerator, std::int64_t denominator) {
+        const auto factor = static_cast<std::uint64_t>(numerator);
         unsigned __int128 carry = 0;
         for (auto& limb : limbs_) {
             carry += static_cast<unsigned __int128>(limb) * factor;
@@ -69,11 +72,7 @@ public:
             carry >>= 64;
         }
         if (carry != 0) limbs_.push_back(static_cast<std::uint64_t>(carry));
-        trim();
-    }
-
-    // Exact division; the caller knows that divisor divides *this.
-    void divide_small(std::uint64_t divisor) {
+        const auto divisor = static_cast<std::uint64_t>(denominator);
         unsigned __int128 remainder = 0;
         for (std::size_t i = limbs_.size(); i-- > 0;) {
             remainder = (remainder << 64) | limbs_[i];

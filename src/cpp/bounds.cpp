@@ -13,26 +13,10 @@ void require_positive(std::int64_t value, const char* what) {
 
 // C(n, 0..top) by C(n, j + 1) = C(n, j) (n - j) / (j + 1).
 template <class Number>
-std::vector<Number> binomial_row(std::int64_t n, std::int64_t top);
-
-template <>
-std::vector<BigUInt> binomial_row<BigUInt>(std::int64_t n, std::int64_t top) {
-    std::vector<BigUInt> row;
+std::vector<Number> binomial_row(std::int64_t n, std::int64_t top) {
+    std::vector<Number> row;
     row.reserve(top + 1);
-    BigUInt value(1);
-    for (std::int64_t j = 0; j <= top; ++j) {
-        row.push_back(value);
-        value.multiply_small(static_cast<std::uint64_t>(n - j));
-        value.divide_small(static_cast<std::uint64_t>(j + 1));
-    }
-    return row;
-}
-
-template <>
-std::vector<WideFloat> binomial_row<WideFloat>(std::int64_t n, std::int64_t top) {
-    std::vector<WideFloat> row;
-    row.reserve(top + 1);
-    WideFloat value(1);
+    Number value(1);
     for (std::int64_t j = 0; j <= top; ++j) {
         row.push_back(value);
         value.scale(n - j, j + 1);
