@@ -9,6 +9,7 @@ import pytest
 
 from pyregions import Box, CheckpointError, count_regions
 from pyregions import counting
+from pyregions.tightening import preactivation_bounds
 
 from .reference import random_network
 
@@ -95,18 +96,26 @@ def test_the_milp_keeps_no_checkpoint(tmp_path):
 
 def test_large_subtrees_are_split_and_still_exact(serial, monkeypatch):
     monkeypatch.setattr(counting, "SPLIT_NODES", 20)
-    splits = {"n": 0}
-    original = counting._frontier
+    parts = []
+    original = counting._count_subtree
 
-    def counted(*args, **kwargs):
-        splits["n"] += 1
-        return original(*args, **kwargs)
+    def recorded(*args, **kwargs):
+        parts.append(original(*args, **kwargs))
+        return parts[-1]
 
-    monkeypatch.setattr(counting, "_frontier", counted)
+    monkeypatch.setattr(counting, "_count_subtree", recorded)
     with ThreadPoolExecutor(2) as pool:
         result = count_regions(NET, BOX, return_patterns=True, executor=pool, jobs=2)
-    assert result.complete and splits["n"] > 1
+    assert result.complete and sum(part.children is not None for part in parts) > 1
     np.testing.assert_array_equal(result.patterns, serial.patterns)
+    # No node is searched twice: the parts visit at most the serial search's nodes.
+    lower, upper = BOX.bounds(NET.n_inputs)
+    problem = counting._TreeProblem.build(
+        NET, lower, upper, preactivation_bounds(NET, BOX, method="lp"), counting.DEFAULT_TOL
+    )
+    whole = counting._TreeSearch(problem, np.random.default_rng(0))
+    whole.run()
+    assert sum(part.nodes for part in parts) <= whole.nodes
 
 
 class FlakyExecutor:

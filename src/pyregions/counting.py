@@ -94,10 +94,11 @@ WALL = 2
 WALL_MARGIN = 1e-9
 # Subtrees per worker at the start; large ones are cut further as they show.
 SUBTREES_PER_JOB = 8
-# A subtree on an executor that visits more nodes than this (about half a second of
-# work) is cut into at least SPLIT_CHILDREN subtrees and its work redone.
-SPLIT_NODES = 4000
-SPLIT_CHILDREN = 4
+# A subtree on an executor that visits more nodes than this (about two
+# seconds of work) stops, and hands the nodes it has not visited back as
+# new subtrees. Smaller, and the tasks of a 2-core count of MNIST 784-11-11
+# were mostly overhead (at 4,000: 1.5x the serial rate; at 20,000: 1.8x).
+SPLIT_NODES = 20_000
 # A subtree whose worker fails (lost process, killed Dask worker) is re-run
 # up to this many times before the count gives up.
 MAX_SUBTREE_RETRIES = 3
@@ -366,8 +367,10 @@ class _SubtreeRun:
 
     Subtrees are disjoint and together cover the tree, so their counts add up
     to the serial total whatever runs them.  On an executor, a subtree that
-    exceeds ``SPLIT_NODES`` nodes comes back cut into its own subtrees (the
-    work done on it is dropped), so no worker is left with a giant tail; a
+    exceeds ``SPLIT_NODES`` nodes stops there and comes back with what it
+    found and the nodes it left unvisited, as new subtrees (later in the
+    serial order than what it found), so no worker is left with a giant
+    tail and no work is redone; a
     subtree whose worker fails is re-run, and each result is recorded under
     its prefix once, so nothing is counted twice.
     """
@@ -472,8 +475,10 @@ class _SubtreeRun:
                         submit(prefix)
                         continue
                     if part.children is not None:
-                        state.pending.remove(prefix)
+                        # Pending before finished: a checkpoint saved in
+                        # between must not lose the unvisited nodes.
                         state.pending.extend(part.children)
+                        self._finish(state, prefix, part)
                         for child in part.children:
                             submit(child)
                     elif not part.complete:
@@ -539,15 +544,15 @@ class _SubtreeRun:
         return patterns, complete, solves
 
 
-def _frontier(problem, rng, size, deadline, prefix=()):
-    """Prefixes of the shallowest depth below ``prefix`` with at least
-    ``size`` non-empty nodes (or the leaves, if there are fewer)."""
+def _frontier(problem, rng, size, deadline):
+    """Prefixes of the shallowest depth with at least ``size`` non-empty
+    nodes (or the leaves, if there are fewer)."""
     solves = 0
-    depth = len(prefix)
+    depth = 0
     while True:
         depth += 1
         search = _TreeSearch(problem, rng, deadline=deadline)
-        patterns, complete = search.run(prefix=prefix, stop_depth=depth)
+        patterns, complete = search.run(stop_depth=depth)
         solves += search.lp.solves
         if not complete or patterns.shape[0] >= size or depth == len(problem.order):
             return patterns[:, list(problem.order[:depth])], complete, solves
@@ -555,8 +560,8 @@ def _frontier(problem, rng, size, deadline, prefix=()):
 
 @dataclass(frozen=True)
 class _Subtree:
-    """What a worker sends back for one subtree: its packed patterns, or the
-    prefixes it was cut into when it proved too large."""
+    """What a worker sends back for one subtree: its packed patterns and,
+    when it proved too large, the prefixes of the nodes it left unvisited."""
 
     patterns: np.ndarray
     lp_solves: int
@@ -566,19 +571,20 @@ class _Subtree:
 
 
 def _count_subtree(problem, prefix, seed, deadline, node_budget, progress=None) -> _Subtree:
-    """Worker entry point: count the subtree below ``prefix``."""
+    """Worker entry point: count the subtree below ``prefix``.
+
+    Over ``node_budget`` nodes the search stops: what it found is returned
+    with the prefixes of the nodes it has not visited, as new subtrees, so
+    no work is done twice.
+    """
     rng = np.random.default_rng(seed)
     search = _TreeSearch(problem, rng, deadline=deadline, progress=progress, node_budget=node_budget)
     try:
         patterns, complete = search.run(prefix=prefix, samples=SUBTREE_SAMPLES)
-    except _OverBudget:
-        children, complete, solves = _frontier(problem, rng, SPLIT_CHILDREN, deadline, prefix)
-        if complete:
-            return _Subtree(
-                np.empty((0, 0), np.uint8), search.lp.solves + solves, search.nodes, True,
-                _prefixes(children),
-            )
-        patterns = np.empty((0, problem.n_hidden), dtype=problem.pattern_dtype)
+    except _OverBudget as over:
+        return _Subtree(
+            _pack(search.found_patterns()), search.lp.solves, search.nodes, True, over.remaining
+        )
     return _Subtree(_pack(patterns), search.lp.solves, search.nodes, complete)
 
 
@@ -876,7 +882,16 @@ class _Interrupted(Exception):
 
 
 class _OverBudget(Exception):
-    """Raised inside the search of a subtree that has visited too many nodes."""
+    """Raised inside the search of a subtree that has visited too many nodes.
+
+    ``remaining`` collects, as it unwinds, the prefixes of the nodes not yet
+    visited, in the order the search would have visited them: the node that
+    tripped the budget, then the later siblings on its path, deepest first.
+    """
+
+    def __init__(self, prefix: tuple):
+        super().__init__()
+        self.remaining = [prefix]
 
 
 class _TreeSearch:
@@ -948,7 +963,8 @@ class _TreeSearch:
         prefix : sequence of bool or int
             States of the first ``len(prefix)`` units in search order (a
             ReLU's bool, a maxout unit's winning piece): the root of a
-            subtree found non-empty by an earlier search.
+            subtree. Its region is tested first unless a witness shows it
+            non-empty.
         stop_depth : int, optional
             Treat the nodes at this depth as leaves (to cut the tree into
             subtrees). Their patterns are valid on the first ``stop_depth``
@@ -962,13 +978,30 @@ class _TreeSearch:
         try:
             for depth, state in enumerate(prefix):
                 witnesses = self._follow(depth, int(state), witnesses)
+            if prefix and witnesses.size == 0:
+                # A prefix handed on by a search over its budget was never
+                # tested: its region may be empty.
+                k = len(self.row_ids)
+                point = self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
+                if point is None:
+                    return self.found_patterns(), True
+                witnesses = self._witnesses_near(point, len(prefix))
             self._visit(len(prefix), witnesses)
         except (_Interrupted, KeyboardInterrupt):
             complete = False
-        patterns = np.array(self.found, dtype=self.pattern.dtype).reshape(
+        return self.found_patterns(), complete
+
+    def found_patterns(self) -> np.ndarray:
+        """The patterns found so far, one row each."""
+        return np.array(self.found, dtype=self.pattern.dtype).reshape(
             len(self.found), self.problem.n_hidden
         )
-        return patterns, complete
+
+    def _prefix(self, depth: int, state=None) -> tuple:
+        """The states of the units before ``depth`` in search order, and
+        ``state`` after them if given: a node's prefix, or its child's."""
+        head = tuple(self.pattern[self.order[:depth]].tolist())
+        return head if state is None else (*head, state)
 
     # -- witnesses ---------------------------------------------------------
 
@@ -1001,6 +1034,8 @@ class _TreeSearch:
     # -- search ------------------------------------------------------------
 
     def _visit(self, depth: int, witnesses: np.ndarray) -> None:
+        if self.node_budget is not None and self.nodes >= self.node_budget:
+            raise _OverBudget(self._prefix(depth))
         self.nodes += 1
         self._tick()
         if depth == self.stop_depth:
@@ -1016,7 +1051,8 @@ class _TreeSearch:
             return
         values = self.pre[witnesses, unit]
         # A wall of the domain has only its inside: the outside is no region.
-        for sign in (1.0,) if self.problem.stable[unit] == WALL else (1.0, -1.0):
+        signs = (1.0,) if self.problem.stable[unit] == WALL else (1.0, -1.0)
+        for index, sign in enumerate(signs):
             # Points found below this child lie in its region, disjoint from
             # every node visited after it: drop them on the way back, so the
             # store stays as small as the path, not as large as the count.
@@ -1027,7 +1063,11 @@ class _TreeSearch:
             if side.size == 0:
                 side = self._witness_for_new_child(depth, sign)
             if side is not None:
-                self._visit(depth + 1, side)
+                try:
+                    self._visit(depth + 1, side)
+                except _OverBudget as over:
+                    over.remaining.extend(self._prefix(depth, s > 0) for s in signs[index + 1 :])
+                    raise
             self._pop_row()
             self.n_points = mark
 
@@ -1043,7 +1083,7 @@ class _TreeSearch:
             self.pattern[unit] = candidates[0]
             self._visit(depth + 1, witnesses)
             return
-        for piece in candidates:
+        for index, piece in enumerate(candidates):
             split = self._piece_rows(piece, candidates, C, d)
             if split is None:
                 continue
@@ -1052,7 +1092,14 @@ class _TreeSearch:
             if side.size == 0:
                 side = self._witness_for_new_child(depth, piece, margins.shape[1])
             if side is not None:
-                self._visit(depth + 1, side)
+                try:
+                    self._visit(depth + 1, side)
+                except _OverBudget as over:
+                    over.remaining.extend(
+                        self._prefix(depth, int(later)) for later in candidates[index + 1 :]
+                        if self._piece_rows(later, candidates, C, d) is not None
+                    )
+                    raise
             for _ in range(margins.shape[1]):
                 self._pop_row()
             self.n_points = mark
@@ -1264,8 +1311,6 @@ class _TreeSearch:
     def _tick(self) -> None:
         if self.deadline is not None and time.time() > self.deadline:
             raise _Interrupted
-        if self.node_budget is not None and self.nodes > self.node_budget:
-            raise _OverBudget
         now = time.perf_counter()
         if self.progress is not None and now - self.last_report >= PROGRESS_INTERVAL:
             self.last_report = now
