@@ -949,9 +949,6 @@ class _TreeSearch:
         # (unit, side) -> (row index, row id): the side is empty while the
         # path still holds that row (see _keep_farkas_proof).
         self.refuted: dict[tuple[int, float], tuple[int, int]] = {}
-        self.stats = dict.fromkeys(
-            ("lp_witnesses", "lp_empty", "box_proofs", "reused_proofs"), 0
-        )
 
     def run(
         self, prefix: Sequence[int] = (), stop_depth: int | None = None, samples: int = DEFAULT_SAMPLES
@@ -1221,21 +1218,17 @@ class _TreeSearch:
         """
         unit = self.problem.order[depth]
         if self._still_refuted(unit, state):
-            self.stats["reused_proofs"] += 1
             return None
         k = len(self.row_ids)
         lo, hi = self.problem.lower, self.problem.upper
         for r in range(k - n_new, k):
             if _kernels.refutes(self.rows[r : r + 1], self.rhs[r : r + 1], np.ones(1), lo, hi):
-                self.stats["box_proofs"] += 1
                 self._record_refutation(unit, state, -1)
                 return None
         point = self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
         if point is None:
-            self.stats["lp_empty"] += 1
             self._keep_farkas_proof(unit, state, n_new)
             return None
-        self.stats["lp_witnesses"] += 1
         # The LP decided the child is non-empty, even if rounding leaves its
         # point outside the region and so no witness for the subtree.
         return self._witnesses_near(point, depth + 1)
