@@ -53,8 +53,7 @@ def test_tree(record, note, widths):
 
 @pytest.mark.parametrize("widths", VERSUS_MILP, ids=_ids(VERSUS_MILP))
 def test_milp(record, note, widths):
-    """The paper's MILP with HiGHS's default settings (presolve off would
-    roughly double its speed on these models)."""
+    """The paper's MILP as :mod:`pyregions.milp` sets up HiGHS (presolve off)."""
     network = random_network(784, widths, 0)
     result = record(lambda: _count(network, note, method="milp"), rounds=1)
     assert result.regions == count_regions(network, BOX).regions

@@ -82,3 +82,13 @@ def test_time_limit_stops_the_enumeration():
     result = count_regions(net, Box(0, 1), method="milp", time_limit=0.5)
     assert not result.complete
     assert result.regions < 19_000
+
+
+@pytest.mark.parametrize("seed", [12, 54])
+def test_no_region_is_lost_at_seeds_where_presolve_lost_some(seed):
+    # With HiGHS's presolve on, these seeds ended the enumeration early on
+    # this network, missing regions whose margin is over 0.02.
+    net = random_network(10, [5, 4], 6)
+    result = count_regions(net, Box(-1, 1), method="milp", return_patterns=True, seed=seed)
+    expected = exhaustive_regions(net, -np.ones(10), np.ones(10), 1e-6)
+    assert {tuple(p) for p in result.unpacked_patterns()} == expected
