@@ -139,7 +139,9 @@ def solve(
         sense[j] = 0.0 if in_basis[j] >= 0 else (-1.0 if at_upper[j] else 1.0)
     B = np.empty((k, k))
     B_inverse = np.empty((k, k))
-    column = np.empty(k)
+    column = np.empty(k)  # the entering variable's column
+    # ... and B^-1 times it, the pivot column of the update
+    transformed = np.empty(k)
     activity = np.empty(k)
     values = np.empty(k)
     duals = np.empty(k)
@@ -356,16 +358,16 @@ def solve(
             total = 0.0
             for r in range(k):
                 total += B_inverse[i, r] * column[r]
-            values[i] = total
-        pivot = values[leaving]
+            transformed[i] = total
+        pivot = transformed[leaving]
         if abs(pivot) < 1e-7:
             since_inversion = REINVERSION_INTERVAL
             continue
         for r in range(k):
             B_inverse[leaving, r] /= pivot
         for i in range(k):
-            if i != leaving and values[i] != 0.0:
-                multiple = values[i]
+            if i != leaving and transformed[i] != 0.0:
+                multiple = transformed[i]
                 for r in range(k):
                     B_inverse[i, r] -= multiple * B_inverse[leaving, r]
         since_inversion += 1

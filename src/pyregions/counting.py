@@ -722,6 +722,16 @@ class _TreeProblem:
         return np.concatenate(columns + pieces, axis=1)
 
 
+def _path_holds(row_ids: Sequence[int], index: int, row_id: int) -> bool:
+    """Whether the path still holds, at ``index``, the row named ``row_id``.
+
+    Row ids are unique along a search and the path is a stack, so when that
+    row is still there, so is every row below it: what was built on the first
+    ``index + 1`` rows (a basis, coefficients, a proof) is still valid.
+    """
+    return 0 <= index < len(row_ids) and row_ids[index] == row_id
+
+
 class _FeasibilityLP:
     """The LPs of one search: is ``{x in box : rows @ x >= rhs}`` empty?
 
@@ -768,7 +778,7 @@ class _FeasibilityLP:
         k = len(row_ids)
         while self.bases:
             m, last_id, _, _ = self.bases[-1]
-            if m <= k and row_ids[m - 1] == last_id:
+            if _path_holds(row_ids, m - 1, last_id):
                 break
             self.bases.pop()
         if self.bases:
@@ -812,10 +822,8 @@ class _FeasibilityLP:
         k = rows.shape[0]
         if self.pseudo_inverse is None or k <= self.factor.shape[0]:
             return np.eye(k), rows
-        # Ids are unique along the search, so the coefficients still valid
-        # are those up to the last id the path shares.
         keep = min(len(self.coefficient_ids), k)
-        while keep and self.coefficient_ids[keep - 1] != row_ids[keep - 1]:
+        while keep and not _path_holds(row_ids, keep - 1, self.coefficient_ids[keep - 1]):
             keep -= 1
         if keep < k:
             new = rows[keep:] @ self.pseudo_inverse
@@ -1287,7 +1295,7 @@ class _TreeSearch:
         if record is None:
             return False
         anchor, row_id = record
-        return anchor < 0 or (anchor < len(self.row_ids) and self.row_ids[anchor] == row_id)
+        return anchor < 0 or _path_holds(self.row_ids, anchor, row_id)
 
     def _push_row(self, unit: int, row: np.ndarray, rhs: float) -> None:
         k = len(self.row_ids)
