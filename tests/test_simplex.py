@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy.optimize import linprog
@@ -137,3 +139,79 @@ def test_simplex_and_highs_find_the_same_regions_on_784_inputs(monkeypatch):
     highs, lp = search(net, Box(0, 1))
     assert lp.fallbacks == lp.solves
     np.testing.assert_array_equal(ours, highs)
+
+
+def across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_flips):
+    """(first flipped row, point) for every point across 1 to ``max_flips``
+    flippable tight rows that stays in the box and meets the rows before
+    its first flipped one, by the definition."""
+    k, n = rows.shape
+    columns = [v for v in basic if v < n]
+    tight = [r for r in range(k) if n + r not in basic]
+    M = rows[np.ix_(tight, columns)]
+    margins = tol * np.linalg.norm(rows[tight], axis=1)
+    flips = [a for a, r in enumerate(tight) if flippable[r]]
+    found = []
+    for size in range(1, max_flips + 1):
+        for subset in itertools.combinations(flips, size):
+            step = _simplex.INWARD_STEP * margins
+            step[list(subset)] = -_simplex.ACROSS_STEP * margins[list(subset)]
+            moved = point.copy()
+            moved[columns] += np.linalg.solve(M, step)
+            first = tight[subset[0]]
+            if np.all(moved >= lower) and np.all(moved <= upper) and np.all(rows[:first] @ moved >= rhs[:first]):
+                found.append((first, moved))
+    return sorted(found, key=lambda pair: pair[0])
+
+
+def test_points_across_tight_rows_match_their_definition():
+    found = sum(check_points_across(seed) for seed in range(10))
+    assert found > 50
+
+
+def check_points_across(seed):
+    rng = np.random.default_rng(seed)
+    n, k, tol = 30, 10, 1e-3
+    lower, upper = np.zeros(n), np.ones(n)
+    rows = rng.normal(size=(k, n))
+    rhs = rows @ rng.uniform(size=n) - rng.uniform(0.0, 0.5, size=k)
+    status, point, _, basic, _ = solve(rows, rhs, lower, upper, seed=seed)
+    assert status == _simplex.FEASIBLE
+    flippable = rng.random(k) < 0.7
+    # With the identity as first layer, the kernel writes the points themselves.
+    out, first = np.empty((500, n)), np.empty(500, dtype=np.int64)
+    count = _simplex.points_across(
+        rows, rhs, point, basic, flippable, tol, lower, upper, np.eye(n), 3, out, first
+    )
+    expected = across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, 3)
+    assert count == len(expected)
+    np.testing.assert_array_equal(first[:count], [row for row, _ in expected])
+    # Points with the same first row come in the same order as by numpy.
+    np.testing.assert_allclose(out[:count], np.reshape([moved for _, moved in expected], (-1, n)), atol=1e-12)
+    tight = np.array([r for r in range(k) if n + r not in basic])
+    unit = tol * np.linalg.norm(rows[tight], axis=1)
+    for moved, row in zip(out[:count], first[:count]):
+        # Each tight row ends ACROSS_STEP margins across or INWARD_STEP inside.
+        steps = (rows[tight] @ moved - rhs[tight]) / unit
+        crossed = np.isclose(steps, -_simplex.ACROSS_STEP)
+        assert np.all(crossed | np.isclose(steps, _simplex.INWARD_STEP))
+        assert 1 <= crossed.sum() <= 3 and np.all(flippable[tight[crossed]])
+        assert tight[crossed][0] == row
+        assert np.all(rows[:row] @ moved >= rhs[:row])
+    # Through a first layer, the kernel writes its pre-activations instead.
+    weights = rng.normal(size=(4, n))
+    through = np.empty((500, 4))
+    assert _simplex.points_across(
+        rows, rhs, point, basic, flippable, tol, lower, upper, weights, 3, through, first
+    ) == count
+    np.testing.assert_allclose(through[:count], out[:count] @ weights.T, atol=1e-10)
+    return count
+
+
+def test_points_across_spare_lps_and_change_no_region(monkeypatch):
+    net = random_network(784, [6, 6], 3)
+    ours, lp = search(net, Box(0, 1))
+    monkeypatch.setattr(counting, "ACROSS_FLIPS", 0)
+    plain, plain_lp = search(net, Box(0, 1))
+    np.testing.assert_array_equal(ours, plain)
+    assert lp.solves < 0.8 * plain_lp.solves

@@ -295,7 +295,7 @@ class _ProbeSearch(_TreeSearch):
 
     def __init__(self, problem: _TreeProblem, rng: np.random.Generator):
         super().__init__(problem, rng)
-        self.root = self._add_points(self._samples(WITNESS_SAMPLES))
+        self.root = self._add_samples(WITNESS_SAMPLES)
         # (depth, packed pattern of the units before it) -> (active child
         # non-empty, inactive child non-empty)
         self.children: dict[tuple[int, bytes], tuple[bool, bool]] = {}
