@@ -159,3 +159,42 @@ def test_wrong_argument_types_are_refused():
         count_regions(net, (0, 1))
     with pytest.raises(TypeError, match="network must be a pyregions.Network"):
         count_regions("net.npz", Box(0, 1))
+
+
+def test_a_proof_of_emptiness_holds_wherever_its_rows_are_back_on_the_path():
+    net = random_network(3, [2, 3], 0)
+    lower, upper = -np.ones(3), np.ones(3)
+    problem = _TreeProblem.build(net, lower, upper, preactivation_bounds(net, Box(-1, 1)), TOL)
+    search = _TreeSearch(problem, np.random.default_rng(0))
+
+    def push(unit, state):
+        search.pattern[unit] = state
+        search._push_row(unit, np.ones(3), 0.0)
+
+    def pop(count):
+        for _ in range(count):
+            search._pop_row()
+
+    # Layer 0 (units 0, 1) on the path, then layer 1 (units 2 to 4) entered.
+    push(0, True)
+    push(1, False)
+    search.layer_rows[1] = 2
+    # Unit 4's inactive side is empty given unit 2 active, whatever unit 3.
+    search._record_refutation(4, -1.0, [(2, 1)])
+    push(2, True)
+    push(3, False)
+    assert search._still_refuted(4, -1.0) and not search._still_refuted(4, 1.0)
+    pop(2)
+    push(2, False)
+    assert not search._still_refuted(4, -1.0)
+    pop(1)
+    push(3, True)
+    push(2, True)
+    assert search._still_refuted(4, -1.0)
+    # Another state of the earlier layer: another affine map, so no proof.
+    pop(3)
+    push(1, True)
+    search.layer_rows[1] = 2
+    push(2, True)
+    assert not search._still_refuted(4, -1.0)
+    assert search.refuted[4, -1.0] == []

@@ -306,7 +306,7 @@ class _ProbeSearch(_TreeSearch):
         Returns the product of the branching factors, 0 when the path dies
         before a leaf, and the pattern reached (meaningful only at a leaf).
         """
-        del self.row_units[:], self.row_ids[:]
+        del self.row_keys[:], self.row_ids[:]
         witnesses = self.root
         product = 1
         for depth in range(len(self.problem.order)):
