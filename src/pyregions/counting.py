@@ -62,6 +62,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -122,6 +123,11 @@ FACTOR_CONDITION_LIMIT = 1e8
 # MNIST 784-11-11), and at most this many points per vertex.
 ACROSS_FLIPS = 3
 ACROSS_CAPACITY = 1024
+# Proofs of emptiness kept per unit and side (the latest), under the same
+# earlier layers: each check tries them all. On MNIST 784-11-11 a side
+# collected 27 on average; without a cap, a long first layer could collect
+# one per node.
+PROOFS_KEPT = 64
 # A point of the simplex must satisfy the rows to its own tolerance, with
 # room for the rounding of a recomputation.
 SIMPLEX_CHECK_TOLERANCE = 2 * _simplex.PRIMAL_TOLERANCE
@@ -826,6 +832,10 @@ class _FeasibilityLP:
         point, self.multipliers = self.highs.point_in(rows, rhs)
         return point
 
+    def has_basis_for(self, row_ids: list[int]) -> bool:
+        """Whether a feasible LP's basis covers every row of the path."""
+        return any(m == len(row_ids) and _path_holds(row_ids, m - 1, last) for m, last, _, _ in self.bases)
+
     def farkas_multipliers(self) -> np.ndarray | None:
         """Row multipliers proving the last LP empty, if it was."""
         return self.multipliers
@@ -972,6 +982,8 @@ class _TreeSearch:
         # Effective affine map (C, d) of each layer on the current region.
         self.maps: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(layer_sizes)
         self.order = np.array(problem.order, dtype=np.intp)
+        ordered_layers = self.layer_of[self.order]
+        self.layer_starts = set(np.flatnonzero(ordered_layers[1:] != ordered_layers[:-1]) + 1)
         self.depth_of_unit = np.empty(n_hidden, dtype=np.intp)
         self.depth_of_unit[self.order] = np.arange(n_hidden)
         # Per depth: first-layer pre-activations of points found across that
@@ -981,10 +993,12 @@ class _TreeSearch:
         self.across_rows = np.empty(ACROSS_CAPACITY, dtype=np.int64)
         # Rows on the path when each layer was entered.
         self.layer_rows = [0] * len(layer_sizes)
-        # (unit, side) -> proofs that the side is empty, each (row index, row
-        # id, keys): valid while the path holds that row, the last of the
-        # earlier layers, and the rows of these keys (see _keep_farkas_proof).
-        self.refuted: dict[tuple[int, float], list[tuple[int, int, frozenset]]] = {}
+        # (unit, side) -> (row index, row id, [keys, ...]): proofs that the
+        # side is empty, each valid while the path holds that row, the last
+        # of the earlier layers, and the rows of its keys (see
+        # _keep_farkas_proof). The search meets the earlier layers' states
+        # one after another, so the proofs kept are only those of the last.
+        self.refuted: dict[tuple[int, float], tuple[int, int, deque[frozenset]]] = {}
 
     def run(
         self, prefix: Sequence[int] = (), stop_depth: int | None = None, samples: int = DEFAULT_SAMPLES
@@ -1072,6 +1086,13 @@ class _TreeSearch:
         if depth == self.stop_depth:
             self.found.append(self.pattern.copy())
             return
+        if depth in self.layer_starts and not self.lp.has_basis_for(self.row_ids):
+            # Solve this node's LP, though its witnesses show it non-empty,
+            # for a basis that every LP of the layer below can start from:
+            # otherwise they start from the last one on the path, often the
+            # root's, as the earlier layer is split by witnesses alone.
+            k = len(self.row_ids)
+            self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
         if self.is_maxout[self.problem.order[depth]]:
             self._visit_pieces(depth, witnesses)
             return
@@ -1359,18 +1380,21 @@ class _TreeSearch:
         holds the earlier layers' rows as now and the rows of ``keys``."""
         anchor = self.layer_rows[self.layer_of[unit]] - 1
         row_id = self.row_ids[anchor] if anchor >= 0 else -1
-        self.refuted.setdefault((unit, sign), []).append((anchor, row_id, frozenset(keys)))
+        record = self.refuted.get((unit, sign))
+        if record is None or record[:2] != (anchor, row_id):
+            # Proofs under other earlier layers' states never hold again.
+            record = self.refuted[unit, sign] = (anchor, row_id, deque(maxlen=PROOFS_KEPT))
+        record[2].append(frozenset(keys))
 
     def _still_refuted(self, unit: int, sign: float) -> bool:
-        proofs = self.refuted.get((unit, sign))
-        if not proofs:
+        record = self.refuted.get((unit, sign))
+        if record is None:
             return False
-        # A proof whose earlier layers have left the path never holds again.
-        proofs[:] = [p for p in proofs if p[0] < 0 or _path_holds(self.row_ids, p[0], p[1])]
-        if proofs:
-            keys = set(self.row_keys[self.layer_rows[self.layer_of[unit]] :])
-            return any(p[2] <= keys for p in proofs)
-        return False
+        anchor, row_id, proofs = record
+        if anchor >= 0 and not _path_holds(self.row_ids, anchor, row_id):
+            return False
+        keys = set(self.row_keys[anchor + 1 :])
+        return any(needed <= keys for needed in proofs)
 
     def _push_row(self, unit: int, row: np.ndarray, rhs: float, flippable: bool = False) -> None:
         k = len(self.row_ids)
