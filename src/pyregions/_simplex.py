@@ -28,6 +28,10 @@ solver cannot decide (iteration limit, a singular basis) is handed to HiGHS.
 
 Variables are numbered ``0..n-1`` for ``x`` and ``n + i`` for the logical
 ``r_i`` of row ``i``.
+
+From the basis of a feasible answer, :func:`points_across` puts points in
+the regions on the other side of its tight rows: the search's cheapest
+witnesses.
 """
 
 from __future__ import annotations

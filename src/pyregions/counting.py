@@ -119,8 +119,9 @@ SIMPLEX_ITERATION_LIMIT = 500
 # condition number is below this.
 FACTOR_CONDITION_LIMIT = 1e8
 # Points put across the tight rows of an LP's vertex: up to this many rows
-# flipped at once (1, 2, 3, all: 0.87, 0.71, 0.66, 0.63 LPs per region on
-# MNIST 784-11-11), and at most this many points per vertex.
+# flipped at once (1 to 4: 0.87, 0.77, 0.73, 0.72 LPs per region over the
+# first 30 s of MNIST 784-11-11, before the wider reuse of proofs), and at
+# most this many points per vertex.
 ACROSS_FLIPS = 3
 ACROSS_CAPACITY = 1024
 # Proofs of emptiness kept per unit and side (the latest), under the same
