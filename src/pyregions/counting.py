@@ -727,16 +727,18 @@ class _TreeProblem:
     def propagate(self, first: np.ndarray) -> np.ndarray:
         """:meth:`preactivations` from the first layer's (flat, per piece)."""
         columns, pieces = [], []
-        for layer, (W, b, k) in enumerate(zip(self.weights, self.biases, self.pieces)):
-            a = first if layer == 0 else h @ W.T + b
+        a = first
+        for layer, k in enumerate(self.pieces):
             if k == 1:
                 columns.append(a)
                 h = np.maximum(a, 0.0)
-                continue
-            by_unit = a.reshape(a.shape[0], -1, k)
-            columns.append(np.argmax(by_unit, axis=2).astype(np.float64))
-            pieces.append(a)
-            h = by_unit.max(axis=2)
+            else:
+                by_unit = a.reshape(a.shape[0], -1, k)
+                columns.append(np.argmax(by_unit, axis=2).astype(np.float64))
+                pieces.append(a)
+                h = by_unit.max(axis=2)
+            if layer + 1 < len(self.pieces):
+                a = h @ self.weights[layer + 1].T + self.biases[layer + 1]
         return np.concatenate(columns + pieces, axis=1)
 
 
