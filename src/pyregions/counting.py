@@ -98,11 +98,12 @@ WALL = 2
 WALL_MARGIN = 1e-9
 # Subtrees per worker at the start; large ones are cut further as they show.
 SUBTREES_PER_JOB = 8
-# A subtree on an executor that visits more nodes than this (about two
+# A subtree on an executor that visits more nodes than this (about six
 # seconds of work) stops, and hands the nodes it has not visited back as
-# new subtrees. Smaller, and the tasks of a 2-core count of MNIST 784-11-11
-# were mostly overhead (at 4,000: 1.5x the serial rate; at 20,000: 1.8x).
-SPLIT_NODES = 20_000
+# new subtrees. Smaller, and more of the work is redone in each subtree
+# (witnesses, proofs, bases): a 2-core count of MNIST 784-11-11 took 58 s
+# at 20,000, 50 s at 100,000 and 48 s at 150,000, against 90 s serially.
+SPLIT_NODES = 100_000
 # A subtree whose worker fails (lost process, killed Dask worker) is re-run
 # up to this many times before the count gives up.
 MAX_SUBTREE_RETRIES = 3
