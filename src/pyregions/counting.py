@@ -983,8 +983,10 @@ class _TreeSearch:
             int(piece_start[layer] + (unit - self.offset[layer]) * problem.pieces[layer])
             for unit, layer in enumerate(self.layer_of)
         ]
-        # Effective affine map (C, d) of each layer on the current region.
+        # Effective affine map (C, d) of each layer on the current region,
+        # and tol * ||C_i|| for each row, -1 where the row is zero.
         self.maps: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(layer_sizes)
+        self.thresholds: list[np.ndarray | None] = [None] * len(layer_sizes)
         self.order = np.array(problem.order, dtype=np.intp)
         ordered_layers = self.layer_of[self.order]
         self.layer_starts = set(np.flatnonzero(ordered_layers[1:] != ordered_layers[:-1]) + 1)
@@ -1225,11 +1227,12 @@ class _TreeSearch:
         if state == 1 or state == -1:
             return unit, None, state > 0, 0.0
         C, d = self.maps[layer]
-        c, offset = C[unit - self.offset[layer]], d[unit - self.offset[layer]]
-        if not c.any():
+        i = unit - self.offset[layer]
+        threshold = self.thresholds[layer][i]
+        if threshold < 0.0:
             # Constant on this region: not a hyperplane here.
-            return unit, None, offset > 0.0, 0.0
-        return unit, c, offset, problem.tol * float(np.sqrt(c @ c))
+            return unit, None, d[i] > 0.0, 0.0
+        return unit, C[i], d[i], threshold
 
     def _layer_at(self, depth: int) -> int:
         """The layer of the unit at ``depth``, entered if it is a new one."""
@@ -1252,21 +1255,27 @@ class _TreeSearch:
 
     def _enter_layer(self, layer: int) -> None:
         self.layer_rows[layer] = len(self.row_ids)
+        C, d = self._layer_map(layer)
+        self.maps[layer] = (C, d)
+        self.thresholds[layer] = np.where(
+            C.any(axis=1), self.problem.tol * np.sqrt(np.einsum("ij,ij->i", C, C)), -1.0
+        )
+
+    def _layer_map(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """The affine map of ``layer``'s pre-activations on the current region."""
         W, b = self.problem.weights[layer], self.problem.biases[layer]
         if layer == 0:
-            self.maps[0] = (W, b)
-            return
+            return W, b
         C_prev, d_prev = self.maps[layer - 1]
         states = self.pattern[self.offset[layer - 1] : self.offset[layer]]
         k = self.problem.pieces[layer - 1]
         if k > 1:
             # A maxout unit passes on its winning piece.
             winners = np.arange(states.shape[0]) * k + states
-            self.maps[layer] = (W @ C_prev[winners], W @ d_prev[winners] + b)
-            return
+            return W @ C_prev[winners], W @ d_prev[winners] + b
         active = states.astype(bool, copy=False)
         W_active = W[:, active]
-        self.maps[layer] = (W_active @ C_prev[active], W_active @ d_prev[active] + b)
+        return W_active @ C_prev[active], W_active @ d_prev[active] + b
 
     def _witness_for_new_child(self, depth: int, state: float, n_new: int = 1) -> np.ndarray | None:
         """Witnesses for the child just pushed as the last ``n_new`` rows (a
@@ -1340,10 +1349,13 @@ class _TreeSearch:
             return
         firsts = self.across_out[:count] + problem.biases[0]
         rows = self.across_rows[:count]
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        for start, end in zip(starts, np.r_[starts[1:], count]):
+        # Rows come in increasing order: one slice per first flipped row.
+        ends = [*(np.flatnonzero(rows[1:] != rows[:-1]) + 1).tolist(), count]
+        start = 0
+        for end in ends:
             depth = self.depth_of_unit[self.row_keys[rows[start]][0]]
             self.across[depth].append(firsts[start:end])
+            start = end
 
     def _take_across(self, depth: int) -> np.ndarray:
         """Store the points kept across ``depth``'s row; return their indices."""
