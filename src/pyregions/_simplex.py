@@ -231,23 +231,32 @@ def solve(
             if v < n:
                 for r in range(k):
                     duals[r] += weights[v] * B_inverse[i, r]
-        # alpha_j = (row `leaving` of B^-1) . column j, and duals . column j,
-        # both through the factor: combined first into m numbers each, then
-        # one pass over the columns, along memory.
+        # alpha_j = (row `leaving` of B^-1) . column j, through the factor:
+        # combined first into m numbers, then one pass over the columns,
+        # along memory. priced_j = duals . column j is taken the same way
+        # after each inversion, and updated from alpha in between.
         for q in range(m):
             mixed_alpha[q] = 0.0
-            mixed_duals[q] = 0.0
             for r in range(k):
                 mixed_alpha[q] += B_inverse[leaving, r] * coefficients[r, q]
-                mixed_duals[q] += duals[r] * coefficients[r, q]
         alpha[:] = 0.0
-        priced[:] = 0.0
-        for q in range(m):
-            a_q = mixed_alpha[q]
-            y_q = mixed_duals[q]
-            for j in range(n):
-                alpha[j] += a_q * factor[q, j]
-                priced[j] += y_q * factor[q, j]
+        if since_inversion == 0:
+            for q in range(m):
+                mixed_duals[q] = 0.0
+                for r in range(k):
+                    mixed_duals[q] += duals[r] * coefficients[r, q]
+            priced[:] = 0.0
+            for q in range(m):
+                a_q = mixed_alpha[q]
+                y_q = mixed_duals[q]
+                for j in range(n):
+                    alpha[j] += a_q * factor[q, j]
+                    priced[j] += y_q * factor[q, j]
+        else:
+            for q in range(m):
+                a_q = mixed_alpha[q]
+                for j in range(n):
+                    alpha[j] += a_q * factor[q, j]
         # x_B[leaving] moves by -alpha_j per unit increase of nonbasic j;
         # gain_j > 0 marks the variables that move it the right way from
         # their bound, ratio_j the dual step at which their reduced cost
@@ -335,6 +344,14 @@ def solve(
             for r in range(k):
                 multipliers[r] = max(-direction * B_inverse[leaving, r], 0.0)
             return EMPTY, iteration
+        # The duals move along the leaving row of the inverse until the
+        # entering variable's reduced cost is zero: priced_j by dual_step * alpha_j.
+        if entering < n:
+            dual_step = (weights[entering] - priced[entering]) / alpha[entering]
+        else:
+            dual_step = -duals[entering - n] / B_inverse[leaving, entering - n]
+        for j in range(n):
+            priced[j] += dual_step * alpha[j]
         # The leaving variable joins N at its bound, the entering one leaves it.
         in_basis[v_out] = -1
         if v_out < n:
