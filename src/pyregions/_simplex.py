@@ -156,7 +156,6 @@ def solve(
     ratio = np.empty(n + k)
     m = factor.shape[0]
     mixed_alpha = np.empty(m)
-    mixed_duals = np.empty(m)
     smallest = np.empty(SMALLEST_KEPT, np.int64)
     smallest_ratio = np.empty(SMALLEST_KEPT)
     order = np.empty(0, np.int64)
@@ -240,23 +239,18 @@ def solve(
             for r in range(k):
                 mixed_alpha[q] += B_inverse[leaving, r] * coefficients[r, q]
         alpha[:] = 0.0
+        for q in range(m):
+            a_q = mixed_alpha[q]
+            for j in range(n):
+                alpha[j] += a_q * factor[q, j]
         if since_inversion == 0:
-            for q in range(m):
-                mixed_duals[q] = 0.0
-                for r in range(k):
-                    mixed_duals[q] += duals[r] * coefficients[r, q]
             priced[:] = 0.0
             for q in range(m):
-                a_q = mixed_alpha[q]
-                y_q = mixed_duals[q]
+                y_q = 0.0
+                for r in range(k):
+                    y_q += duals[r] * coefficients[r, q]
                 for j in range(n):
-                    alpha[j] += a_q * factor[q, j]
                     priced[j] += y_q * factor[q, j]
-        else:
-            for q in range(m):
-                a_q = mixed_alpha[q]
-                for j in range(n):
-                    alpha[j] += a_q * factor[q, j]
         # x_B[leaving] moves by -alpha_j per unit increase of nonbasic j;
         # gain_j > 0 marks the variables that move it the right way from
         # their bound, ratio_j the dual step at which their reduced cost
