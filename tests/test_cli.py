@@ -172,7 +172,7 @@ def test_a_killed_count_resumes_to_the_uninterrupted_total(tmp_path):
 
 
 def test_ctrl_c_prints_a_partial_count(tmp_path):
-    slower = random_network(5, [24, 24], 3)  # about 7 s: still counting at 3 s
+    slower = random_network(5, [30, 30], 3)  # about 9 s: still counting at 3 s
     slower.save(tmp_path / "net.npz")
     process = start_count(tmp_path)
     time.sleep(3)

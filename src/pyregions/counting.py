@@ -72,7 +72,7 @@ from pathlib import Path
 import highspy
 import numpy as np
 
-from . import _highs, _kernels, _simplex
+from . import _highs, _kernels, _layer_search, _simplex
 from ._validation import check_int, check_positive, check_seed
 from .checkpoint import CheckpointState, SubtreeResult, fingerprint, prefix_from_key, prefix_key
 from .domain import Box
@@ -799,18 +799,10 @@ class _FeasibilityLP:
         """
         self.solves += 1
         k = len(row_ids)
-        while self.bases:
-            m, last_id, _, _ = self.bases[-1]
-            if _path_holds(row_ids, m - 1, last_id):
-                break
-            self.bases.pop()
-        if self.bases:
-            m, _, basic, at_upper = self.bases[-1]
-            basic = np.concatenate([basic, np.arange(self.n + m, self.n + k)])
-            at_upper = at_upper.copy()
-        else:
-            basic = np.arange(self.n, self.n + k)
-            at_upper = np.zeros(self.n, dtype=bool)
+        basic, at_upper = self.basis_for(row_ids)
+        m = basic.shape[0]
+        basic = np.concatenate([basic, np.arange(self.n + m, self.n + k)])
+        at_upper = at_upper.copy()
         multipliers = np.empty(k)
         rows = np.ascontiguousarray(rows)
         coefficients, factor = self._factored(rows, row_ids)
@@ -829,12 +821,28 @@ class _FeasibilityLP:
         if status == _simplex.EMPTY and _kernels.refutes(rows, rhs, multipliers, self.lower, self.upper):
             self.multipliers = multipliers
             return None
-        self.fallbacks += 1
         self.vertex_basis = None
+        point, self.multipliers = self.undecided(rows, rhs)
+        return point
+
+    def undecided(self, rows: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """HiGHS's answer to an LP the simplex could not decide:
+        ``(point, None)``, or ``(None, multipliers)`` when empty."""
+        self.fallbacks += 1
         if self.highs is None:
             self.highs = _HighsFeasibility(self.lower, self.upper, self.seed)
-        point, self.multipliers = self.highs.point_in(rows, rhs)
-        return point
+        return self.highs.point_in(rows, rhs)
+
+    def basis_for(self, row_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The deepest feasible basis whose rows are all still on the path
+        (dropping the others), and its columns at their upper bound: the
+        slack basis of no rows if there is none."""
+        while self.bases:
+            m, last_id, basic, at_upper = self.bases[-1]
+            if _path_holds(row_ids, m - 1, last_id):
+                return basic, at_upper
+            self.bases.pop()
+        return np.empty(0, dtype=np.int64), np.zeros(self.n, dtype=bool)
 
     def has_basis_for(self, row_ids: list[int]) -> bool:
         """Whether a feasible LP's basis covers every row of the path."""
@@ -1005,6 +1013,11 @@ class _TreeSearch:
         # _keep_farkas_proof). The search meets the earlier layers' states
         # one after another, so the proofs kept are only those of the last.
         self.refuted: dict[tuple[int, float], tuple[int, int, deque[frozenset]]] = {}
+        # The depth where the last layer starts, when :mod:`pyregions._layer_search`
+        # can search it (ReLU everywhere, at least two layers, few enough units).
+        last = len(layer_sizes) - 1
+        compiled = last > 0 and not problem.maxout and layer_sizes[last] <= _layer_search.MAX_WIDTH
+        self.compiled_depth = int(self.offset[last]) if compiled else None
 
     def run(
         self, prefix: Sequence[int] = (), stop_depth: int | None = None, samples: int = DEFAULT_SAMPLES
@@ -1099,6 +1112,12 @@ class _TreeSearch:
             # root's, as the earlier layer is split by witnesses alone.
             k = len(self.row_ids)
             self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
+        if (
+            self.compiled_depth is not None and depth >= self.compiled_depth
+            and self.stop_depth == self.problem.n_hidden
+        ):
+            self._search_last_layer(depth, witnesses)
+            return
         if self.is_maxout[self.problem.order[depth]]:
             self._visit_pieces(depth, witnesses)
             return
@@ -1132,6 +1151,73 @@ class _TreeSearch:
                     raise
             self._pop_row()
             self.n_points = mark
+
+    def _search_last_layer(self, depth: int, witnesses: np.ndarray) -> None:
+        """Search every node below this one, at ``depth`` in the last layer,
+        compiled (:func:`pyregions._layer_search.search`)."""
+        problem = self.problem
+        layer = len(problem.pieces) - 1
+        head = self.compiled_depth
+        if depth == head:
+            self._enter_layer(layer)
+        C, d = self.maps[layer]
+        thresholds = self.thresholds[layer]
+        G, g = self._first_layer_map(layer)
+        first, width = int(self.offset[layer]), problem.widths[layer]
+        units = slice(first, first + width)
+        stable = problem.stable[units]
+        forced = np.where(stable != 0, stable, np.where(thresholds < 0.0, np.where(d > 0.0, 1, -1), 0))
+        k = len(self.row_ids)
+        coefficients = np.zeros((k + width, problem.weights[0].shape[0]))
+        factored = self.lp.pseudo_inverse is not None
+        if factored:
+            coefficients[:k] = self.rows[:k] @ self.lp.pseudo_inverse
+        basis, at_upper = self.lp.basis_for(self.row_ids)
+        row_units = np.array([unit for unit, _ in self.row_keys], dtype=np.int64)
+        row_bits = np.array(
+            [2 * (unit - first) + state if unit >= first else -1 for unit, state in self.row_keys],
+            dtype=np.int64,
+        )
+        budget = np.iinfo(np.int64).max if self.node_budget is None else self.node_budget - self.nodes
+        results, error = _layer_search.run(
+            self, self.rows[: k + width], self.rhs[: k + width], coefficients, k,
+            problem.weights[0], factored, problem.biases[0], C, d, G, g, thresholds,
+            forced.astype(np.int8), self.order[head:] - first, depth - head,
+            self.pattern[units].astype(bool), np.ascontiguousarray(self.pre[witnesses, units]),
+            basis, at_upper, self.row_flippable[:k], self.depth_of_unit[row_units], row_bits,
+            problem.lower, problem.upper, self.lp.weights, problem.tol, ACROSS_FLIPS,
+            ACROSS_CAPACITY, PROOFS_KEPT, SIMPLEX_ITERATION_LIMIT, SIMPLEX_CHECK_TOLERANCE,
+            budget,
+        )
+        patterns, firsts, depths, nodes, solves, status, unvisited, lengths = results
+        self.lp.solves += solves
+        self.nodes += nodes - 1  # this node was counted by _visit
+        for row_depth in np.unique(depths):
+            self.across[row_depth].append(firsts[depths == row_depth])
+        block = np.repeat(self.pattern[None, :], patterns.shape[0], axis=0)
+        block[:, units] = patterns
+        self.found.extend(block)
+        if error is not None:
+            raise error
+        if status == _layer_search.INTERRUPTED:
+            raise _Interrupted
+        if status == _layer_search.OVER_BUDGET:
+            above = self._prefix(head)
+            over = _OverBudget(above + tuple(unvisited[0, : lengths[0]].tolist()))
+            over.remaining.extend(
+                above + tuple(states[:length].tolist()) for states, length in zip(unvisited[1:], lengths[1:])
+            )
+            raise over
+
+    def layer_tick(self, nodes: int, regions: int, solves: int) -> bool:
+        """Progress and the clock for :mod:`pyregions._layer_search`, which
+        has searched ``nodes``, found ``regions`` and solved ``solves`` LPs
+        in the current call; True when it must stop."""
+        try:
+            self._tick(regions, nodes - 1, solves)
+        except _Interrupted:
+            return True
+        return False
 
     def _visit_pieces(self, depth: int, witnesses: np.ndarray) -> None:
         """Branch on the maxout unit at ``depth``: one child per piece that can win.
@@ -1276,6 +1362,17 @@ class _TreeSearch:
         active = states.astype(bool, copy=False)
         W_active = W[:, active]
         return W_active @ C_prev[active], W_active @ d_prev[active] + b
+
+    def _first_layer_map(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """The affine map of ``layer``'s pre-activations on the current
+        region, in the first layer's pre-activations: ``G a + g``."""
+        G = np.eye(self.problem.weights[0].shape[0])
+        g = np.zeros(G.shape[0])
+        for earlier in range(1, layer + 1):
+            W, b = self.problem.weights[earlier], self.problem.biases[earlier]
+            active = self.pattern[self.offset[earlier - 1] : self.offset[earlier]].astype(bool)
+            G, g = W[:, active] @ G[active], W[:, active] @ g[active] + b
+        return G, g
 
     def _witness_for_new_child(self, depth: int, state: float, n_new: int = 1) -> np.ndarray | None:
         """Witnesses for the child just pushed as the last ``n_new`` rows (a
@@ -1425,10 +1522,17 @@ class _TreeSearch:
         self.row_keys.pop()
         self.row_ids.pop()
 
-    def _tick(self) -> None:
+    def _tick(self, regions: int = 0, nodes: int = 0, solves: int = 0) -> None:
+        """Stop at the deadline; report progress, counting ``regions``,
+        ``nodes`` and ``solves`` not yet recorded."""
         if self.deadline is not None and time.time() > self.deadline:
             raise _Interrupted
         now = time.perf_counter()
         if self.progress is not None and now - self.last_report >= PROGRESS_INTERVAL:
             self.last_report = now
-            self.progress(Progress(len(self.found), self.nodes, self.lp.solves, now - self.started))
+            self.progress(
+                Progress(
+                    len(self.found) + regions, self.nodes + nodes, self.lp.solves + solves,
+                    now - self.started,
+                )
+            )

@@ -1,0 +1,83 @@
+"""The compiled search of the last layer against the Python search it stands in for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pyregions import Box, count_regions
+from pyregions import _layer_search, counting
+from pyregions.tightening import preactivation_bounds
+
+from .reference import exhaustive_regions, random_network
+
+
+def problem_of(net, box):
+    lower, upper = box.bounds(net.n_inputs)
+    pre = preactivation_bounds(net, box, method="lp")
+    return counting._TreeProblem.build(net, lower, upper, pre, counting.DEFAULT_TOL)
+
+
+def patterns_of(result):
+    return {tuple(p) for p in result.unpacked_patterns()}
+
+
+@pytest.mark.parametrize(
+    ("n_inputs", "widths", "seed"),
+    [(1, [5, 4], 0), (2, [5, 6], 1), (3, [4, 4, 5], 2), (5, [6, 7], 3), (784, [6, 5], 4)],
+)
+def test_compiled_and_python_searches_find_the_same_regions(n_inputs, widths, seed, monkeypatch):
+    net = random_network(n_inputs, widths, seed)
+    box = Box(0, 1) if n_inputs == 784 else Box(-1, 1)
+    compiled = count_regions(net, box, return_patterns=True, seed=seed)
+    monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)  # too narrow for any layer
+    python = count_regions(net, box, return_patterns=True, seed=seed)
+    assert compiled.complete and python.complete
+    assert patterns_of(compiled) == patterns_of(python)
+    if n_inputs < 784:
+        lower, upper = box.bounds(n_inputs)
+        assert patterns_of(compiled) == exhaustive_regions(net, lower, upper, counting.DEFAULT_TOL)
+
+
+def test_subtrees_cut_anywhere_in_the_last_layer_cover_every_region_once():
+    net = random_network(4, [5, 6], 7)
+    problem = problem_of(net, Box(-1, 1))
+    full = count_regions(net, Box(-1, 1), return_patterns=True)
+    # Tiny budgets make searches stop inside compiled calls and hand back
+    # the nodes they did not visit, at every depth of the last layer.
+    pending, found, stopped = [()], [], 0
+    while pending:
+        part = counting._count_subtree(problem, pending.pop(), 0, None, node_budget=7)
+        found.extend(map(tuple, counting._unpack(part.patterns, problem.n_hidden)))
+        if part.children:
+            stopped += 1
+            pending.extend(part.children)
+    assert stopped > 5
+    assert len(found) == len(set(found)) == full.regions
+    assert set(found) == patterns_of(full)
+
+
+def test_lps_the_simplex_leaves_undecided_go_to_highs(monkeypatch):
+    net = random_network(3, [5, 6], 8)
+    monkeypatch.setattr(counting, "SIMPLEX_ITERATION_LIMIT", 0)
+    result = count_regions(net, Box(-1, 1), return_patterns=True)
+    lower, upper = -np.ones(3), np.ones(3)
+    assert patterns_of(result) == exhaustive_regions(net, lower, upper, counting.DEFAULT_TOL)
+
+
+def test_an_error_in_a_progress_callback_reaches_the_caller():
+    net = random_network(5, [24, 24], 3)  # about 2.5 s, nearly all in the compiled search
+
+    def fail(progress):
+        if progress.regions > 100:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        count_regions(net, Box(-1, 1), progress=fail)
+
+
+def test_a_time_limit_stops_a_compiled_search():
+    net = random_network(5, [24, 24], 3)
+    partial = count_regions(net, Box(-1, 1), time_limit=0.5, return_patterns=True)
+    assert not partial.complete and 0 < partial.regions
+    assert len(patterns_of(partial)) == partial.regions
