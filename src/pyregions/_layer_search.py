@@ -31,7 +31,7 @@ import threading
 import numpy as np
 from numba import njit, objmode
 
-from ._kernels import refutes
+from ._kernels import dot, refutes
 from ._simplex import EMPTY, FEASIBLE, points_across, solve
 
 # Statuses of an LP, as the search sees it after its checks.
@@ -188,10 +188,7 @@ def _solve_lp(
     if status == FEASIBLE:
         holds = True
         for r in range(k):
-            total = 0.0
-            for j in range(n):
-                total += rows[r, j] * point[j]
-            if total < rhs[r] - check_tolerance:
+            if dot(rows[r], point) < rhs[r] - check_tolerance:
                 holds = False
                 break
         if holds:
@@ -507,8 +504,7 @@ def search(
                 store = _grown_rows(store, n_points + 1)
             first = first_bias.copy()
             for q in range(m):
-                for j in range(n):
-                    first[q] += factor[q, j] * point[j]
+                first[q] += dot(factor[q], point)
             inside = True
             for v in range(w):
                 total = g[v]
