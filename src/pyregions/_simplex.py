@@ -358,7 +358,9 @@ def solve(
         # variable would still fall short; the next one enters. Usually few
         # are passed, so the breakpoints are taken in rounds of the
         # SMALLEST_KEPT smallest, each round skipping those passed (their
-        # gain is zeroed) rather than sorted.
+        # gain is zeroed) rather than sorted. Before a second round, the
+        # walk stops if passing all that are left would still leave it
+        # short (none can enter then): that walk would be the longest.
         entering = -1
         n_smallest = _smallest(candidates, ratio, gain, count, smallest, smallest_ratio)
         position = 0
@@ -366,6 +368,13 @@ def solve(
             if position == n_smallest:
                 if n_smallest < SMALLEST_KEPT:
                     break  # every candidate was seen
+                capacity = 0.0
+                for c in range(count):
+                    j = candidates[c]
+                    if gain[j] > threshold:
+                        capacity += gain[j] * (upper[j] - lower[j] if j < n else np.inf)
+                if shortfall - capacity > PRIMAL_TOLERANCE:
+                    break
                 n_smallest = _smallest(candidates, ratio, gain, count, smallest, smallest_ratio)
                 position = 0
                 if n_smallest == 0:
