@@ -40,6 +40,9 @@ def recorded():
     search = counting._TreeSearch(
         problem, np.random.default_rng(0), deadline=time.time() + RECORD_SECONDS
     )
+    # The Python search throughout: the compiled last layer calls the
+    # simplex directly, past the LP object recorded here.
+    search.compiled_depth = None
     lps = []
     solve = search.lp.point_in
 

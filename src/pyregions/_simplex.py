@@ -3,12 +3,14 @@
 Each LP of the tree search asks whether ``{x in [lower, upper] : rows @ x >= rhs}``
 is empty, with few rows (one per unit on the search path, so at most a few
 dozen) and many columns (784 for MNIST). HiGHS spent about 40 us an
-iteration on these through highspy; this solver about 7, because with ``k``
+iteration on these through highspy; this solver about 5, because with ``k``
 rows the basis inverse is a small dense ``k x k`` matrix (updated in product
-form, recomputed every REINVERSION_INTERVAL iterations), and the only long
-loop is one pass over the columns (the pivot row; reduced costs are updated
-from it between inversions), made on the first layer's weights when they
-are fewer than the rows.
+form, recomputed every REINVERSION_INTERVAL iterations through the block of
+the vertex's tight rows), and the only long loops are passes over the
+columns (the pivot row, made on the first layer's weights when they are
+fewer than the rows; reduced costs are updated from it between inversions),
+one to price the ratio test's breakpoints and one to pick the smallest few
+of them.
 
 The LP solved is
 

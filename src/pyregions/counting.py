@@ -48,10 +48,11 @@ Methods
     units, which the search has still to visit. Only a child with no
     witness costs an LP, solved
     by the dense dual simplex of :mod:`pyregions._simplex`, warm-started from
-    the basis of an ancestor's LP (HiGHS takes the rare LPs it leaves
-    undecided). An empty child costs an LP too, but the Farkas proof of its
+    an earlier LP's basis (HiGHS takes the rare LPs it leaves undecided). An empty child costs an LP too, but the Farkas proof of its
     emptiness is kept, checked, and reused at every later node it still
-    covers.
+    covers. In a ReLU network of two layers or more, everything below the
+    head of the last layer, nearly every node, is searched the same way by
+    one compiled loop (:mod:`pyregions._layer_search`).
 ``"milp"``
     The paper's mixed-integer formulation, enumerated by no-good cuts
     (:mod:`pyregions.milp`). Slow; kept as the faithful reference.
@@ -101,9 +102,9 @@ SUBTREES_PER_JOB = 8
 # A subtree on an executor that visits more nodes than this (about six
 # seconds of work) stops, and hands the nodes it has not visited back as
 # new subtrees. Smaller, and more of the work is redone in each subtree
-# (witnesses, proofs, bases): a 2-core count of MNIST 784-11-11 took 58 s
-# at 20,000, 50 s at 100,000 and 48 s at 150,000, against 90 s serially.
-SPLIT_NODES = 100_000
+# (witnesses, proofs, bases): a 2-core count of MNIST 784-11-11 took 19 s
+# at 100,000 and 17 to 18 s at 300,000 and at 1,000,000, against 28 s serially.
+SPLIT_NODES = 300_000
 # A subtree whose worker fails (lost process, killed Dask worker) is re-run
 # up to this many times before the count gives up.
 MAX_SUBTREE_RETRIES = 3
