@@ -215,3 +215,22 @@ def test_points_across_spare_lps_and_change_no_region(monkeypatch):
     plain, plain_lp = search(net, Box(0, 1))
     np.testing.assert_array_equal(ours, plain)
     assert lp.solves < 0.8 * plain_lp.solves
+
+
+def test_the_basis_inverse_through_its_tight_block_is_the_inverse():
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        k, n = int(rng.integers(1, 23)), 30
+        rows = rng.normal(size=(k, n))
+        # Some rows keep their logical basic; as many columns as the others.
+        logical = rng.random(k) < 0.5
+        basic = np.concatenate([
+            rng.choice(n, size=int((~logical).sum()), replace=False), n + np.flatnonzero(logical)
+        ])
+        rng.shuffle(basic)
+        B = np.array([
+            [rows[r, v] if v < n else (-1.0 if r == v - n else 0.0) for v in basic] for r in range(k)
+        ])
+        inverse = np.empty((k, k))
+        assert _simplex._invert_basis(rows, basic, inverse)
+        np.testing.assert_allclose(inverse, np.linalg.inv(B), atol=1e-9)

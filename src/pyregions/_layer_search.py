@@ -236,10 +236,11 @@ def search(
 
     Parameters
     ----------
-    rows, rhs, coefficients : arrays of shapes (k0 + w, n), (k0 + w,), (k0 + w, m)
+    rows, rhs, coefficients : arrays of shapes (r, n), (r,), (r, m)
         The path's rows, their right-hand sides and their combinations of
         the first layer's weights (``factor``, shape (m, n)), the first
-        ``k0`` filled; the rest is room for this layer's rows.
+        ``k0`` filled, with room after them for a row per unit of the layer
+        still to decide.
     factored : bool
         Whether the simplex may work through ``factor``.
     first_bias : array (m,)
