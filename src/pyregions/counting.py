@@ -46,13 +46,14 @@ Methods
     of earlier LPs, and points just across the tight rows of those LPs'
     vertices, in the regions on the other side of one to three of the path's
     units, which the search has still to visit. Only a child with no
-    witness costs an LP, solved
-    by the dense dual simplex of :mod:`pyregions._simplex`, warm-started from
-    an earlier LP's basis (HiGHS takes the rare LPs it leaves undecided). An empty child costs an LP too, but the Farkas proof of its
-    emptiness is kept, checked, and reused at every later node it still
-    covers. In a ReLU network of two layers or more, everything below the
-    head of the last layer, nearly every node, is searched the same way by
-    one compiled loop (:mod:`pyregions._layer_search`).
+    witness costs an LP, solved by the dense dual simplex of
+    :mod:`pyregions._simplex`, warm-started from an earlier LP's basis
+    (HiGHS takes the rare LPs it leaves undecided). An empty child costs an
+    LP too, but the Farkas proof of its emptiness is kept, checked, and
+    reused at every later node it still covers. In a ReLU network of two
+    layers or more, everything below the head of the last layer, nearly
+    every node, is searched the same way by one compiled loop
+    (:mod:`pyregions._layer_search`).
 ``"milp"``
     The paper's mixed-integer formulation, enumerated by no-good cuts
     (:mod:`pyregions.milp`). Slow; kept as the faithful reference.
