@@ -76,6 +76,18 @@ def test_an_error_in_a_progress_callback_reaches_the_caller():
         count_regions(net, Box(-1, 1), progress=fail)
 
 
+def test_ctrl_c_in_a_progress_callback_ends_the_count_cleanly():
+    net = random_network(5, [24, 24], 3)
+
+    def interrupt(progress):
+        if progress.regions > 100:
+            raise KeyboardInterrupt
+
+    partial = count_regions(net, Box(-1, 1), progress=interrupt, return_patterns=True)
+    assert not partial.complete and 100 < partial.regions
+    assert len(patterns_of(partial)) == partial.regions
+
+
 def test_a_time_limit_stops_a_compiled_search():
     net = random_network(5, [24, 24], 3)
     partial = count_regions(net, Box(-1, 1), time_limit=0.5, return_patterns=True)
