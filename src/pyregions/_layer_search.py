@@ -63,9 +63,11 @@ def run(owner, *args):
     the results are recorded).
 
     ``owner`` answers the calls back (``owner.lp.undecided`` and
-    ``owner.layer_tick``). An exception must not cross ``objmode``: Numba
-    turns it into a SystemError. So the hooks catch them, and Ctrl-C is
-    only noted while the search runs, to stop it at its next tick.
+    ``owner.layer_tick``). An exception raised there is caught and stops
+    the loop, so that the regions it found are recorded before the
+    exception is raised again. Ctrl-C is only noted while the loop runs and
+    stops it at its next tick: a KeyboardInterrupt raised by the signal as
+    the loop passed into ``objmode`` came out as a SystemError.
     """
     previous = getattr(_hooks, "state", None)
     _hooks.state = state = {"owner": owner, "error": None, "interrupted": False}
