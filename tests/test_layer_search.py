@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, count_regions
-from pyregions import _layer_search, counting
+from pyregions import Box, _layer_search, count_regions, counting
 from pyregions.tightening import preactivation_bounds
 
 from .reference import exhaustive_regions, random_network

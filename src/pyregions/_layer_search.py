@@ -91,7 +91,7 @@ def _decide_in_python(rows, rhs, point, multipliers) -> int:
     state = _hooks.state
     try:
         found, proof = state["owner"].lp.undecided(rows, rhs)
-    except BaseException as error:  # raised by run() once the search has stopped
+    except BaseException as error:  # noqa: BLE001 (raised by run() once the search has stopped)
         state["error"] = error
         return LP_FAILED
     if found is not None:
@@ -110,7 +110,7 @@ def _tick_in_python(nodes, regions, solves) -> bool:
         return True
     try:
         return state["owner"].layer_tick(nodes, regions, solves)
-    except BaseException as error:  # a progress callback's, raised by run()
+    except BaseException as error:  # noqa: BLE001 (a progress callback's, raised by run())
         state["error"] = error
         return True
 
