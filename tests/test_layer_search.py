@@ -23,7 +23,10 @@ def patterns_of(result):
 
 @pytest.mark.parametrize(
     ("n_inputs", "widths", "seed"),
-    [(1, [5, 4], 0), (2, [5, 6], 1), (3, [4, 4, 5], 2), (5, [6, 7], 3), (784, [6, 5], 4)],
+    [
+        (1, [5, 4], 0), (2, [5, 6], 1), (3, [4, 4, 5], 2), (5, [6, 7], 3), (784, [6, 5], 4),
+        (1, [4], 5), (3, [9], 6), (784, [8], 7),
+    ],
 )
 def test_compiled_and_python_searches_find_the_same_regions(n_inputs, widths, seed, monkeypatch):
     net = random_network(n_inputs, widths, seed)

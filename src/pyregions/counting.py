@@ -50,9 +50,9 @@ Methods
     :mod:`pyregions._simplex`, warm-started from an earlier LP's basis
     (HiGHS takes the rare LPs it leaves undecided). An empty child costs an
     LP too, but the Farkas proof of its emptiness is kept, checked, and
-    reused at every later node it still covers. In a ReLU network of two
-    layers or more, everything below the head of the last layer, nearly
-    every node, is searched the same way by one compiled loop
+    reused at every later node it still covers. In a ReLU network,
+    everything below the head of the last layer (nearly every node, or all
+    of them with one layer) is searched the same way by one compiled loop
     (:mod:`pyregions._layer_search`).
 ``"milp"``
     The paper's mixed-integer formulation, enumerated by no-good cuts
@@ -1016,9 +1016,13 @@ class _TreeSearch:
         # one after another, so the proofs kept are only those of the last.
         self.refuted: dict[tuple[int, float], tuple[int, int, deque[frozenset]]] = {}
         # The depth where the last layer starts, when :mod:`pyregions._layer_search`
-        # can search it (ReLU everywhere, at least two layers, few enough units).
+        # can search it: ReLU everywhere, few enough units, and no walls of
+        # a slice among them (walls have one side only).
         last = len(layer_sizes) - 1
-        compiled = last > 0 and not problem.maxout and layer_sizes[last] <= _layer_search.MAX_WIDTH
+        compiled = (
+            not problem.maxout and layer_sizes[last] <= _layer_search.MAX_WIDTH
+            and not np.any(problem.stable[self.offset[last] :] == WALL)
+        )
         self.compiled_depth = int(self.offset[last]) if compiled else None
 
     def run(
