@@ -130,7 +130,7 @@ def _grown_items(array, size):
 
 
 @njit(cache=True)
-def _keep_basis(slot, basic, at_upper, row_bit, n, columns, tight, bits, sizes, uppers):
+def _keep_basis(slot, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers):
     """Keep a feasible basis in ``slot``: its basic columns, its tight rows
     (those whose logical is not basic) and their keys, its columns at their
     upper bound."""
@@ -144,20 +144,18 @@ def _keep_basis(slot, basic, at_upper, row_bit, n, columns, tight, bits, sizes, 
             size += 1
         else:
             tight[slot, basic[i] - n] = False
-    mask = 0
+    keys[slot] = -1
     for r in range(k):
-        if tight[slot, r] and row_bit[r] >= 0:
-            mask |= np.int64(1) << row_bit[r]
+        if tight[slot, r]:
+            keys[slot, r] = row_key[r]
     sizes[slot] = size
-    bits[slot] = mask
     uppers[slot] = at_upper
 
 
 @njit(cache=True)
 def _solve_lp(
-    rows, rhs, coefficients, k, factor, factored, lower, upper, weights, row_bit, path_mask,
-    columns, tight, bits, sizes, uppers, n_kept, point, multipliers, max_iterations,
-    check_tolerance,
+    rows, rhs, coefficients, k, factor, factored, lower, upper, weights, row_key, columns,
+    tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
 ):
     """The LP of the first ``k`` rows, warm-started from the latest kept
     basis whose tight rows are all on the path (slot 0, the head's, always
@@ -168,7 +166,13 @@ def _solve_lp(
     slot = 0
     for back in range(min(n_kept, recent)):
         candidate = 1 + (n_kept - 1 - back) % recent
-        if (bits[candidate] & ~path_mask) == 0:
+        valid = True
+        for r in range(keys.shape[1]):
+            key = keys[candidate, r]
+            if key >= 0 and (r >= k or row_key[r] != key):
+                valid = False
+                break
+        if valid:
             slot = candidate
             break
     basic = np.empty(k, np.int64)
@@ -197,7 +201,7 @@ def _solve_lp(
                 holds = False
                 break
         if holds:
-            _keep_basis(1 + n_kept % recent, basic, at_upper, row_bit, n, columns, tight, bits, sizes, uppers)
+            _keep_basis(1 + n_kept % recent, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers)
             return LP_FEASIBLE, basic
     if status == EMPTY and refutes(rows[:k], rhs[:k], multipliers, lower, upper):
         return LP_EMPTY, basic[:0]
@@ -228,43 +232,100 @@ def _unvisited(pattern, order, next_child, depth, start_depth):
 
 
 @njit(cache=True)
+def _forward(first, weights, biases, widths, start_layer, out):
+    """The pre-activations of the units of layers ``start_layer`` on, at a
+    point whose first-layer pre-activations are ``first``, into ``out``."""
+    current = first.copy()
+    position = 0
+    for layer in range(widths.shape[0]):
+        width = widths[layer]
+        if layer > 0:
+            previous = current
+            current = biases[layer, :width].copy()
+            for i in range(width):
+                for j in range(widths[layer - 1]):
+                    if previous[j] > 0.0:
+                        current[i] += weights[layer, i, j] * previous[j]
+        if layer >= start_layer:
+            out[position : position + width] = current
+            position += width
+
+
+@njit(cache=True)
+def _enter(layer, pattern, first_unit, widths, weights, biases, C, d, G, g, stable, thresholds, forced, tol):
+    """The affine maps of ``layer`` on the region fixed by the layer
+    before it (``C``, ``d``, ``G``, ``g`` per layer, filled in place), with
+    each unit's threshold ``tol * ||C_i||`` (-1 where the row is zero) and
+    forced state (its sign where stable or constant, 0 to split)."""
+    width, before = widths[layer], widths[layer - 1]
+    C[layer, :width] = 0.0
+    G[layer, :width] = 0.0
+    for i in range(width):
+        d[layer, i] = biases[layer, i]
+        g[layer, i] = biases[layer, i]
+        for j in range(before):
+            if pattern[first_unit[layer - 1] + j]:
+                weight = weights[layer, i, j]
+                C[layer, i] += weight * C[layer - 1, j]
+                G[layer, i] += weight * G[layer - 1, j]
+                d[layer, i] += weight * d[layer - 1, j]
+                g[layer, i] += weight * g[layer - 1, j]
+    for i in range(width):
+        norm = np.sqrt(dot(C[layer, i], C[layer, i]))
+        thresholds[layer, i] = tol * norm if norm > 0.0 else -1.0
+        code = stable[first_unit[layer] + i]
+        if code != 0:
+            forced[layer, i] = code
+        elif norm == 0.0:
+            forced[layer, i] = 1 if d[layer, i] > 0.0 else -1
+        else:
+            forced[layer, i] = 0
+
+
+@njit(cache=True)
 def search(
-    rows, rhs, coefficients, k0, factor, factored, first_bias, C, d, G, g, thresholds, forced,
-    order, start_depth, decided, values, head_basis, head_upper, flippable, row_depths, row_bits,
-    lower, upper, weights, tol, max_flips, across_capacity, proofs_kept, max_iterations,
-    check_tolerance, budget,
+    rows, rhs, coefficients, k0, factor, factored, first_bias, weights_stack, biases_stack,
+    widths, start_layer, C0, d0, G0, g0, stable, order, start_depth, decided, values, head_basis,
+    head_upper, flippable, row_depths, row_bits, row_layers, lower, upper, weights, tol,
+    max_flips, across_capacity, proofs_kept, max_iterations, check_tolerance, budget,
 ):
-    """Search every pattern of the last layer below the current node.
+    """Search every pattern of the layers from ``start_layer`` on below the current node.
+
+    Units are numbered from the first of ``start_layer`` (span units); the
+    current node is in layer ``L``, at or after ``start_layer``.
 
     Parameters
     ----------
     rows, rhs, coefficients : arrays of shapes (r, n), (r,), (r, m)
         The path's rows, their right-hand sides and their combinations of
         the first layer's weights (``factor``, shape (m, n)), the first
-        ``k0`` filled, with room after them for a row per unit of the layer
-        still to decide.
+        ``k0`` filled, with room after them for a row per span unit still
+        to decide.
     factored : bool
         Whether the simplex may work through ``factor``.
     first_bias : array (m,)
-    C, d, G, g : the layer's affine map on the region, in input space
-        (shapes (w, n), (w,)) and in first-layer pre-activations ((w, m), (w,)).
-    thresholds : array (w,)
-        ``tol * ||C_i||``.
-    forced : int8 array (w,)
-        +1 or -1 for a unit whose state is fixed on the region (stable in
-        the box, or constant here), 0 for a unit to split.
-    order : int64 array (w,)
-        The layer's units in search order.
+    weights_stack, biases_stack, widths : the network's hidden layers,
+        layer ``l``'s weights zero-padded in ``weights_stack[l]`` (shape
+        (layers, width, width); layer 0's are ``factor``) and bias in
+        ``biases_stack[l]``.
+    C0, d0, G0, g0 : layer ``L``'s affine map on the current region, in
+        input space (shapes (w, n), (w,)) and in first-layer
+        pre-activations ((w, m), (w,)).
+    stable : int8 array (units,)
+        +1 or -1 for a unit stable over the box, 0 otherwise.
+    order : int64 array (units,)
+        The span units in search order, layer by layer.
     start_depth : int
-        The node's depth in the layer: the units ``order[:start_depth]``
-        are decided, with states ``decided`` (bool array (w,), by unit).
-    values : array (p, w)
-        The layer's pre-activations at the witnesses of the node.
+        The node's depth in ``order``: the units ``order[:start_depth]``
+        are decided, with states ``decided`` (bool array (units,)).
+    values : array (p, units)
+        The span units' pre-activations at the witnesses of the node.
     head_basis, head_upper : a feasible basis of the path's first
         ``head_basis.shape[0]`` rows (at most ``k0``), its columns at their upper bound.
-    flippable, row_depths, row_bits : arrays (k0,)
+    flippable, row_depths, row_bits, row_layers : arrays (k0,)
         Whether each path row's second child is still to come, its depth,
-        and its key for a row of this layer (-1 for an earlier layer's).
+        its key in its layer (``2 * unit + state``, the unit counted in its
+        layer) and its layer.
     lower, upper, weights, tol, max_flips, across_capacity, proofs_kept,
     max_iterations, check_tolerance
         The box, the simplex's costs, and the constants of the Python search.
@@ -273,24 +334,51 @@ def search(
 
     Returns
     -------
-    patterns : bool array (regions, w)
+    patterns : bool array (regions, units)
     across_firsts, across_depths : arrays (q, m) and (q,)
-        Points put across earlier rows: first-layer pre-activations, and the
-        depth of the row they were put across.
+        Points put across the first ``k0`` rows: first-layer
+        pre-activations, and the depth of the row they were put across.
     nodes, solves : int
         Nodes visited (this one included), LPs solved.
     status : int
         COMPLETE; INTERRUPTED when Python asked the search to stop; or
         OVER_BUDGET. ``patterns`` then holds what was found so far.
-    unvisited, lengths : arrays (r, w) and (r,)
-        Over budget, the prefixes in the layer (states in search order, the
-        first ``lengths`` valid) of the nodes not visited: the one that
-        tripped the budget, then the second children left on its path,
-        deepest first.
+    unvisited, lengths : arrays (r, units) and (r,)
+        Over budget, the prefixes (states in search order, the first
+        ``lengths`` valid) of the nodes not visited: the one that tripped
+        the budget, then the second children left on its path, deepest
+        first.
     """
     w = order.shape[0]
     n = lower.shape[0]
     m = factor.shape[0]
+    n_layers = widths.shape[0]
+    # The first span unit of each layer, and each span unit's layer and
+    # index in it.
+    first_unit = np.zeros(n_layers + 1, np.int64)
+    for layer in range(start_layer, n_layers):
+        first_unit[layer + 1] = first_unit[layer] + widths[layer]
+    unit_layer = np.empty(w, np.int64)
+    for layer in range(start_layer, n_layers):
+        unit_layer[first_unit[layer] : first_unit[layer + 1]] = layer
+    widest = weights_stack.shape[1]
+    C = np.zeros((n_layers, widest, n))
+    d = np.zeros((n_layers, widest))
+    G = np.zeros((n_layers, widest, m))
+    g = np.zeros((n_layers, widest))
+    thresholds = np.zeros((n_layers, widest))
+    forced = np.zeros((n_layers, widest), np.int64)
+    layer = unit_layer[order[start_depth]] if start_depth < w else n_layers - 1
+    width = widths[layer]
+    C[layer, :width] = C0
+    d[layer, :width] = d0
+    G[layer, :width] = G0
+    g[layer, :width] = g0
+    for i in range(width):
+        norm = np.sqrt(dot(C0[i], C0[i]))
+        thresholds[layer, i] = tol * norm if norm > 0.0 else -1.0
+        code = stable[first_unit[layer] + i]
+        forced[layer, i] = code if code != 0 else (0 if norm > 0.0 else (1 if d0[i] > 0.0 else -1))
     total_rows = k0 + w
     flips = np.zeros(total_rows, np.bool_)
     flips[:k0] = flippable
@@ -298,33 +386,47 @@ def search(
     row_depth[:k0] = row_depths
     row_bit = np.empty(total_rows, np.int64)
     row_bit[:k0] = row_bits
+    row_layer = np.empty(total_rows, np.int64)
+    row_layer[:k0] = row_layers
+    # A row's identity for the kept bases: its layer's region (a number per
+    # entry into the layer) and its key; -1 for the rows below the node,
+    # which stay on the path throughout.
+    row_key = np.full(total_rows, -1, np.int64)
+    anchors = np.zeros(n_layers, np.int64)
+    next_anchor = 1
     # Bases to warm-start LPs from: the head's in slot 0, then the latest
     # feasible ones in a ring.
     columns = np.empty((RECENT_BASES + 1, total_rows), np.int64)
     tight = np.zeros((RECENT_BASES + 1, total_rows), np.bool_)
-    bits = np.zeros(RECENT_BASES + 1, np.int64)
+    keys = np.full((RECENT_BASES + 1, total_rows), -1, np.int64)
     sizes = np.zeros(RECENT_BASES + 1, np.int64)
     uppers = np.empty((RECENT_BASES + 1, n), np.bool_)
-    _keep_basis(0, head_basis, head_upper, row_bit, n, columns, tight, bits, sizes, uppers)
+    _keep_basis(0, head_basis, head_upper, row_key, n, columns, tight, keys, sizes, uppers)
     n_kept = 0
     point = np.empty(n)
     multipliers = np.empty(total_rows)
     across_out = np.empty((across_capacity, m))
     across_rows = np.empty(across_capacity, np.int64)
-    # Points across this layer's rows, by depth, as the layer's pre-activations.
-    kept_across = np.empty((w, across_capacity, w))
+    # Points across span rows, as the span units' pre-activations: a list
+    # per depth (first, last, next), in slots reused once taken.
+    across_values = np.empty((64, w))
+    across_next = np.empty(64, np.int64)
+    across_first = np.full(w, -1, np.int64)
+    across_last = np.full(w, -1, np.int64)
     n_across = np.zeros(w, np.int64)
+    free_slot = -1
+    used_slots = 0
     out_firsts = np.empty((16, m))
     out_depths = np.empty(16, np.int64)
     n_out = 0
     proofs = np.zeros((w, 2, proofs_kept), np.int64)
     n_proofs = np.zeros((w, 2), np.int64)
-    path_mask = 0
+    path_masks = np.zeros(n_layers, np.int64)
     for r in range(k0):
         if row_bits[r] >= 0:
-            path_mask |= np.int64(1) << row_bits[r]
-    # Witnesses: the layer's pre-activations of every stored point, and the
-    # index lists of the nodes on the path, one segment each.
+            path_masks[row_layers[r]] |= np.int64(1) << row_bits[r]
+    # Witnesses: the span units' pre-activations of every stored point, and
+    # the index lists of the nodes on the path, one segment each.
     store = np.empty((max(2 * values.shape[0], 64), w))
     store[: values.shape[0]] = values
     n_points = values.shape[0]
@@ -345,6 +447,7 @@ def search(
     status = COMPLETE
     unvisited = np.zeros((0, w), np.bool_)
     lengths = np.zeros(0, np.int64)
+    first = np.empty(m)
     k = k0
     t = start_depth
     descend = True
@@ -370,9 +473,33 @@ def search(
                 t -= 1
                 continue
             u = order[t]
+            layer = unit_layer[u]
+            if t > start_depth and unit_layer[order[t - 1]] != layer:
+                # The head of a layer: its map on this region, a fresh
+                # region for its proofs and keys, and an LP whose basis
+                # the layer's LPs can start from.
+                _enter(
+                    layer, pattern, first_unit, widths, weights_stack, biases_stack, C, d, G, g,
+                    stable, thresholds, forced, tol,
+                )
+                anchors[layer] = next_anchor
+                next_anchor += 1
+                n_proofs[first_unit[layer] : first_unit[layer + 1]] = 0
+                solves += 1
+                answer, basic = _solve_lp(
+                    rows, rhs, coefficients, k, factor, factored, lower, upper, weights, row_key,
+                    columns, tight, keys, sizes, uppers, n_kept, point, multipliers,
+                    max_iterations, check_tolerance,
+                )
+                if basic.shape[0] > 0:
+                    n_kept += 1
+                if answer == LP_FAILED:
+                    status = INTERRUPTED
+                    break
             pushed[t] = False
-            if forced[u] != 0:
-                pattern[u] = forced[u] > 0
+            i = u - first_unit[layer]
+            if forced[layer, i] != 0:
+                pattern[u] = forced[layer, i] > 0
                 next_child[t] = 2
                 starts[t + 1] = starts[t]
                 ends[t + 1] = ends[t]
@@ -383,7 +510,7 @@ def search(
         # Back at node t: undo the child just searched, then take the next.
         if pushed[t]:
             k -= 1
-            path_mask &= ~(np.int64(1) << row_bit[k])
+            path_masks[row_layer[k]] &= ~(np.int64(1) << row_bit[k])
             n_points = marks[t]
             pushed[t] = False
         if next_child[t] == 2:
@@ -393,16 +520,26 @@ def search(
         next_child[t] += 1
         sign = 1.0 if index == 0 else -1.0
         u = order[t]
+        layer = unit_layer[u]
+        i = u - first_unit[layer]
         marks[t] = n_points
         if index == 1 and n_across[t] > 0:
             # Points put across this row while its first child was searched.
             count = n_across[t]
             if n_points + count > store.shape[0]:
                 store = _grown_rows(store, n_points + count)
-            store[n_points : n_points + count] = kept_across[t, :count]
-            n_across[t] = 0
             first_new = n_points
-            n_points += count
+            slot = across_first[t]
+            while slot >= 0:
+                store[n_points] = across_values[slot]
+                n_points += 1
+                following = across_next[slot]
+                across_next[slot] = free_slot
+                free_slot = slot
+                slot = following
+            across_first[t] = -1
+            across_last[t] = -1
+            n_across[t] = 0
         else:
             first_new = n_points
         start = ends[t]
@@ -410,9 +547,9 @@ def search(
         if needed > indices.shape[0]:
             indices = _grown_items(indices, needed)
         size = 0
-        threshold = thresholds[u]
-        for i in range(starts[t], ends[t]):
-            p = indices[i]
+        threshold = thresholds[layer, i]
+        for j in range(starts[t], ends[t]):
+            p = indices[j]
             if sign * store[p, u] >= threshold:
                 indices[start + size] = p
                 size += 1
@@ -421,14 +558,16 @@ def search(
                 indices[start + size] = p
                 size += 1
         pattern[u] = sign > 0
-        rows[k] = sign * C[u]
-        rhs[k] = threshold - sign * d[u]
-        coefficients[k] = sign * G[u]
+        rows[k] = sign * C[layer, i]
+        rhs[k] = threshold - sign * d[layer, i]
+        coefficients[k] = sign * G[layer, i]
         flips[k] = index == 0
         row_depth[k] = t
-        bit = 2 * u + (1 if sign > 0 else 0)
+        bit = 2 * i + (1 if sign > 0 else 0)
         row_bit[k] = bit
-        path_mask |= np.int64(1) << bit
+        row_layer[k] = layer
+        row_key[k] = anchors[layer] * 64 + bit
+        path_masks[layer] |= np.int64(1) << bit
         k += 1
         pushed[t] = True
         starts[t + 1] = start
@@ -438,7 +577,7 @@ def search(
             side = 1 if sign > 0 else 0
             refuted = False
             for j in range(min(n_proofs[u, side], proofs_kept)):
-                if (proofs[u, side, j] & ~path_mask) == 0:
+                if (proofs[u, side, j] & ~path_masks[layer]) == 0:
                     refuted = True
                     break
             if not refuted:
@@ -451,9 +590,9 @@ def search(
                 continue
             solves += 1
             answer, basic = _solve_lp(
-                rows, rhs, coefficients, k, factor, factored, lower, upper, weights, row_bit,
-                path_mask, columns, tight, bits, sizes, uppers, n_kept, point, multipliers,
-                max_iterations, check_tolerance,
+                rows, rhs, coefficients, k, factor, factored, lower, upper, weights, row_key,
+                columns, tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations,
+                check_tolerance,
             )
             if basic.shape[0] > 0:
                 n_kept += 1
@@ -473,7 +612,7 @@ def search(
                         if mult[r] > 1e-9 * largest:
                             support[n_support] = r
                             n_support += 1
-                            if row_bit[r] >= 0 and r < k - 1:
+                            if row_layer[r] == layer and row_bit[r] >= 0 and r < k - 1:
                                 mask |= np.int64(1) << row_bit[r]
                     chosen = support[:n_support]
                     if refutes(rows[chosen], rhs[chosen], mult[chosen], lower, upper):
@@ -485,40 +624,47 @@ def search(
                     rows[:k], rhs[:k], point, basic, flips[:k], tol, lower, upper, factor,
                     max_flips, across_out, across_rows,
                 )
-                for i in range(count):
-                    r = across_rows[i]
+                for c in range(count):
+                    r = across_rows[c]
+                    first[:] = across_out[c] + first_bias
                     if r < k0:
                         if n_out == out_firsts.shape[0]:
                             out_firsts = _grown_rows(out_firsts, n_out + 1)
                             out_depths = _grown_items(out_depths, n_out + 1)
-                        out_firsts[n_out] = across_out[i] + first_bias
+                        out_firsts[n_out] = first
                         out_depths[n_out] = row_depth[r]
                         n_out += 1
                     else:
+                        if free_slot >= 0:
+                            slot = free_slot
+                            free_slot = across_next[slot]
+                        else:
+                            if used_slots == across_values.shape[0]:
+                                across_values = _grown_rows(across_values, used_slots + 1)
+                                across_next = _grown_items(across_next, used_slots + 1)
+                            slot = used_slots
+                            used_slots += 1
+                        _forward(
+                            first, weights_stack, biases_stack, widths, start_layer,
+                            across_values[slot],
+                        )
                         depth = row_depth[r]
-                        slot = n_across[depth]
-                        if slot < across_capacity:
-                            first = across_out[i] + first_bias
-                            for v in range(w):
-                                total = g[v]
-                                for q in range(m):
-                                    total += G[v, q] * first[q]
-                                kept_across[depth, slot, v] = total
-                            n_across[depth] = slot + 1
+                        across_next[slot] = -1
+                        if across_last[depth] >= 0:
+                            across_next[across_last[depth]] = slot
+                        else:
+                            across_first[depth] = slot
+                        across_last[depth] = slot
+                        n_across[depth] += 1
             # The LP's point as a witness, if rounding left it in the child.
             if n_points == store.shape[0]:
                 store = _grown_rows(store, n_points + 1)
-            first = first_bias.copy()
             for q in range(m):
-                first[q] += dot(factor[q], point)
+                first[q] = first_bias[q] + dot(factor[q], point)
+            _forward(first, weights_stack, biases_stack, widths, start_layer, store[n_points])
             inside = True
-            for v in range(w):
-                total = g[v]
-                for q in range(m):
-                    total += G[v, q] * first[q]
-                store[n_points, v] = total
-            for s in range(t + 1):
-                v = order[s]
+            for s_ in range(t + 1):
+                v = order[s_]
                 if (store[n_points, v] > 0.0) != pattern[v]:
                     inside = False
             if inside:

@@ -1015,15 +1015,27 @@ class _TreeSearch:
         # _keep_farkas_proof). The search meets the earlier layers' states
         # one after another, so the proofs kept are only those of the last.
         self.refuted: dict[tuple[int, float], tuple[int, int, deque[frozenset]]] = {}
-        # The depth where the last layer starts, when :mod:`pyregions._layer_search`
-        # can search it: ReLU everywhere, few enough units, and no walls of
-        # a slice among them (walls have one side only).
-        last = len(layer_sizes) - 1
-        compiled = (
-            not problem.maxout and layer_sizes[last] <= _layer_search.MAX_WIDTH
-            and not np.any(problem.stable[self.offset[last] :] == WALL)
-        )
-        self.compiled_depth = int(self.offset[last]) if compiled else None
+        # The first layer of the deepest layers that :mod:`pyregions._layer_search`
+        # can search (ReLU everywhere, few enough units, no walls of a
+        # slice among them: walls have one side only), and its depth.
+        self.compiled_layer = None
+        for layer in range(len(layer_sizes) - 1, -1, -1):
+            if (
+                problem.maxout or layer_sizes[layer] > _layer_search.MAX_WIDTH
+                or np.any(problem.stable[self.offset[layer] : self.offset[layer + 1]] == WALL)
+            ):
+                break
+            self.compiled_layer = layer
+        self.compiled_depth = None if self.compiled_layer is None else int(self.offset[self.compiled_layer])
+        if self.compiled_layer is not None:
+            # Every hidden layer's weights, zero-padded to one shape.
+            widest = max(layer_sizes)
+            self.weights_stack = np.zeros((len(layer_sizes), widest, widest))
+            self.biases_stack = np.zeros((len(layer_sizes), widest))
+            for layer in range(1, len(layer_sizes)):
+                W = problem.weights[layer]
+                self.weights_stack[layer, : W.shape[0], : W.shape[1]] = W
+                self.biases_stack[layer, : W.shape[0]] = problem.biases[layer]
 
     def run(
         self, prefix: Sequence[int] = (), stop_depth: int | None = None, samples: int = DEFAULT_SAMPLES
@@ -1122,7 +1134,7 @@ class _TreeSearch:
             self.compiled_depth is not None and depth >= self.compiled_depth
             and self.stop_depth == self.problem.n_hidden
         ):
-            self._search_last_layer(depth, witnesses)
+            self._search_compiled(depth, witnesses)
             return
         if self.is_maxout[self.problem.order[depth]]:
             self._visit_pieces(depth, witnesses)
@@ -1158,39 +1170,41 @@ class _TreeSearch:
             self._pop_row()
             self.n_points = mark
 
-    def _search_last_layer(self, depth: int, witnesses: np.ndarray) -> None:
-        """Search every node below this one, at ``depth`` in the last layer,
-        compiled (:func:`pyregions._layer_search.search`)."""
+    def _search_compiled(self, depth: int, witnesses: np.ndarray) -> None:
+        """Search every node below this one, at ``depth``, compiled
+        (:func:`pyregions._layer_search.search`, over the layers from
+        ``compiled_layer`` on)."""
         problem = self.problem
-        layer = len(problem.pieces) - 1
-        head = self.compiled_depth
-        if depth == head:
+        span = self.compiled_layer
+        layer = int(self.layer_of[self.order[depth]])
+        if depth == self.offset[layer]:
             self._enter_layer(layer)
         C, d = self.maps[layer]
-        thresholds = self.thresholds[layer]
         G, g = self._first_layer_map(layer)
-        first, width = int(self.offset[layer]), problem.widths[layer]
-        units = slice(first, first + width)
-        stable = problem.stable[units]
-        forced = np.where(stable != 0, stable, np.where(thresholds < 0.0, np.where(d > 0.0, 1, -1), 0))
+        first = int(self.offset[span])
+        units = slice(first, problem.n_hidden)
         k = len(self.row_ids)
-        coefficients = np.zeros((k + width, problem.weights[0].shape[0]))
+        room = k + problem.n_hidden - first
+        coefficients = np.zeros((room, problem.weights[0].shape[0]))
         factored = self.lp.pseudo_inverse is not None
         if factored:
             coefficients[:k] = self.rows[:k] @ self.lp.pseudo_inverse
         basis, at_upper = self.lp.basis_for(self.row_ids)
         row_units = np.array([unit for unit, _ in self.row_keys], dtype=np.int64)
-        row_bits = np.array(
-            [2 * (unit - first) + state if unit >= first else -1 for unit, state in self.row_keys],
-            dtype=np.int64,
-        )
+        row_states = np.array([state for _, state in self.row_keys], dtype=np.int64)
+        row_layers = self.layer_of[row_units].astype(np.int64)
+        row_bits = np.where(
+            row_layers >= span, 2 * (row_units - self.offset[row_layers]) + row_states, -1
+        ).astype(np.int64)
         budget = np.iinfo(np.int64).max if self.node_budget is None else self.node_budget - self.nodes
         results, error = _layer_search.run(
-            self, self.rows[: k + width], self.rhs[: k + width], coefficients, k,
-            problem.weights[0], factored, problem.biases[0], C, d, G, g, thresholds,
-            forced.astype(np.int8), self.order[head:] - first, depth - head,
-            self.pattern[units].astype(bool), np.ascontiguousarray(self.pre[witnesses, units]),
-            basis, at_upper, self.row_flippable[:k], self.depth_of_unit[row_units], row_bits,
+            self, self.rows[:room], self.rhs[:room], coefficients, k, problem.weights[0],
+            factored, problem.biases[0], self.weights_stack, self.biases_stack,
+            np.array(problem.widths, dtype=np.int64), span, C, d, G, g,
+            problem.stable[units].astype(np.int8), self.order[self.compiled_depth :] - first,
+            depth - self.compiled_depth, self.pattern[units].astype(bool),
+            np.ascontiguousarray(self.pre[witnesses, units]), basis, at_upper,
+            self.row_flippable[:k], self.depth_of_unit[row_units], row_bits, row_layers,
             problem.lower, problem.upper, self.lp.weights, problem.tol, ACROSS_FLIPS,
             ACROSS_CAPACITY, PROOFS_KEPT, SIMPLEX_ITERATION_LIMIT, SIMPLEX_CHECK_TOLERANCE,
             budget,
@@ -1208,7 +1222,7 @@ class _TreeSearch:
         if status == _layer_search.INTERRUPTED:
             raise _Interrupted
         if status == _layer_search.OVER_BUDGET:
-            above = self._prefix(head)
+            above = self._prefix(self.compiled_depth)
             over = _OverBudget(above + tuple(unvisited[0, : lengths[0]].tolist()))
             over.remaining.extend(
                 above + tuple(states[:length].tolist()) for states, length in zip(unvisited[1:], lengths[1:])
