@@ -1,24 +1,26 @@
-"""The tree search over a network's last ReLU layer, in Numba.
+"""The tree search over a ReLU network's layers, in Numba.
 
-Below the head of the last layer, the search of :class:`pyregions.counting._TreeSearch`
-is the same at every node: split the next unit by its witnesses, test a side
-with no witness by an LP, put points across the LP's vertex, keep and reuse
-proofs of emptiness. That is where nearly all the nodes of a deep count are
-(MNIST 784-11-11: about 300 last-layer regions below each first-layer one),
-and in Python each cost about as much interpreter time as simplex time. This
-module runs that part of the search as one compiled loop, with the same
-witnesses and proofs, so its counts are the Python search's. Its LPs start
-from the latest feasible basis whose tight rows are all on the path, not
-only from an ancestor's: a basis's duals live on its tight rows alone, so
-it is dual feasible for any LP that holds them, and the latest is usually
-the nearest (on MNIST 784-11-11, 16 iterations per LP instead of 21).
+The search of :class:`pyregions.counting._TreeSearch` is the same at every
+node of a ReLU layer: split the next unit by its witnesses, test a side with
+no witness by an LP, put points across the LP's vertex, keep and reuse
+proofs of emptiness. In Python each node cost about as much interpreter
+time as simplex time. This module runs the search of the deepest layers it
+can take (all of them, unless a layer is over MAX_WIDTH units or holds a
+slice's walls) as one compiled loop, with the same witnesses and proofs, so
+its counts are the Python search's. Its LPs start from the latest feasible
+basis whose tight rows are all on the path, not only from an ancestor's: a
+basis's duals live on its tight rows alone, so it is dual feasible for any
+LP that holds them, and the latest is usually the nearest (on MNIST
+784-11-11, 16 iterations per LP instead of 21).
 
-Everything is local to one region of the earlier layers, which fixes the
-last layer's affine map: ``C x + d`` in input space, ``G a + g`` in the first
+Entering a layer, the loop computes the layer's affine map on the region
+of the layers above: ``C x + d`` in input space, ``G a + g`` in the first
 layer's pre-activations ``a``, the coordinates in which points across a
-vertex come (:func:`pyregions._simplex.points_across`). A row's key is a bit,
-``2 * unit + state``, so a proof of emptiness is a bit mask that holds while
-the path's mask covers it.
+vertex come (:func:`pyregions._simplex.points_across`). A row's key is a
+bit, ``2 * unit + state`` with the unit counted in its layer, so a proof of
+emptiness is a bit mask that holds while the path's mask for that layer
+covers it, until the layers above change; a kept basis names its tight rows
+by key and by that region.
 
 Two things Numba cannot do go back to Python through ``objmode``: HiGHS, for
 the rare LP the simplex leaves undecided, and the clock and progress reports,

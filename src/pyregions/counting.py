@@ -50,10 +50,9 @@ Methods
     :mod:`pyregions._simplex`, warm-started from an earlier LP's basis
     (HiGHS takes the rare LPs it leaves undecided). An empty child costs an
     LP too, but the Farkas proof of its emptiness is kept, checked, and
-    reused at every later node it still covers. In a ReLU network,
-    everything below the head of the last layer (nearly every node, or all
-    of them with one layer) is searched the same way by one compiled loop
-    (:mod:`pyregions._layer_search`).
+    reused at every later node it still covers. In a ReLU network the
+    search runs as one compiled loop (:mod:`pyregions._layer_search`), from
+    the root, or from the first of the deepest layers it can take.
 ``"milp"``
     The paper's mixed-integer formulation, enumerated by no-good cuts
     (:mod:`pyregions.milp`). Slow; kept as the faithful reference.
