@@ -256,9 +256,8 @@ def _forward(first, weights, biases, widths, start_layer, out):
 @njit(cache=True)
 def _enter(layer, pattern, first_unit, widths, weights, biases, C, d, G, g, stable, thresholds, forced, tol):
     """The affine maps of ``layer`` on the region fixed by the layer
-    before it (``C``, ``d``, ``G``, ``g`` per layer, filled in place), with
-    each unit's threshold ``tol * ||C_i||`` (-1 where the row is zero) and
-    forced state (its sign where stable or constant, 0 to split)."""
+    before it (``C``, ``d``, ``G``, ``g`` per layer, filled in place), and
+    its units' thresholds and forced states (:func:`_states`)."""
     width, before = widths[layer], widths[layer - 1]
     C[layer, :width] = 0.0
     G[layer, :width] = 0.0
@@ -272,6 +271,14 @@ def _enter(layer, pattern, first_unit, widths, weights, biases, C, d, G, g, stab
                 G[layer, i] += weight * G[layer - 1, j]
                 d[layer, i] += weight * d[layer - 1, j]
                 g[layer, i] += weight * g[layer - 1, j]
+    _states(layer, width, first_unit, C, d, stable, thresholds, forced, tol)
+
+
+@njit(cache=True)
+def _states(layer, width, first_unit, C, d, stable, thresholds, forced, tol):
+    """Each unit's threshold ``tol * ||C_i||`` in ``layer`` (-1 where the
+    row is zero) and forced state: its sign where stable over the box or
+    constant on the region, 0 to split."""
     for i in range(width):
         norm = np.sqrt(dot(C[layer, i], C[layer, i]))
         thresholds[layer, i] = tol * norm if norm > 0.0 else -1.0
@@ -376,11 +383,7 @@ def search(
     d[layer, :width] = d0
     G[layer, :width] = G0
     g[layer, :width] = g0
-    for i in range(width):
-        norm = np.sqrt(dot(C0[i], C0[i]))
-        thresholds[layer, i] = tol * norm if norm > 0.0 else -1.0
-        code = stable[first_unit[layer] + i]
-        forced[layer, i] = code if code != 0 else (0 if norm > 0.0 else (1 if d0[i] > 0.0 else -1))
+    _states(layer, width, first_unit, C, d, stable, thresholds, forced, tol)
     total_rows = k0 + w
     flips = np.zeros(total_rows, np.bool_)
     flips[:k0] = flippable
