@@ -132,6 +132,26 @@ def _grown_items(array, size):
 
 
 @njit(cache=True)
+def _is_new_pattern(values, table):
+    """Record the sign pattern of ``values`` in the open-addressing
+    ``table`` (0 marks a free entry); False if it was there already."""
+    h = np.uint64(14695981039346656037)
+    for v in range(values.shape[0]):
+        h = (h ^ np.uint64(values[v] > 0.0)) * np.uint64(1099511628211)
+    key = np.int64(h | np.uint64(1))
+    size = table.shape[0]
+    position = np.int64(h % np.uint64(size))
+    for _ in range(size):
+        if table[position] == 0:
+            table[position] = key
+            return True
+        if table[position] == key:
+            return False
+        position = (position + 1) % size
+    return False
+
+
+@njit(cache=True)
 def _keep_basis(slot, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers):
     """Keep a feasible basis in ``slot``: its basic columns, its tight rows
     (those whose logical is not basic) and their keys, its columns at their
@@ -296,7 +316,7 @@ def search(
     rows, rhs, coefficients, k0, factor, factored, first_bias, weights_stack, biases_stack,
     widths, start_layer, C0, d0, G0, g0, stable, order, start_depth, decided, values, head_basis,
     head_upper, flippable, row_depths, row_bits, row_layers, lower, upper, weights, tol,
-    max_flips, across_capacity, proofs_kept, max_iterations, check_tolerance, budget,
+    max_flips, across_capacity, across_kept, proofs_kept, max_iterations, check_tolerance, budget,
 ):
     """Search every pattern of the layers from ``start_layer`` on below the current node.
 
@@ -335,9 +355,11 @@ def search(
         Whether each path row's second child is still to come, its depth,
         its key in its layer (``2 * unit + state``, the unit counted in its
         layer) and its layer.
-    lower, upper, weights, tol, max_flips, across_capacity, proofs_kept,
+    lower, upper, weights, tol, max_flips, across_capacity, across_kept, proofs_kept,
     max_iterations, check_tolerance
         The box, the simplex's costs, and the constants of the Python search.
+        At most ``across_kept`` points across each row are kept, of distinct
+        sign patterns, so the loop's memory is bounded by its depth.
     budget : int
         Nodes the search may visit besides this one before it stops.
 
@@ -387,6 +409,7 @@ def search(
     total_rows = k0 + w
     flips = np.zeros(total_rows, np.bool_)
     flips[:k0] = flippable
+    can_flip = np.zeros(total_rows, np.bool_)
     row_depth = np.empty(total_rows, np.int64)
     row_depth[:k0] = row_depths
     row_bit = np.empty(total_rows, np.int64)
@@ -413,8 +436,11 @@ def search(
     across_out = np.empty((across_capacity, m))
     across_rows = np.empty(across_capacity, np.int64)
     # Points across span rows, as the span units' pre-activations: a list
-    # per depth (first, last, next), in slots reused once taken.
+    # per depth (first, last, next), in slots reused once taken, and the
+    # sign patterns already in each list (a point of a known pattern is
+    # a witness of a region that already has one).
     across_values = np.empty((64, w))
+    across_patterns = np.zeros((w, 2 * across_kept), np.int64)
     across_next = np.empty(64, np.int64)
     across_first = np.full(w, -1, np.int64)
     across_last = np.full(w, -1, np.int64)
@@ -424,6 +450,7 @@ def search(
     out_firsts = np.empty((16, m))
     out_depths = np.empty(16, np.int64)
     n_out = 0
+    out_per_row = np.zeros(k0, np.int64)
     proofs = np.zeros((w, 2, proofs_kept), np.int64)
     n_proofs = np.zeros((w, 2), np.int64)
     path_masks = np.zeros(n_layers, np.int64)
@@ -545,6 +572,7 @@ def search(
             across_first[t] = -1
             across_last[t] = -1
             n_across[t] = 0
+            across_patterns[t] = 0
         else:
             first_new = n_points
         start = ends[t]
@@ -625,14 +653,24 @@ def search(
                         n_proofs[u, side] += 1
                 continue
             if basic.shape[0] > 0:
+                # Rows whose second child has all the points it may keep are
+                # not flipped: their points would be dropped.
+                for r in range(k):
+                    if r < k0:
+                        can_flip[r] = flips[r] and out_per_row[r] < across_kept
+                    else:
+                        can_flip[r] = flips[r] and n_across[row_depth[r]] < across_kept
                 count = points_across(
-                    rows[:k], rhs[:k], point, basic, flips[:k], tol, lower, upper, factor,
+                    rows[:k], rhs[:k], point, basic, can_flip[:k], tol, lower, upper, factor,
                     max_flips, across_out, across_rows,
                 )
                 for c in range(count):
                     r = across_rows[c]
                     first[:] = across_out[c] + first_bias
                     if r < k0:
+                        if out_per_row[r] == across_kept:
+                            continue
+                        out_per_row[r] += 1
                         if n_out == out_firsts.shape[0]:
                             out_firsts = _grown_rows(out_firsts, n_out + 1)
                             out_depths = _grown_items(out_depths, n_out + 1)
@@ -640,6 +678,9 @@ def search(
                         out_depths[n_out] = row_depth[r]
                         n_out += 1
                     else:
+                        depth = row_depth[r]
+                        if n_across[depth] == across_kept:
+                            continue
                         if free_slot >= 0:
                             slot = free_slot
                             free_slot = across_next[slot]
@@ -653,7 +694,10 @@ def search(
                             first, weights_stack, biases_stack, widths, start_layer,
                             across_values[slot],
                         )
-                        depth = row_depth[r]
+                        if not _is_new_pattern(across_values[slot], across_patterns[depth]):
+                            across_next[slot] = free_slot
+                            free_slot = slot
+                            continue
                         across_next[slot] = -1
                         if across_last[depth] >= 0:
                             across_next[across_last[depth]] = slot

@@ -126,6 +126,9 @@ FACTOR_CONDITION_LIMIT = 1e8
 # most this many points per vertex.
 ACROSS_FLIPS = 3
 ACROSS_CAPACITY = 1024
+# Points kept across one row for its second child: a cap keeps the search's
+# memory bounded by its depth (see docs/performance.md).
+ACROSS_KEPT = 512
 # Proofs of emptiness kept per unit and side (the latest), under the same
 # earlier layers: each check tries them all. On MNIST 784-11-11 a side
 # collected 27 on average; without a cap, a long first layer could collect
@@ -1205,14 +1208,14 @@ class _TreeSearch:
             np.ascontiguousarray(self.pre[witnesses, units]), basis, at_upper,
             self.row_flippable[:k], self.depth_of_unit[row_units], row_bits, row_layers,
             problem.lower, problem.upper, self.lp.weights, problem.tol, ACROSS_FLIPS,
-            ACROSS_CAPACITY, PROOFS_KEPT, SIMPLEX_ITERATION_LIMIT, SIMPLEX_CHECK_TOLERANCE,
+            ACROSS_CAPACITY, ACROSS_KEPT, PROOFS_KEPT, SIMPLEX_ITERATION_LIMIT, SIMPLEX_CHECK_TOLERANCE,
             budget,
         )
         patterns, firsts, depths, nodes, solves, status, unvisited, lengths = results
         self.lp.solves += solves
         self.nodes += nodes - 1  # this node was counted by _visit
         for row_depth in np.unique(depths):
-            self.across[row_depth].append(firsts[depths == row_depth])
+            self._keep_across(row_depth, firsts[depths == row_depth])
         block = np.repeat(self.pattern[None, :], patterns.shape[0], axis=0)
         block[:, units] = patterns
         self.found.extend(block)
@@ -1469,9 +1472,14 @@ class _TreeSearch:
         ends = [*(np.flatnonzero(rows[1:] != rows[:-1]) + 1).tolist(), count]
         start = 0
         for end in ends:
-            depth = self.depth_of_unit[self.row_keys[rows[start]][0]]
-            self.across[depth].append(firsts[start:end])
+            self._keep_across(self.depth_of_unit[self.row_keys[rows[start]][0]], firsts[start:end])
             start = end
+
+    def _keep_across(self, depth: int, firsts: np.ndarray) -> None:
+        """Keep points across ``depth``'s row, up to ``ACROSS_KEPT`` of them."""
+        room = ACROSS_KEPT - sum(block.shape[0] for block in self.across[depth])
+        if room > 0:
+            self.across[depth].append(firsts[:room])
 
     def _take_across(self, depth: int) -> np.ndarray:
         """Store the points kept across ``depth``'s row; return their indices."""
