@@ -47,7 +47,7 @@ def test_an_interrupted_count_resumes_to_the_exact_total(tmp_path, serial, monke
 
     monkeypatch.setattr(counting, "_count_subtree", interrupted_after_five)
     with pytest.raises(KeyboardInterrupt):
-        count_regions(NET, BOX, checkpoint=path)
+        count_regions(NET, BOX, return_patterns=True, checkpoint=path)
     monkeypatch.setattr(counting, "_count_subtree", original)
     state = counting.CheckpointState.load(path, _fingerprint_of(path))
     assert len(state.finished) == 5 and state.pending
@@ -77,6 +77,8 @@ def test_a_checkpoint_of_another_count_is_refused(tmp_path):
         dict(network=random_network(4, [7, 6], 6), box=BOX),
         dict(network=NET, box=Box(-1, 2)),
         dict(network=NET, box=BOX, tol=1e-5),
+        dict(network=NET, box=BOX, return_patterns=True),
+        dict(network=NET, box=BOX, patterns=tmp_path / "patterns.bin"),
     ):
         with pytest.raises(CheckpointError, match="belongs to another"):
             count_regions(other.pop("network"), other.pop("box"), checkpoint=path, **other)

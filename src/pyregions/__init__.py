@@ -12,6 +12,7 @@ from .domain import Box
 from .estimation import RegionEstimate, estimate_regions
 from .exceptions import (
     CheckpointError,
+    PatternFileError,
     PyRegionsError,
     ShapeError,
     SolverError,
@@ -19,6 +20,7 @@ from .exceptions import (
     UnsupportedLayerError,
 )
 from .network import Network
+from .patterns import read_patterns
 from .tightening import PreactivationBounds, preactivation_bounds
 
 __version__ = "0.1.0"
@@ -27,6 +29,7 @@ __all__ = [
     "Box",
     "CheckpointError",
     "Network",
+    "PatternFileError",
     "PreactivationBounds",
     "Progress",
     "RegionCount",
@@ -40,4 +43,5 @@ __all__ = [
     "count_regions",
     "estimate_regions",
     "preactivation_bounds",
+    "read_patterns",
 ]

@@ -23,8 +23,9 @@ covers it, until the layers above change; a kept basis names its tight rows
 by key and by that region.
 
 Two things Numba cannot do go back to Python through ``objmode``: HiGHS, for
-the rare LP the simplex leaves undecided, and the clock and progress reports,
-every TICK_NODES nodes. :func:`run` registers the Python search that owns the
+the rare LP the simplex leaves undecided, and, every TICK_NODES nodes, the
+regions found (so the loop's memory does not grow with the count), the
+clock and progress reports. :func:`run` registers the Python search that owns the
 call for them (per thread: a Dask worker may run several searches).
 """
 
@@ -105,16 +106,16 @@ def _decide_in_python(rows, rhs, point, multipliers) -> int:
     return LP_EMPTY
 
 
-def _tick_in_python(nodes, regions, solves) -> bool:
-    """Let the owner report progress and read the clock; True to stop."""
+def _tick_in_python(nodes, solves, patterns) -> bool:
+    """Hand the owner the ``patterns`` found since the last tick, let it
+    report progress and read the clock; True to stop."""
     state = _hooks.state
-    if state["interrupted"]:
-        return True
     try:
-        return state["owner"].layer_tick(nodes, regions, solves)
+        stop = state["owner"].layer_tick(nodes, solves, patterns)
     except BaseException as error:  # noqa: BLE001 (a progress callback's, raised by run())
         state["error"] = error
         return True
+    return stop or state["interrupted"]
 
 
 @njit(cache=True)
@@ -366,6 +367,8 @@ def search(
     Returns
     -------
     patterns : bool array (regions, units)
+        The regions found since the last tick: at each tick the loop hands
+        those it has found to Python (``owner.layer_tick``) and keeps none.
     across_firsts, across_depths : arrays (q, m) and (q,)
         Points put across the first ``k0`` rows: first-layer
         pre-activations, and the depth of the row they were put across.
@@ -373,7 +376,7 @@ def search(
         Nodes visited (this one included), LPs solved.
     status : int
         COMPLETE; INTERRUPTED when Python asked the search to stop; or
-        OVER_BUDGET. ``patterns`` then holds what was found so far.
+        OVER_BUDGET.
     unvisited, lengths : arrays (r, units) and (r,)
         Over budget, the prefixes (states in search order, the first
         ``lengths`` valid) of the nodes not visited: the one that tripped
@@ -492,8 +495,10 @@ def search(
                 break
             nodes += 1
             if nodes % TICK_NODES == 0:
+                # The regions found so far go to Python: the loop keeps none.
                 with objmode(stop="boolean"):
-                    stop = _tick_in_python(nodes, n_found, solves)
+                    stop = _tick_in_python(nodes, solves, found[:n_found])
+                n_found = 0
                 if stop:
                     status = INTERRUPTED
                     break

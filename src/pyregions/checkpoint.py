@@ -4,8 +4,8 @@ A count is cut into subtrees by pattern prefix; each finished subtree is an
 exact part of the total, independent of the others.  A checkpoint holds the
 prefixes of the cut and the result of every finished subtree, so a rerun
 redoes only what was unfinished, and the total equals an uninterrupted run.
-It is bound to one counting problem by a fingerprint of the network, box and
-tolerance, and always replaced atomically: a crash leaves the previous
+It is bound to one counting problem by a fingerprint of the network, box,
+tolerance and way of keeping patterns (none, in memory, in a file), and always replaced atomically: a crash leaves the previous
 checkpoint, never half of one.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from .exceptions import CheckpointError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def fingerprint(*arrays: np.ndarray, extra: str = "") -> str:
@@ -51,10 +51,12 @@ def prefix_from_key(key: str) -> tuple[int, ...]:
 
 @dataclass
 class SubtreeResult:
-    """The packed patterns of one finished subtree and what finding them cost."""
+    """The regions of one finished subtree, their packed patterns when the
+    count keeps them in memory, and what finding them cost."""
 
     # uint8, np.packbits(axis=1) of bool (regions, n_hidden); int8 states with maxout
-    patterns: np.ndarray
+    patterns: np.ndarray | None
+    regions: int
     lp_solves: int
     nodes: int
 
@@ -69,16 +71,18 @@ class CheckpointState:
     finished: dict[str, SubtreeResult] = field(default_factory=dict)
     frontier_solves: int = 0
     packed: bool = True  # bit-packed bool patterns; False: int8 maxout states
+    # Records of the count's patterns file that the finished subtrees wrote.
+    pattern_rows: int = 0
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state to ``path`` atomically (write aside, then rename)."""
         path = Path(path)
         keys = sorted(self.finished)
-        counts = np.array([self.finished[k].patterns.shape[0] for k in keys], dtype=np.int64)
+        counts = np.array([self.finished[k].regions for k in keys], dtype=np.int64)
         width = (self.n_hidden + 7) // 8 if self.packed else self.n_hidden
+        kept = [self.finished[k].patterns for k in keys if self.finished[k].patterns is not None]
         patterns = (
-            np.concatenate([self.finished[k].patterns for k in keys])
-            if keys else np.empty((0, width), np.uint8 if self.packed else np.int8)
+            np.concatenate(kept) if kept else np.empty((0, width), np.uint8 if self.packed else np.int8)
         )
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         with open(partial, "wb") as handle:
@@ -95,6 +99,7 @@ class CheckpointState:
                 patterns=patterns.reshape(-1, width),
                 frontier_solves=np.array(self.frontier_solves),
                 packed=np.array(self.packed),
+                pattern_rows=np.array(self.pattern_rows),
             )
             handle.flush()
             os.fsync(handle.fileno())
@@ -121,25 +126,26 @@ class CheckpointState:
                     raise CheckpointError(msg)
                 if str(data["fingerprint"]) != expected_fingerprint:
                     msg = (
-                        f"{path}: this checkpoint belongs to another model, box or "
-                        "tolerance; remove it or choose another file"
+                        f"{path}: this checkpoint belongs to another model, box, "
+                        "tolerance or way of keeping patterns; remove it or choose another file"
                     )
                     raise CheckpointError(msg)
                 n_hidden = int(data["n_hidden"])
                 pending = [prefix_from_key(key) for key in data["pending"].tolist()]
-                offsets = np.concatenate([[0], np.cumsum(data["counts"])])
+                counts = data["counts"]
+                # The fingerprint says whether patterns were kept: all or none.
+                kept = data["patterns"].shape[0] == counts.sum()
+                offsets = np.concatenate([[0], np.cumsum(counts)])
                 finished = {
                     key: SubtreeResult(
-                        data["patterns"][offsets[i] : offsets[i + 1]], int(data["solves"][i]),
-                        int(data["nodes"][i]),
+                        data["patterns"][offsets[i] : offsets[i + 1]] if kept else None,
+                        int(counts[i]), int(data["solves"][i]), int(data["nodes"][i]),
                     )
                     for i, key in enumerate(data["finished"].tolist())
                 }
-                # Checkpoints written before maxout have no "packed": all ReLU.
-                packed = bool(data["packed"]) if "packed" in data.files else True
                 return cls(
                     expected_fingerprint, n_hidden, pending, finished,
-                    int(data["frontier_solves"]), packed,
+                    int(data["frontier_solves"]), bool(data["packed"]), int(data["pattern_rows"]),
                 )
         except CheckpointError:
             raise

@@ -80,6 +80,7 @@ from .domain import Box
 from .exceptions import SolverError
 from .milp import enumerate_regions_milp
 from .network import Network
+from .patterns import PatternWriter
 from .slices import Slice
 from .tightening import PreactivationBounds, check_network_and_box, preactivation_bounds
 
@@ -197,7 +198,10 @@ class RegionCount:
         """The patterns as an array of shape (regions, n_hidden): bool for a
         pure ReLU network, int8 states with maxout layers."""
         if self.patterns is None:
-            msg = "patterns were not recorded: count with return_patterns=True"
+            msg = (
+                "patterns were not kept in memory: count with return_patterns=True, "
+                "or read a patterns file with pyregions.read_patterns"
+            )
             raise ValueError(msg)
         return _unpack(self.patterns, self.n_hidden)
 
@@ -213,6 +217,7 @@ def count_regions(
     jobs: int = 1,
     executor: Executor | None = None,
     return_patterns: bool = False,
+    patterns: str | os.PathLike | None = None,
     progress: Callable[[Progress], None] | None = None,
     checkpoint: str | os.PathLike | None = None,
     through=None,
@@ -245,7 +250,18 @@ def count_regions(
         ``dask.distributed.Client.get_executor()``); ``jobs`` then sets how
         finely the tree is cut. The executor is not shut down.
     return_patterns : bool, default=False
-        Record the pattern of every region (bit-packed).
+        Keep the pattern of every region in memory (bit-packed), in
+        ``RegionCount.patterns``. Without it (and without ``patterns``) the
+        count keeps no per-region state: its memory does not grow with the
+        number of regions.
+    patterns : path-like, optional
+        Write the pattern of every region to this file as it is found (as
+        subtrees finish, when the tree is cut), for counts too large to hold
+        in memory; read it back with :func:`pyregions.read_patterns`. Each
+        region is written once, also with ``jobs``, ``executor`` and
+        ``checkpoint`` (a resumed count cuts the file back to the finished
+        subtrees first). An interrupted count leaves the patterns found so
+        far.
     progress : callable, optional
         Called with a :class:`Progress` about four times a second (and after
         each finished subtree when the tree is cut).
@@ -301,6 +317,9 @@ def count_regions(
     if checkpoint is not None and method != "tree":
         msg = f"checkpoints are kept by the tree search only, not by method {method!r}"
         raise ValueError(msg)
+    if return_patterns and patterns is not None:
+        msg = "choose return_patterns=True (in memory) or patterns=FILE (on disk), not both"
+        raise ValueError(msg)
     if time_limit is not None:
         time_limit = check_positive(time_limit, "time_limit", unit=" of seconds")
     lower, upper = box.bounds(network.n_inputs)
@@ -318,23 +337,32 @@ def count_regions(
     pre_bounds = preactivation_bounds(network, box, method="lp")
     if method == "milp":
         remaining = None if deadline is None else max(deadline - time.time(), 1e-3)
-        found = enumerate_regions_milp(
+        milp = enumerate_regions_milp(
             network, lower, upper, pre_bounds,
             tol=tol, time_limit=remaining, seed=int(rng.integers(2**31 - 1)), domain=walls,
         )
-        patterns, solves, complete = found.patterns, found.solver_calls, found.complete
+        found = _Found(network.n_hidden, milp.patterns.dtype, keep=return_patterns)
+        if patterns is not None:
+            found.writer = PatternWriter(patterns, network.n_hidden, milp.patterns.dtype == np.bool_)
+        found.add(milp.patterns)
+        solves, complete = milp.solver_calls, milp.complete
     else:
         problem = _TreeProblem.build(network, lower, upper, pre_bounds, tol)
         if walls is not None:
             problem = problem.with_walls(*walls)
-        patterns, complete, solves = _count_tree(
-            problem, rng, jobs=jobs, executor=executor, deadline=deadline, progress=progress,
-            checkpoint=checkpoint,
+        found = _Found(
+            problem.n_hidden, problem.pattern_dtype, keep=return_patterns,
+            drop=problem.n_hidden - network.n_hidden,
         )
-        patterns = patterns[:, problem.n_hidden - network.n_hidden :]
+        complete, solves = _count_tree(
+            problem, rng, found, jobs=jobs, executor=executor, deadline=deadline,
+            progress=progress, checkpoint=checkpoint, patterns_file=patterns,
+        )
+    if found.writer is not None:
+        found.writer.close()
     network = original
     return RegionCount(
-        regions=len(patterns),
+        regions=found.count,
         complete=complete,
         seconds=time.perf_counter() - start,
         lp_solves=solves,
@@ -342,7 +370,7 @@ def count_regions(
         tol=float(tol),
         n_stable=pre_bounds.n_stable,
         n_hidden=network.n_hidden,
-        patterns=_pack(patterns) if return_patterns else None,
+        patterns=_pack(found.patterns()) if return_patterns else None,
     )
 
 
@@ -362,17 +390,51 @@ def _prefixes(patterns: np.ndarray) -> list[tuple]:
     return [tuple(row) for row in patterns.tolist()]
 
 
-def _count_tree(problem, rng, *, jobs, executor, deadline, progress, checkpoint):
-    """Run the tree search in one piece, or cut into subtrees.
+class _Found:
+    """Where a search puts the regions it finds: always counted; their
+    patterns kept in memory (``keep``) or written to ``writer``, without
+    the first ``drop`` columns (a slice's walls), or both dropped.
+    """
 
-    Returns ``(patterns, complete, lp_solves)``; the patterns come in the
-    serial search's order however the tree was cut.
+    def __init__(self, n_hidden: int, dtype, *, keep: bool = True, drop: int = 0):
+        self.n_hidden, self.dtype, self.keep, self.drop = n_hidden, dtype, keep, drop
+        self.count = 0
+        self.blocks: list[np.ndarray] = []
+        self.writer: PatternWriter | None = None
+
+    @property
+    def records(self) -> bool:
+        """Whether the patterns are wanted at all."""
+        return self.keep or self.writer is not None
+
+    def add(self, patterns: np.ndarray) -> None:
+        """Add regions, one pattern a row."""
+        self.count += patterns.shape[0]
+        if self.keep:
+            self.blocks.append(patterns.copy())
+        if self.writer is not None:
+            self.writer.write(patterns[:, self.drop :])
+
+    def patterns(self) -> np.ndarray:
+        """The patterns kept, one row each, without the dropped columns."""
+        kept = np.concatenate(self.blocks) if self.blocks else np.empty((0, self.n_hidden), self.dtype)
+        return kept[:, self.drop :]
+
+
+def _count_tree(problem, rng, found, *, jobs, executor, deadline, progress, checkpoint, patterns_file):
+    """Run the tree search in one piece, or cut into subtrees, into ``found``.
+
+    Returns ``(complete, lp_solves)``; the patterns kept in memory come in
+    the serial search's order however the tree was cut.
     """
     if jobs == 1 and executor is None and checkpoint is None:
-        search = _TreeSearch(problem, rng, deadline=deadline, progress=progress)
-        patterns, complete = search.run()
-        return patterns, complete, search.lp.solves
-    return _SubtreeRun(problem, rng, jobs, executor, deadline, progress, checkpoint).run()
+        if patterns_file is not None:
+            found.writer = PatternWriter(patterns_file, problem.n_hidden - found.drop, not problem.maxout)
+        search = _TreeSearch(problem, rng, deadline=deadline, progress=progress, found=found)
+        _, complete = search.run()
+        return complete, search.lp.solves
+    run = _SubtreeRun(problem, rng, jobs, executor, deadline, progress, checkpoint)
+    return run.run(found, patterns_file)
 
 
 def _serial_order(key: str, pieces: Sequence[int]) -> tuple[int, ...]:
@@ -402,26 +464,42 @@ class _SubtreeRun:
         self.partial: list[_Subtree] = []  # unfinished subtrees: a lower bound
         self.started = time.perf_counter()
         self.last_save = self.started
+        self.found: _Found | None = None
+        self.writer: PatternWriter | None = None
 
-    def run(self):
-        state = self._initial_state()
+    def run(self, found: _Found, patterns_file) -> tuple[bool, int]:
+        """Count into ``found``, writing patterns to ``patterns_file`` if
+        given; return ``(complete, lp_solves)``."""
+        self.found = found
+        resumed = self.checkpoint is not None and Path(self.checkpoint).exists()
+        state = self._initial_state(patterns_file)
+        if state is not None and patterns_file is not None:
+            self.writer = PatternWriter(
+                patterns_file, self.problem.n_hidden - found.drop, not self.problem.maxout,
+                keep=state.pattern_rows if resumed else None,
+            )
         complete = state is not None
-        if complete and state.pending:
-            try:
-                if self.executor is None and self.jobs == 1:
-                    complete = self._run_here(state)
-                else:
-                    complete = self._run_on_executor(state)
-            finally:
-                self._save(state, force=True)
-        return self._assemble(state, complete)
+        try:
+            if complete and state.pending:
+                try:
+                    if self.executor is None and self.jobs == 1:
+                        complete = self._run_here(state)
+                    else:
+                        complete = self._run_on_executor(state)
+                finally:
+                    self._save(state, force=True)
+            return self._assemble(state, complete)
+        finally:
+            if self.writer is not None:
+                self.writer.close()
 
-    def _initial_state(self) -> CheckpointState | None:
+    def _initial_state(self, patterns_file) -> CheckpointState | None:
         problem = self.problem
+        kept = "file" if patterns_file is not None else "memory" if self.found.keep else "none"
         key = fingerprint(
             *problem.weights, *problem.biases, problem.lower, problem.upper, problem.stable,
             np.asarray(problem.order), *(c for c in problem.candidates if c is not None),
-            extra=f"tol={problem.tol!r}",
+            extra=f"tol={problem.tol!r};patterns={kept}",
         )
         if self.checkpoint is not None and Path(self.checkpoint).exists():
             return CheckpointState.load(self.checkpoint, key)
@@ -442,7 +520,15 @@ class _SubtreeRun:
         while state.pending:
             prefix = state.pending[0]
             report = None if self.progress is None else self._after(self._summary(state))
-            part = _count_subtree(self.problem, prefix, self._seed(), self.deadline, None, report)
+            # In process, patterns go straight to the file.
+            found = _Found(
+                self.problem.n_hidden, self.problem.pattern_dtype,
+                keep=self.found.keep, drop=self.found.drop,
+            )
+            found.writer = self.writer
+            part = _count_subtree(
+                self.problem, prefix, self._seed(), self.deadline, None, report, found=found
+            )
             if not part.complete:
                 self.partial.append(part)
                 return False
@@ -461,7 +547,8 @@ class _SubtreeRun:
 
         def submit(prefix):
             future = executor.submit(
-                _count_subtree, self.problem, prefix, self._seed(), self.deadline, SPLIT_NODES
+                _count_subtree, self.problem, prefix, self._seed(), self.deadline, SPLIT_NODES,
+                record=self.found.records,
             )
             running[future] = prefix
 
@@ -531,7 +618,12 @@ class _SubtreeRun:
 
     def _finish(self, state, prefix, part) -> None:
         state.pending.remove(prefix)
-        state.finished[prefix_key(prefix)] = SubtreeResult(part.patterns, part.lp_solves, part.nodes)
+        self._write(part)
+        if self.writer is not None:
+            self.writer.flush()
+            state.pattern_rows = self.writer.rows
+        kept = part.patterns if self.found.keep else None
+        state.finished[prefix_key(prefix)] = SubtreeResult(kept, part.regions, part.lp_solves, part.nodes)
         self._save(state)
         if self.progress is not None:
             self.progress(self._summary(state))
@@ -539,7 +631,7 @@ class _SubtreeRun:
     def _summary(self, state) -> Progress:
         results = list(state.finished.values())
         return Progress(
-            sum(r.patterns.shape[0] for r in results), sum(r.nodes for r in results),
+            sum(r.regions for r in results), sum(r.nodes for r in results),
             state.frontier_solves + sum(r.lp_solves for r in results),
             time.perf_counter() - self.started,
         )
@@ -550,18 +642,30 @@ class _SubtreeRun:
             state.save(self.checkpoint)
             self.last_save = now
 
-    def _assemble(self, state, complete):
-        n_hidden = self.problem.n_hidden
+    def _write(self, part: _Subtree) -> None:
+        """Write a worker's patterns to the patterns file, if any."""
+        if self.writer is not None and part.patterns is not None:
+            self.writer.write(_unpack(part.patterns, self.problem.n_hidden)[:, self.found.drop :])
+
+    def _assemble(self, state, complete) -> tuple[bool, int]:
+        """Put every subtree's regions into ``self.found``; return
+        ``(complete, lp_solves)``."""
         if state is None:
-            return np.empty((0, n_hidden), dtype=bool), False, 0
-        layer_of = self.problem.layer_of
-        pieces = [self.problem.pieces[layer_of[unit]] for unit in self.problem.order]
-        keys = sorted(state.finished, key=lambda key: _serial_order(key, pieces))
-        packed = [state.finished[k].patterns for k in keys] + [p.patterns for p in self.partial]
-        empty = _pack(np.empty((0, n_hidden), self.problem.pattern_dtype))
-        patterns = _unpack(np.concatenate(packed) if packed else empty, n_hidden)
-        solves = self._summary(state).lp_solves + sum(p.lp_solves for p in self.partial)
-        return patterns, complete, solves
+            return False, 0
+        for part in self.partial:
+            self._write(part)
+        summary = self._summary(state)
+        partial_regions = sum(p.regions for p in self.partial)
+        if self.found.keep:
+            layer_of = self.problem.layer_of
+            pieces = [self.problem.pieces[layer_of[unit]] for unit in self.problem.order]
+            keys = sorted(state.finished, key=lambda key: _serial_order(key, pieces))
+            packed = [state.finished[k].patterns for k in keys] + [p.patterns for p in self.partial]
+            for block in packed:
+                self.found.add(_unpack(block, self.problem.n_hidden))
+        else:
+            self.found.count = summary.regions + partial_regions
+        return complete, summary.lp_solves + sum(p.lp_solves for p in self.partial)
 
 
 def _frontier(problem, rng, size, deadline):
@@ -580,32 +684,41 @@ def _frontier(problem, rng, size, deadline):
 
 @dataclass(frozen=True)
 class _Subtree:
-    """What a worker sends back for one subtree: its packed patterns and,
-    when it proved too large, the prefixes of the nodes it left unvisited."""
+    """What a worker sends back for one subtree: its regions, their packed
+    patterns when recorded and, when it proved too large, the prefixes of
+    the nodes it left unvisited."""
 
-    patterns: np.ndarray
+    patterns: np.ndarray | None
+    regions: int
     lp_solves: int
     nodes: int
     complete: bool
     children: list[tuple[bool, ...]] | None = None
 
 
-def _count_subtree(problem, prefix, seed, deadline, node_budget, progress=None) -> _Subtree:
-    """Worker entry point: count the subtree below ``prefix``.
+def _count_subtree(
+    problem, prefix, seed, deadline, node_budget, progress=None, *, record=True, found=None
+) -> _Subtree:
+    """Worker entry point: count the subtree below ``prefix``, returning its
+    patterns if ``record`` (or putting them into ``found``, in process).
 
     Over ``node_budget`` nodes the search stops: what it found is returned
     with the prefixes of the nodes it has not visited, as new subtrees, so
     no work is done twice.
     """
     rng = np.random.default_rng(seed)
-    search = _TreeSearch(problem, rng, deadline=deadline, progress=progress, node_budget=node_budget)
+    if found is None:
+        found = _Found(problem.n_hidden, problem.pattern_dtype, keep=record)
+    search = _TreeSearch(
+        problem, rng, deadline=deadline, progress=progress, node_budget=node_budget, found=found
+    )
+    remaining = None
     try:
-        patterns, complete = search.run(prefix=prefix, samples=SUBTREE_SAMPLES)
+        _, complete = search.run(prefix=prefix, samples=SUBTREE_SAMPLES)
     except _OverBudget as over:
-        return _Subtree(
-            _pack(search.found_patterns()), search.lp.solves, search.nodes, True, over.remaining
-        )
-    return _Subtree(_pack(patterns), search.lp.solves, search.nodes, complete)
+        complete, remaining = True, over.remaining
+    patterns = _pack(found.patterns()) if found.keep else None
+    return _Subtree(patterns, found.count, search.lp.solves, search.nodes, complete, remaining)
 
 
 @dataclass(frozen=True, eq=False)
@@ -955,7 +1068,7 @@ class _TreeSearch:
 
     def __init__(
         self, problem: _TreeProblem, rng: np.random.Generator, *, deadline=None, progress=None,
-        node_budget=None,
+        node_budget=None, found: _Found | None = None,
     ):
         self.problem = problem
         self.rng = rng
@@ -980,7 +1093,7 @@ class _TreeSearch:
         self.row_keys: list[tuple[int, int]] = []
         self.row_ids: list[int] = []
         self.next_row_id = 0
-        self.found: list[np.ndarray] = []
+        self.found = _Found(n_hidden, problem.pattern_dtype) if found is None else found
         self.nodes = 0
         self.started = time.perf_counter()
         self.last_report = self.started
@@ -1070,18 +1183,15 @@ class _TreeSearch:
                 k = len(self.row_ids)
                 point = self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
                 if point is None:
-                    return self.found_patterns(), True
+                    return self._kept(), True
                 witnesses = self._witnesses_near(point, len(prefix))
             self._visit(len(prefix), witnesses)
         except (_Interrupted, KeyboardInterrupt):
             complete = False
-        return self.found_patterns(), complete
+        return self._kept(), complete
 
-    def found_patterns(self) -> np.ndarray:
-        """The patterns found so far, one row each."""
-        return np.array(self.found, dtype=self.pattern.dtype).reshape(
-            len(self.found), self.problem.n_hidden
-        )
+    def _kept(self) -> np.ndarray | None:
+        return self.found.patterns() if self.found.keep else None
 
     def _prefix(self, depth: int, state=None) -> tuple:
         """The states of the units before ``depth`` in search order, and
@@ -1123,7 +1233,7 @@ class _TreeSearch:
         self.nodes += 1
         self._tick()
         if depth == self.stop_depth:
-            self.found.append(self.pattern.copy())
+            self.found.add(self.pattern[None, :])
             return
         if depth in self.layer_starts and not self.lp.has_basis_for(self.row_ids):
             # Solve this node's LP, though its witnesses show it non-empty,
@@ -1184,7 +1294,7 @@ class _TreeSearch:
         C, d = self.maps[layer]
         G, g = self._first_layer_map(layer)
         first = int(self.offset[span])
-        units = slice(first, problem.n_hidden)
+        units = self.compiled_units = slice(first, problem.n_hidden)
         k = len(self.row_ids)
         room = k + problem.n_hidden - first
         coefficients = np.zeros((room, problem.weights[0].shape[0]))
@@ -1216,9 +1326,7 @@ class _TreeSearch:
         self.nodes += nodes - 1  # this node was counted by _visit
         for row_depth in np.unique(depths):
             self._keep_across(row_depth, firsts[depths == row_depth])
-        block = np.repeat(self.pattern[None, :], patterns.shape[0], axis=0)
-        block[:, units] = patterns
-        self.found.extend(block)
+        self.layer_found(patterns)
         if error is not None:
             raise error
         if status == _layer_search.INTERRUPTED:
@@ -1231,12 +1339,23 @@ class _TreeSearch:
             )
             raise over
 
-    def layer_tick(self, nodes: int, regions: int, solves: int) -> bool:
+    def layer_found(self, patterns: np.ndarray) -> None:
+        """Record regions found by :mod:`pyregions._layer_search`: their
+        states of the units it searched, the others as on the path."""
+        if not self.found.records:
+            self.found.count += patterns.shape[0]
+            return
+        block = np.repeat(self.pattern[None, :], patterns.shape[0], axis=0)
+        block[:, self.compiled_units] = patterns
+        self.found.add(block)
+
+    def layer_tick(self, nodes: int, solves: int, patterns: np.ndarray) -> bool:
         """Progress and the clock for :mod:`pyregions._layer_search`, which
-        has searched ``nodes``, found ``regions`` and solved ``solves`` LPs
-        in the current call; True when it must stop."""
+        has searched ``nodes`` and solved ``solves`` LPs in the current call
+        and found ``patterns`` since its last tick; True when it must stop."""
+        self.layer_found(patterns)
         try:
-            self._tick(regions, nodes - 1, solves)
+            self._tick(0, nodes - 1, solves)
         except _Interrupted:
             return True
         return False
@@ -1559,7 +1678,7 @@ class _TreeSearch:
             self.last_report = now
             self.progress(
                 Progress(
-                    len(self.found) + regions, self.nodes + nodes, self.lp.solves + solves,
+                    self.found.count + regions, self.nodes + nodes, self.lp.solves + solves,
                     now - self.started,
                 )
             )

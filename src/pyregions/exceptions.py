@@ -12,6 +12,7 @@ __all__ = [
     "UnsupportedLayerError",
     "SolverError",
     "CheckpointError",
+    "PatternFileError",
     "DatasetError",
     "ModelFormatError",
     "ThinRegionWarning",
@@ -36,6 +37,10 @@ class SolverError(PyRegionsError, RuntimeError):
 
 class CheckpointError(PyRegionsError, ValueError):
     """A checkpoint file is unreadable or belongs to another problem."""
+
+
+class PatternFileError(PyRegionsError, ValueError):
+    """A patterns file cannot be written or read, or belongs to another network."""
 
 
 class DatasetError(PyRegionsError, ValueError):
