@@ -88,6 +88,8 @@ def _build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--scheduler", help="run subtrees on the Dask scheduler at this address")
     count.add_argument("--time-limit", type=float, help="stop after this many seconds")
     count.add_argument("--checkpoint", help="keep finished work in this file; rerun to resume")
+    count.add_argument("--patterns", metavar="FILE",
+                       help="write every region's pattern to FILE (read with pyregions.read_patterns)")
     count.add_argument("--tol", type=float, default=DEFAULT_TOL, help="region margin in input units")
     count.add_argument("--seed", type=int, default=0)
     count.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -262,7 +264,7 @@ def _run_count(args) -> None:
         result = count_regions(
             network, box, method=args.method, tol=args.tol, time_limit=args.time_limit,
             seed=args.seed, jobs=jobs, progress=bar, checkpoint=args.checkpoint,
-            executor=None if client is None else client.get_executor(),
+            patterns=args.patterns, executor=None if client is None else client.get_executor(),
             through=None if args.through is None else _load_array(args.through),
         )
     finally:
@@ -295,7 +297,7 @@ def _run_count(args) -> None:
 def _run_estimate(args, network: Network, box: Box) -> None:
     refused = [flag for flag, given in (
         ("--method milp", args.method == "milp"), ("--checkpoint", args.checkpoint is not None),
-        ("--scheduler", args.scheduler is not None),
+        ("--scheduler", args.scheduler is not None), ("--patterns", args.patterns is not None),
     ) if given]
     if refused:
         raise _UsageError(f"--estimate does not combine with {', '.join(refused)}")

@@ -75,7 +75,13 @@ import numpy as np
 
 from . import _highs, _kernels, _layer_search, _simplex
 from ._validation import check_int, check_positive, check_seed
-from .checkpoint import CheckpointState, SubtreeResult, fingerprint, prefix_from_key, prefix_key
+from .checkpoint import (
+    CheckpointState,
+    SubtreeResult,
+    fingerprint,
+    prefix_from_key,
+    prefix_key,
+)
 from .domain import Box
 from .exceptions import SolverError
 from .milp import enumerate_regions_milp
@@ -548,7 +554,7 @@ class _SubtreeRun:
         def submit(prefix):
             future = executor.submit(
                 _count_subtree, self.problem, prefix, self._seed(), self.deadline, SPLIT_NODES,
-                record=self.found.records,
+                record=self.found.keep or self.writer is not None,
             )
             running[future] = prefix
 
