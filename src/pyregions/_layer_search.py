@@ -176,28 +176,41 @@ def _keep_basis(slot, basic, at_upper, row_key, n, columns, tight, keys, sizes, 
 
 
 @njit(cache=True)
+def _on_path(keys, slot, row_key, k):
+    """Whether every tight row of the basis kept in ``slot`` is on the path."""
+    for r in range(keys.shape[1]):
+        key = keys[slot, r]
+        if key >= 0 and (r >= k or row_key[r] != key):
+            return False
+    return True
+
+
+@njit(cache=True)
 def _solve_lp(
-    rows, rhs, coefficients, k, factor, factored, lower, upper, weights, row_key, columns,
+    rows, rhs, coefficients, k, depth, factor, factored, lower, upper, weights, row_key, columns,
     tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
 ):
-    """The LP of the first ``k`` rows, warm-started from the latest kept
-    basis whose tight rows are all on the path (slot 0, the head's, always
-    is); a feasible basis is kept in the next slot. Returns the status and
-    the final basis (empty unless the simplex found the point)."""
+    """The LP of the first ``k`` rows, made at ``depth``, warm-started from
+    the latest kept basis whose tight rows are all on the path, else from
+    the deepest such basis of an LP made on the path, else from the head's
+    (slot 0, always on the path). A feasible basis is kept in the next slot
+    of the ring (slots 1 to RECENT_BASES) and in its depth's slot after it.
+    Returns the status and the final basis (empty unless the simplex found
+    the point)."""
     n = lower.shape[0]
-    recent = columns.shape[0] - 1
     slot = 0
-    for back in range(min(n_kept, recent)):
-        candidate = 1 + (n_kept - 1 - back) % recent
-        valid = True
-        for r in range(keys.shape[1]):
-            key = keys[candidate, r]
-            if key >= 0 and (r >= k or row_key[r] != key):
-                valid = False
-                break
-        if valid:
+    for back in range(min(n_kept, RECENT_BASES)):
+        candidate = 1 + (n_kept - 1 - back) % RECENT_BASES
+        if _on_path(keys, candidate, row_key, k):
             slot = candidate
             break
+    if slot == 0:
+        # The ring can be filled by a sibling subtree's LPs, none on the path.
+        for above in range(depth, -1, -1):
+            candidate = RECENT_BASES + 1 + above
+            if sizes[candidate] >= 0 and _on_path(keys, candidate, row_key, k):
+                slot = candidate
+                break
     basic = np.empty(k, np.int64)
     size = sizes[slot]
     basic[:size] = columns[slot, :size]
@@ -224,7 +237,14 @@ def _solve_lp(
                 holds = False
                 break
         if holds:
-            _keep_basis(1 + n_kept % recent, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers)
+            ring = 1 + n_kept % RECENT_BASES
+            _keep_basis(ring, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers)
+            stacked = RECENT_BASES + 1 + depth
+            columns[stacked] = columns[ring]
+            tight[stacked] = tight[ring]
+            keys[stacked] = keys[ring]
+            sizes[stacked] = sizes[ring]
+            uppers[stacked] = uppers[ring]
             return LP_FEASIBLE, basic
     if status == EMPTY and refutes(rows[:k], rhs[:k], multipliers, lower, upper):
         return LP_EMPTY, basic[:0]
@@ -425,13 +445,14 @@ def search(
     row_key = np.full(total_rows, -1, np.int64)
     anchors = np.zeros(n_layers, np.int64)
     next_anchor = 1
-    # Bases to warm-start LPs from: the head's in slot 0, then the latest
-    # feasible ones in a ring.
-    columns = np.empty((RECENT_BASES + 1, total_rows), np.int64)
-    tight = np.zeros((RECENT_BASES + 1, total_rows), np.bool_)
-    keys = np.full((RECENT_BASES + 1, total_rows), -1, np.int64)
-    sizes = np.zeros(RECENT_BASES + 1, np.int64)
-    uppers = np.empty((RECENT_BASES + 1, n), np.bool_)
+    # Bases to warm-start LPs from: the head's in slot 0, the latest
+    # feasible ones in a ring, then the latest made at each depth.
+    slots = RECENT_BASES + 1 + w
+    columns = np.empty((slots, total_rows), np.int64)
+    tight = np.zeros((slots, total_rows), np.bool_)
+    keys = np.full((slots, total_rows), -1, np.int64)
+    sizes = np.full(slots, -1, np.int64)  # -1: no basis kept there yet
+    uppers = np.empty((slots, n), np.bool_)
     _keep_basis(0, head_basis, head_upper, row_key, n, columns, tight, keys, sizes, uppers)
     n_kept = 0
     point = np.empty(n)
@@ -524,7 +545,7 @@ def search(
                 n_proofs[first_unit[layer] : first_unit[layer + 1]] = 0
                 solves += 1
                 answer, basic = _solve_lp(
-                    rows, rhs, coefficients, k, factor, factored, lower, upper, weights, row_key,
+                    rows, rhs, coefficients, k, t, factor, factored, lower, upper, weights, row_key,
                     columns, tight, keys, sizes, uppers, n_kept, point, multipliers,
                     max_iterations, check_tolerance,
                 )
@@ -628,7 +649,7 @@ def search(
                 continue
             solves += 1
             answer, basic = _solve_lp(
-                rows, rhs, coefficients, k, factor, factored, lower, upper, weights, row_key,
+                rows, rhs, coefficients, k, t, factor, factored, lower, upper, weights, row_key,
                 columns, tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations,
                 check_tolerance,
             )
