@@ -13,7 +13,7 @@ from pyregions.network import example_network
 
 from tests.reference import random_network
 
-from .conftest import MNIST, compare
+from .conftest import MNIST, compare, random_784, resident_mb
 
 BOX = Box(0, 1)
 MNIST_SECONDS = 300
@@ -24,6 +24,10 @@ VERSUS_MILP = [(4, 4), (5, 5)]
 RATE_VERSUS_MILP = [(6, 6)]
 MILP_SECONDS = 180
 SCALING = [(3, 3), (5, 5), (7, 7), (9, 9), (11, 10)]
+# Random-init networks of MNIST's shape, far too large to finish: their rate
+# and memory over RANDOM_SECONDS, beside the MNIST ones.
+RANDOM_WIDE = [(24, 24), (32, 16)]
+RANDOM_SECONDS = 60
 
 for widths in VERSUS_MILP:
     name = "-".join(map(str, widths))
@@ -101,3 +105,11 @@ def test_mnist_784_11_11(record, note, mnist_11_11):
 @pytest.mark.parametrize("widths", SCALING, ids=_ids(SCALING))
 def test_scaling(record, note, widths):
     record(lambda: _count(random_network(784, widths, 1), note), rounds=1)
+
+
+@pytest.mark.parametrize("widths", RANDOM_WIDE, ids=_ids(RANDOM_WIDE))
+def test_random_wide(record, note, widths):
+    network = random_784(widths)
+    before = resident_mb()
+    record(lambda: _count(network, note, partial=True, time_limit=RANDOM_SECONDS), rounds=1)
+    note(memory_growth_mb=resident_mb() - before)

@@ -14,43 +14,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-from pyregions import Box, Network, count_regions
+from pyregions import Box, count_regions
+
+from .conftest import random_784, resident_mb
 
 SECONDS = float(os.environ.get("PYREGIONS_SOAK_SECONDS", 600))
 SAMPLE_SECONDS = 10.0
-
-
-def random_784(widths: tuple[int, ...], seed: int = 5) -> Network:
-    """A random-init 784-input network whose hyperplanes cut [0, 1]^784
-    (the issue's example for 784-24-24)."""
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(size=(widths[0], 784)) / np.sqrt(784) * 3]
-    biases = [rng.normal(size=widths[0]) * 0.3]
-    for n_in, n_out in zip(widths, widths[1:]):
-        weights.append(rng.normal(size=(n_out, n_in)) / np.sqrt(n_in))
-        biases.append(rng.normal(size=n_out) * 0.3)
-    return Network(weights, biases)
-
-
-def resident_mb(pid: int | None = None) -> float:
-    """Resident memory of a process and all its descendants, in MB."""
-    pid = os.getpid() if pid is None else pid
-    total = 0.0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total = int(line.split()[1]) / 1024
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += resident_mb(int(child))
-    except OSError:  # a worker that ended meanwhile
-        pass
-    return total
 
 
 class Sampler:
