@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +155,7 @@ def test_a_row_whose_network_is_missing_is_redone(tmp_path, data):
 
 def test_other_settings_in_the_directory_are_refused(tmp_path, data):
     run(tmp_path, data, configurations=[(1, 2)], seeds=[0])
-    with pytest.raises(CheckpointError, match="made with {'epochs': 1}, not {'epochs': 2}"):
+    with pytest.raises(CheckpointError, match=r"made with \{'epochs': 1, 'tol': [0-9.e-]+\}, not \{'epochs': 2, 'tol'"):
         run(tmp_path, data, configurations=[(1, 2)], seeds=[0], epochs=2)
 
 
@@ -235,7 +236,7 @@ def test_cli_passes_its_options(tmp_path, monkeypatch, capsys):
             "--no-progress", "--data", "/data"]
     assert cli.main(argv) == 0
     assert seen == {"out": str(tmp_path), "quick": True, "jobs": 2, "progress": False,
-                    "data_path": "/data"}
+                    "data_path": "/data", "executor": None}
     out = capsys.readouterr().out
     assert "3 networks counted, 2 already done" in out and "a.png" in out
     assert cli.main(["reproduce", "serra2018"]) == 0
@@ -257,3 +258,62 @@ def test_cli_interrupt_and_errors(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("pyregions: error: ") and "expected columns" in err
     assert len(err.splitlines()) == 1
+
+
+def _without_seconds(rows):
+    return [{name: value for name, value in row.items() if name != "seconds"} for row in rows]
+
+
+def test_networks_on_two_processes_give_the_serial_results(tmp_path, data):
+    serial = run(tmp_path / "serial", data, configurations=[(1, 2), (2, 1), (3, 1)])
+    parallel = run(tmp_path / "parallel", data, configurations=[(1, 2), (2, 1), (3, 1)], jobs=2)
+    assert parallel.counted == 6
+    assert _without_seconds(parallel.rows) == _without_seconds(serial.rows)
+    for row in serial.rows:
+        a = Network.load(tmp_path / "serial" / row["network"])
+        b = Network.load(tmp_path / "parallel" / row["network"])
+        for x, y in zip(a.layers, b.layers):
+            np.testing.assert_array_equal(x.weights, y.weights)
+
+
+def test_an_interrupted_parallel_run_resumes_without_recounting(tmp_path, data, monkeypatch):
+    original = reproduce._run_one
+    started = []
+
+    def interrupted_at_the_third(out, key, *args):
+        started.append(key)
+        if len(started) == 3:
+            raise KeyboardInterrupt
+        return original(out, key, *args)
+
+    monkeypatch.setattr(reproduce, "_run_one", interrupted_at_the_third)
+    with ThreadPoolExecutor(1) as pool, pytest.raises(KeyboardInterrupt):
+        run(tmp_path, data, executor=pool)
+    monkeypatch.setattr(reproduce, "_run_one", original)
+    rows = read_rows(tmp_path / "results.csv")[1]
+    done_before = {(int(r["n1"]), int(r["n2"]), int(r["seed"])) for r in rows}
+    assert done_before == set(started[:2])  # the largest networks first: n1 = 2
+    counted = []
+    monkeypatch.setattr(reproduce, "_run_one", lambda out, key, *args: counted.append(key) or original(out, key, *args))
+    with ThreadPoolExecutor(2) as pool:
+        resumed = run(tmp_path, data, executor=pool)
+    assert (resumed.counted, resumed.reused) == (2, 2)
+    assert not done_before & set(counted)
+
+
+def test_a_lost_worker_loses_no_network(tmp_path, data, monkeypatch):
+    original = reproduce._run_one
+    lost = set()
+
+    def lost_once(out, key, *args):
+        if key not in lost:
+            lost.add(key)
+            raise RuntimeError("worker lost")
+        return original(out, key, *args)
+
+    monkeypatch.setattr(reproduce, "_run_one", lost_once)
+    with ThreadPoolExecutor(2) as pool:
+        done = run(tmp_path, data, executor=pool)
+    assert done.counted == 4 and len(lost) == 4
+    serial = run(tmp_path / "serial", data)
+    assert _without_seconds(done.rows) == _without_seconds(serial.rows)

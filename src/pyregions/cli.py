@@ -104,7 +104,9 @@ def _build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("experiment", choices=["serra2018"], help="the MNIST experiment")
     reproduce.add_argument("--quick", action="store_true", help="a subset that runs in minutes")
     reproduce.add_argument("--out", help="output directory (default serra2018 or serra2018-quick)")
-    reproduce.add_argument("--jobs", type=int, default=1, help="worker processes per count")
+    workers = reproduce.add_mutually_exclusive_group()
+    workers.add_argument("--jobs", type=int, default=1, help="networks trained and counted at once")
+    workers.add_argument("--scheduler", help="run the networks on the Dask scheduler at this address")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     reproduce.add_argument("--data", help="directory of the MNIST files")
 
@@ -326,15 +328,19 @@ def _run_estimate(args, network: Network, box: Box) -> None:
 
 def _run_reproduce(args) -> None:
     out = args.out or ("serra2018-quick" if args.quick else "serra2018")
+    client = None if args.scheduler is None else _connect(args.scheduler)
     try:
         done = reproduce_serra2018(
             out, quick=args.quick, jobs=args.jobs, progress=not args.no_progress,
-            data_path=args.data,
+            data_path=args.data, executor=None if client is None else client.get_executor(),
         )
     except KeyboardInterrupt:
         print(f"pyregions: interrupted; rerun the same command to resume from {out}",
               file=sys.stderr)
         return
+    finally:
+        if client is not None:
+            client.close()
     print(f"{done.counted} networks counted, {done.reused} already done: {done.results}")
     for figure in done.figures:
         print(f"figure: {figure}")

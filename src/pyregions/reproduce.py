@@ -34,13 +34,17 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import cache
 from os import PathLike
 from pathlib import Path
 
@@ -48,7 +52,7 @@ import numpy as np
 
 from . import bounds, plots
 from ._validation import check_int, check_int_sequence
-from .counting import count_regions
+from .counting import DEFAULT_TOL, count_regions
 from .datasets import mnist
 from .domain import Box
 from .exceptions import CheckpointError, ShapeError
@@ -90,6 +94,12 @@ BOUND_NAMES = ("serra2018", "montufar2017", "trivial")
 # Counts bounded below this many regions (Theorem 1) take a few minutes at
 # most: a checkpoint's fixed cost, a few seconds per count, is not worth it.
 CHECKPOINT_MIN_BOUND = 100_000
+# A network whose worker fails (a lost process or Dask worker) is run again,
+# from its checkpoint, up to this many times.
+MAX_NETWORK_RETRIES = 3
+# Set in the workers' environment: one BLAS thread each, as the workers
+# already fill the cores.
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,7 @@ def reproduce_serra2018(
     *,
     quick: bool = False,
     jobs: int = 1,
+    executor: Executor | None = None,
     progress: bool = True,
     data_path: str | PathLike | None = None,
     configurations: Sequence[tuple[int, int]] | None = None,
@@ -148,7 +159,16 @@ def reproduce_serra2018(
         minutes on two cores; wider first layers have far more regions.
         Explicit ``configurations``, ``seeds`` or ``epochs`` take precedence.
     jobs : int, default=1
-        Worker processes for each count.
+        Networks trained and counted at once, each in a worker process of
+        its own (the networks are independent, so two cores give about
+        twice the speed). The largest networks (by Theorem 1) start first,
+        so the smallest fill the cores at the end.
+    executor : concurrent.futures.Executor, optional
+        Run the networks on this executor instead, e.g.
+        ``dask.distributed.Client.get_executor()``; its workers must see
+        ``out_dir`` and the MNIST files at the same paths. A network whose
+        worker is lost is run again from its checkpoint. The executor is not
+        shut down.
     progress : bool, default=True
         Write one line to stderr as each network starts and as it is counted.
     data_path : str or path-like, optional
@@ -196,7 +216,7 @@ def reproduce_serra2018(
     plots.pyplot()
     out = Path(out_dir)
     (out / NETWORKS_DIR).mkdir(parents=True, exist_ok=True)
-    _check_settings(out / SETTINGS_NAME, {"epochs": plan.epochs})
+    _check_settings(out / SETTINGS_NAME, {"epochs": plan.epochs, "tol": DEFAULT_TOL})
     results = out / RESULTS_NAME
     rows = _read_results(results)
     pending = [key for key in plan.keys if not _is_done(out, rows.get(key))]
@@ -204,18 +224,25 @@ def reproduce_serra2018(
     report = _stderr_report if progress else _silent
     if reused:
         report(f"{reused} of {len(plan.keys)} networks already counted in {results}")
-    dataset = _load_data(data, data_path) if pending else None
-    for index, key in enumerate(pending, start=1):
-        label = f"[{index}/{len(pending)}] 784-{key[0]}-{key[1]}-10 seed {key[2]}"
-        report(f"{label}: training and counting")
-        row = _run_one(out, key, plan.epochs, jobs, dataset)
+    if pending and data is None:
+        _mnist(data_path)  # downloaded if missing here, before any worker reads it
+    source = data_path if data is None else _check_data(data)
+
+    def record(index: int, key, row: dict) -> None:
         rows[key] = row
         _write_results(results, rows)
         _checkpoint_path(out, key).unlink(missing_ok=True)
         report(
-            f"{label}: {row['regions']} regions in {row['seconds']:.1f} s, "
-            f"test error {row['test_error']:.4f}"
+            f"[{index}/{len(pending)}] 784-{key[0]}-{key[1]}-10 seed {key[2]}: {row['regions']} "
+            f"regions in {row['seconds']:.1f} s, test error {row['test_error']:.4f}"
         )
+
+    if pending and jobs == 1 and executor is None:
+        for index, key in enumerate(pending, start=1):
+            report(f"[{index}/{len(pending)}] 784-{key[0]}-{key[1]}-10 seed {key[2]}: training and counting")
+            record(index, key, _run_one(out, key, plan.epochs, source))
+    elif pending:
+        _run_parallel(out, pending, plan.epochs, source, jobs, executor, record, report)
     ordered = tuple(rows[key] for key in sorted(rows))
     figures = (out / REGIONS_FIGURE, out / ERROR_FIGURE)
     columns = {name: np.array([row[name] for row in ordered]) for name in COLUMNS[:-1]}
@@ -276,9 +303,73 @@ def _is_done(out: Path, row: dict | None) -> bool:
     return row is not None and (out / row["network"]).is_file()
 
 
-def _run_one(out: Path, key, epochs: int, jobs: int, dataset) -> dict:
-    """Train (or load) one network, count its regions, and return its row."""
-    x_train, y_train, x_test, y_test = dataset
+def _run_parallel(out, pending, epochs, source, jobs, executor, record, report) -> None:
+    """Run the ``pending`` networks on ``executor`` or ``jobs`` local
+    processes, largest first, calling ``record`` as each one is done."""
+    largest_first = sorted(pending, key=lambda key: -bounds.serra2018(N_INPUTS, key[:2]))
+    own = executor is None
+    failures: dict[tuple, int] = {}
+    running = {}
+    report(f"{len(pending)} networks on {'the executor' if executor else f'{jobs} processes'}, largest first")
+    with _environment(SINGLE_THREADED) if own else contextlib.nullcontext():
+        if own:
+            executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            for key in largest_first:
+                running[executor.submit(_run_one, out, key, epochs, source)] = key
+            done = 0
+            while running:
+                future = next(as_completed(running))
+                key = running.pop(future)
+                try:
+                    row = future.result()
+                except (KeyboardInterrupt, ValueError, OSError):
+                    raise
+                except Exception as err:
+                    # A lost worker: run the network again, from its checkpoint.
+                    failures[key] = failures.get(key, 0) + 1
+                    if failures[key] > MAX_NETWORK_RETRIES:
+                        msg = f"784-{key[0]}-{key[1]}-10 seed {key[2]} failed {failures[key]} times: {err!r}"
+                        raise RuntimeError(msg) from err
+                    running[executor.submit(_run_one, out, key, epochs, source)] = key
+                    continue
+                done += 1
+                record(done, key, row)
+        finally:
+            for future in running:
+                future.cancel()
+            if own:
+                executor.shutdown(cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]):
+    """Set environment variables (inherited by processes started meanwhile)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@cache
+def _mnist(data_path) -> tuple:
+    """MNIST, read once per process."""
+    return mnist(data_path)
+
+
+def _run_one(out: Path, key, epochs: int, source) -> dict:
+    """Train (or load) one network, count its regions, and return its row.
+
+    ``source`` is the dataset itself, or the path MNIST is read from (None
+    for the default), so a worker process reads it once.
+    """
+    x_train, y_train, x_test, y_test = source if isinstance(source, tuple) else _mnist(source)
     n1, n2, seed = key
     relative = _network_path(key)
     path = out / relative
@@ -292,7 +383,7 @@ def _run_one(out: Path, key, epochs: int, jobs: int, dataset) -> dict:
         network.save(path)
     bound = bounds.serra2018(N_INPUTS, (n1, n2))
     result = count_regions(
-        network, Box(0.0, 1.0), jobs=jobs, seed=seed,
+        network, Box(0.0, 1.0), seed=seed,
         checkpoint=checkpoint if bound >= CHECKPOINT_MIN_BOUND else None,
     )
     if not result.complete:
@@ -314,9 +405,7 @@ def _run_one(out: Path, key, epochs: int, jobs: int, dataset) -> dict:
     }
 
 
-def _load_data(data, data_path):
-    if data is None:
-        return mnist(data_path)
+def _check_data(data):
     if len(data) != 4:
         msg = f"data must be (x_train, y_train, x_test, y_test), got {len(data)} items"
         raise ValueError(msg)
