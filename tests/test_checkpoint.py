@@ -34,7 +34,8 @@ def test_a_checkpointed_count_equals_the_serial_one(tmp_path, serial):
     assert again.lp_solves == result.lp_solves  # nothing redone: read back
 
 
-def test_an_interrupted_count_resumes_to_the_exact_total(tmp_path, serial, monkeypatch):
+@pytest.mark.parametrize("keep", [True, False], ids=["patterns", "count-only"])
+def test_an_interrupted_count_resumes_to_the_exact_total(tmp_path, serial, monkeypatch, keep):
     path = tmp_path / "count.ckpt"
     calls = {"n": 0}
     original = counting._count_subtree
@@ -47,13 +48,16 @@ def test_an_interrupted_count_resumes_to_the_exact_total(tmp_path, serial, monke
 
     monkeypatch.setattr(counting, "_count_subtree", interrupted_after_five)
     with pytest.raises(KeyboardInterrupt):
-        count_regions(NET, BOX, return_patterns=True, checkpoint=path)
+        count_regions(NET, BOX, return_patterns=keep, checkpoint=path)
     monkeypatch.setattr(counting, "_count_subtree", original)
     state = counting.CheckpointState.load(path, _fingerprint_of(path))
     assert len(state.finished) == 5 and state.pending
-    resumed = count_regions(NET, BOX, return_patterns=True, checkpoint=path)
-    assert resumed.complete
-    np.testing.assert_array_equal(resumed.patterns, serial.patterns)
+    resumed = count_regions(NET, BOX, return_patterns=keep, checkpoint=path)
+    assert resumed.complete and resumed.regions == serial.regions
+    if keep:
+        np.testing.assert_array_equal(resumed.patterns, serial.patterns)
+    else:
+        assert resumed.patterns is None
 
 
 def _fingerprint_of(path):

@@ -86,26 +86,6 @@ def test_a_resumed_count_cuts_the_file_back_to_its_finished_subtrees(tmp_path, s
     assert _rows(read_patterns(path)) == _rows(serial)
 
 
-def test_a_count_keeping_no_patterns_resumes_to_the_exact_total(tmp_path, serial, monkeypatch):
-    checkpoint = tmp_path / "c.ckpt"
-    monkeypatch.setattr(counting, "CHECKPOINT_SUBTREES", 8)
-    original = counting._count_subtree
-    calls = {"n": 0}
-
-    def interrupted_after_three(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 3:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(counting, "_count_subtree", interrupted_after_three)
-    with pytest.raises(KeyboardInterrupt):
-        count_regions(NET, BOX, checkpoint=checkpoint)
-    monkeypatch.setattr(counting, "_count_subtree", original)
-    resumed = count_regions(NET, BOX, checkpoint=checkpoint)
-    assert resumed.complete and resumed.regions == len(serial) and resumed.patterns is None
-
-
 def test_maxout_states_are_written_unpacked(tmp_path):
     rng = np.random.default_rng(3)
     net = Network([rng.normal(size=(3, 3, 2))], [rng.normal(size=(3, 3))])
