@@ -258,7 +258,7 @@ class Network:
 
         Hidden layers are stored as ``W0, b0, W1, b1, ...`` (a 3-D ``W{i}``
         with a 2-D ``b{i}`` is a maxout layer); the output layer, if any, as
-        ``Wout, bout``. The file is written atomically.
+        ``Wout, bout``. The file is compressed and written atomically.
         """
         arrays = {}
         for i, layer in enumerate(self.layers):
@@ -268,7 +268,7 @@ class Network:
         path = Path(path)
         partial = path.with_name(path.name + ".partial")
         with open(partial, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez_compressed(handle, **arrays)
         partial.replace(path)
 
     @classmethod
