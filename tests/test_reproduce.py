@@ -81,7 +81,8 @@ def test_tiny_run_writes_rows_networks_and_figures(tmp_path, data):
     for figure in done.figures:
         assert figure.read_bytes()[:8] == PNG_MAGIC
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "error_vs_regions.png", "networks", "regions_vs_bounds.png", "results.csv", "run.json",
+        "SUMMARY.md", "error_vs_regions.png", "networks", "regions_vs_bounds.png", "results.csv",
+        "run.json", "runs.csv",
     ]
     assert sorted(p.suffix for p in (tmp_path / "networks").iterdir()) == [".npz"] * 4
     assert [r["regions"] for r in done.rows] == [int(r["regions"]) for r in rows]
@@ -317,3 +318,35 @@ def test_a_lost_worker_loses_no_network(tmp_path, data, monkeypatch):
     assert done.counted == 4 and len(lost) == 4
     serial = run(tmp_path / "serial", data)
     assert _without_seconds(done.rows) == _without_seconds(serial.rows)
+
+
+def test_the_summary_tabulates_every_configuration_and_logs_every_run(tmp_path, data, monkeypatch):
+    done = run(tmp_path, data, seeds=[0])
+    original = reproduce._run_one
+    monkeypatch.setattr(reproduce, "_run_one", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, data, seeds=[0, 1])
+    monkeypatch.setattr(reproduce, "_run_one", original)
+    run(tmp_path, data, seeds=[0, 1])
+    summary = (tmp_path / "SUMMARY.md").read_text()
+    assert "**4 of 4 networks counted.**" in summary
+    for n1, n2 in [(1, 2), (2, 1)]:
+        group = [int(r["regions"]) for r in read_rows(tmp_path / "results.csv")[1]
+                 if (int(r["n1"]), int(r["n2"])) == (n1, n2)]
+        mean = f"{np.mean(group):,.0f}"
+        assert f"| {n1}-{n2} | 2 | {mean} | {min(group):,} | {max(group):,} |" in summary
+    runs = read_rows(tmp_path / "runs.csv")[1]
+    assert [int(r["counted"]) for r in runs] == [done.counted, 0, 2]
+    assert all(float(r["wall_seconds"]) > 0 and float(r["cpu_seconds"]) > 0 for r in runs[::2])
+    assert "3 run(s)" in summary
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [([1, 2, 3, 4], [10, 20, 30, 40], 1.0), ([1, 2, 3, 4], [4, 3, 2, 1], -1.0),
+     ([1, 2, 2, 3], [1, 3, 2, 4], 3 / np.sqrt(10)), ([1, 2], [2, 1], float("nan"))],
+)
+def test_spearman_against_hand_computed_values(a, b, expected):
+    from pyregions._report import spearman
+
+    np.testing.assert_allclose(spearman(a, b), expected)

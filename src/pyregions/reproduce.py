@@ -12,6 +12,8 @@ Everything a run produces goes in one directory::
     DIR/run.json                    the settings the rows were made with
     DIR/networks/n1-{n1}_seed-{s}.npz
     DIR/results.csv                 one row per counted network
+    DIR/runs.csv                    each run's wall and CPU time, resumes included
+    DIR/SUMMARY.md                  the table per configuration and the paper's claims
     DIR/regions_vs_bounds.png
     DIR/error_vs_regions.png
 
@@ -40,7 +42,9 @@ import io
 import json
 import multiprocessing
 import os
+import resource
 import sys
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -51,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from . import bounds, plots
+from ._report import summary_markdown
 from ._validation import check_int, check_int_sequence
 from .counting import DEFAULT_TOL, count_regions
 from .datasets import mnist
@@ -87,6 +92,8 @@ COLUMNS = (
 
 RESULTS_NAME = "results.csv"
 SETTINGS_NAME = "run.json"
+RUNS_NAME = "runs.csv"
+SUMMARY_NAME = "SUMMARY.md"
 NETWORKS_DIR = "networks"
 REGIONS_FIGURE = "regions_vs_bounds.png"
 ERROR_FIGURE = "error_vs_regions.png"
@@ -228,7 +235,11 @@ def reproduce_serra2018(
         _mnist(data_path)  # downloaded if missing here, before any worker reads it
     source = data_path if data is None else _check_data(data)
 
+    counted = 0
+
     def record(index: int, key, row: dict) -> None:
+        nonlocal counted
+        counted += 1
         rows[key] = row
         _write_results(results, rows)
         _checkpoint_path(out, key).unlink(missing_ok=True)
@@ -237,12 +248,24 @@ def reproduce_serra2018(
             f"regions in {row['seconds']:.1f} s, test error {row['test_error']:.4f}"
         )
 
-    if pending and jobs == 1 and executor is None:
-        for index, key in enumerate(pending, start=1):
-            report(f"[{index}/{len(pending)}] 784-{key[0]}-{key[1]}-10 seed {key[2]}: training and counting")
-            record(index, key, _run_one(out, key, plan.epochs, source))
-    elif pending:
-        _run_parallel(out, pending, plan.epochs, source, jobs, executor, record, report)
+    started, clock, cpu = time.strftime("%Y-%m-%d %H:%M", time.gmtime()), time.perf_counter(), _cpu_seconds()
+    try:
+        if pending and jobs == 1 and executor is None:
+            for index, key in enumerate(pending, start=1):
+                report(f"[{index}/{len(pending)}] 784-{key[0]}-{key[1]}-10 seed {key[2]}: training and counting")
+                record(index, key, _run_one(out, key, plan.epochs, source))
+        elif pending:
+            _run_parallel(out, pending, plan.epochs, source, jobs, executor, record, report)
+    finally:
+        if pending:
+            runs = _log_run(out / RUNS_NAME, {
+                "started": started, "jobs": jobs, "counted": counted,
+                "wall_seconds": time.perf_counter() - clock, "cpu_seconds": _cpu_seconds() - cpu,
+            })
+            ordered = [rows[key] for key in sorted(rows)]
+            settings = {"epochs": plan.epochs, "tol": DEFAULT_TOL}
+            summary = summary_markdown(ordered, len(plan.keys), settings, runs)
+            _replace_text(out / SUMMARY_NAME, summary)
     ordered = tuple(rows[key] for key in sorted(rows))
     figures = (out / REGIONS_FIGURE, out / ERROR_FIGURE)
     columns = {name: np.array([row[name] for row in ordered]) for name in COLUMNS[:-1]}
@@ -488,6 +511,34 @@ def _replace_text(path: Path, text: str) -> None:
         # empty results.csv behind a completed rename.
         os.fsync(handle.fileno())
     os.replace(partial, path)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+_RUN_COLUMNS = ("started", "jobs", "counted", "wall_seconds", "cpu_seconds")
+
+
+def _log_run(path: Path, run: dict) -> list[dict]:
+    """Append ``run`` to the log of runs; return every run logged."""
+    runs = []
+    if path.is_file():
+        with open(path, newline="") as handle:
+            for raw in csv.DictReader(handle):
+                runs.append({
+                    "started": raw["started"], "jobs": int(raw["jobs"]), "counted": int(raw["counted"]),
+                    "wall_seconds": float(raw["wall_seconds"]), "cpu_seconds": float(raw["cpu_seconds"]),
+                })
+    runs.append(run)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=_RUN_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(runs)
+    _replace_text(path, text.getvalue())
+    return runs
 
 
 def _stderr_report(line: str) -> None:
