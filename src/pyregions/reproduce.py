@@ -223,7 +223,8 @@ def reproduce_serra2018(
     plots.pyplot()
     out = Path(out_dir)
     (out / NETWORKS_DIR).mkdir(parents=True, exist_ok=True)
-    _check_settings(out / SETTINGS_NAME, {"epochs": plan.epochs, "tol": DEFAULT_TOL})
+    settings = {"epochs": plan.epochs, "tol": DEFAULT_TOL}
+    _check_settings(out / SETTINGS_NAME, settings)
     results = out / RESULTS_NAME
     rows = _read_results(results)
     pending = [key for key in plan.keys if not _is_done(out, rows.get(key))]
@@ -263,7 +264,6 @@ def reproduce_serra2018(
                 "wall_seconds": time.perf_counter() - clock, "cpu_seconds": _cpu_seconds() - cpu,
             })
             ordered = [rows[key] for key in sorted(rows)]
-            settings = {"epochs": plan.epochs, "tol": DEFAULT_TOL}
             summary = summary_markdown(ordered, len(plan.keys), settings, runs)
             _replace_text(out / SUMMARY_NAME, summary)
     ordered = tuple(rows[key] for key in sorted(rows))
