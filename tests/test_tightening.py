@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, preactivation_bounds
+from pyregions import Box, Network, count_regions, preactivation_bounds
 
 from .reference import random_network
 
@@ -72,3 +72,57 @@ def test_bounds_are_read_only():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="method must be one of"):
         preactivation_bounds(random_network(2, [3], 0), Box(-1, 1), method="crown")
+
+
+def huge_network(seed):
+    """Three ReLU layers of weights near 1e5 to 1e6 and biases near 1e6."""
+    rng = np.random.default_rng(seed)
+    sizes = [2, 4, 4, 3]
+    weights = [rng.normal(size=(m, n)) * 10.0 ** rng.uniform(5, 6) for n, m in zip(sizes, sizes[1:])]
+    biases = [rng.normal(size=m) * 1e6 for m in sizes[1:]]
+    return Network(weights, biases)
+
+
+@pytest.mark.parametrize("method", ["tree"])
+def test_weights_of_1e6_and_a_bias_of_1e18_are_counted(method):
+    # Three hidden layers (the Network has no output layer here): the last
+    # unit is 1e6 * 1e6 * 1e6 (x + 1) - 1e18, a wall at x = 0.
+    net = Network([[[1e6]], [[1e6]], [[1e6]]], [[1e6], [0.0], [-1e18]])
+    assert net.output is None and net.widths == (1, 1, 1)
+    result = count_regions(net, Box(-1, 1), method=method, return_patterns=True)
+    assert sorted(map(tuple, result.unpacked_patterns().tolist())) == [
+        (True, True, False), (True, True, True)
+    ]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bounds_of_huge_weights_over_a_wide_box_are_sound(seed):
+    net = huge_network(seed)
+    box = Box(-1e4, 1e4)
+    lower, upper = box.bounds(2)
+    interval = preactivation_bounds(net, box, method="interval")
+    lp = preactivation_bounds(net, box, method="lp")
+    for layer, values in enumerate(sampled_preactivations(net, lower, upper, 4000, seed)):
+        assert np.all(lp.lower[layer] <= values.min(axis=0))
+        assert np.all(lp.upper[layer] >= values.max(axis=0))
+        assert np.all(lp.lower[layer] >= interval.lower[layer])
+        assert np.all(lp.upper[layer] <= interval.upper[layer])
+
+
+@pytest.mark.parametrize(("scale", "width"), [(1e-8, 1.0), (1e8, 1.0), (1.0, 1e6), (1e8, 1e6)])
+def test_lp_bounds_scale_with_the_weights_and_the_box(scale, width):
+    # Positive homogeneity: with the first layer's weights times s, the box
+    # times t and every bias times s t, each pre-activation is s t times the
+    # original's, and so must be each LP bound, up to the LP's accuracy.
+    net = random_network(3, [6, 5, 4], 7)
+    factor = scale * width
+    scaled = Network(
+        [net.layers[0].weights * scale] + [layer.weights for layer in net.layers[1:]],
+        [layer.bias * factor for layer in net.layers],
+    )
+    plain = preactivation_bounds(net, Box(-1, 1))
+    big = preactivation_bounds(scaled, Box(-width, width))
+    for layer in range(3):
+        for mine, theirs in ((big.lower, plain.lower), (big.upper, plain.upper)):
+            np.testing.assert_allclose(mine[layer] / factor, theirs[layer], rtol=1e-6, atol=1e-6)
+    assert big.n_stable == plain.n_stable
