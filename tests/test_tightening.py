@@ -83,7 +83,7 @@ def huge_network(seed):
     return Network(weights, biases)
 
 
-@pytest.mark.parametrize("method", ["tree"])
+@pytest.mark.parametrize("method", ["tree", "milp"])
 def test_weights_of_1e6_and_a_bias_of_1e18_are_counted(method):
     # Three hidden layers (the Network has no output layer here): the last
     # unit is 1e6 * 1e6 * 1e6 (x + 1) - 1e18, a wall at x = 0.
@@ -126,3 +126,36 @@ def test_lp_bounds_scale_with_the_weights_and_the_box(scale, width):
         for mine, theirs in ((big.lower, plain.lower), (big.upper, plain.upper)):
             np.testing.assert_allclose(mine[layer] / factor, theirs[layer], rtol=1e-6, atol=1e-6)
     assert big.n_stable == plain.n_stable
+
+
+def test_a_side_thinner_than_tol_forces_the_unit_to_the_other():
+    # Unit 0 is x >= 0 on [0, 1] (rounding puts its lower bound a hair below
+    # 0); unit 1's inactive side, [0, 1.5e-6], is thinner than nothing.
+    b = preactivation_bounds(Network([[[1.0], [1.0]]], [[0.0, -1.5e-6]]), Box(0, 1))
+    assert b.lower[0][0] <= 0
+    assert b.stable_at(1e-6)[0].tolist() == [1, 0]
+    assert b.stable_at(2e-6)[0].tolist() == [1, 1]
+    # Measured along the weights: the same units scaled by 1e6.
+    big = preactivation_bounds(Network([[[1e6], [-1e6]]], [[0.0, 1.5]]), Box(0, 1))
+    assert big.stable_at(1e-6)[0].tolist() == [1, 0]
+    assert big.stable_at(2e-6)[0].tolist() == [1, -1]
+
+
+def test_a_box_thinner_than_two_tol_takes_the_state_of_its_centre():
+    net = Network([[[1.0], [1.0], [-1.0]]], [[-4e-8, -6e-8, 4e-8]])
+    assert preactivation_bounds(net, Box(0, 1e-7)).stable_at(1e-6)[0].tolist() == [1, -1, -1]
+
+
+def test_deeper_units_are_stable_by_sign_only():
+    # The second layer's unit is x - 1e-9: its inactive side is thin, but
+    # deeper units get no margin rule.
+    net = Network([[[1.0]], [[1.0]]], [[0.0], [-1e-9]])
+    b = preactivation_bounds(net, Box(0, 1))
+    assert [states.tolist() for states in b.stable_at(1e-6)] == [[1], [0]]
+
+
+@pytest.mark.parametrize("method", ["tree", "milp"])
+def test_a_wall_on_the_boundary_of_the_box_splits_nothing(method):
+    net = Network([[[1.0], [1.0]]], [[0.0, -1.5e-6]])
+    result = count_regions(net, Box(0, 1), method=method, return_patterns=True)
+    assert sorted(map(tuple, result.unpacked_patterns().tolist())) == [(True, False), (True, True)]

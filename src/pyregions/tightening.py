@@ -57,6 +57,9 @@ class PreactivationBounds:
         array of shape ``(n_l, k)``, True for a piece below another piece
         everywhere in the box. Empty for bounds built by hand of a pure ReLU
         network.
+    first_layer_norms : ndarray or None
+        For a ReLU first layer, the Euclidean norm of each unit's weights
+        over the box's free inputs, for :meth:`stable_at`.
 
     Examples
     --------
@@ -72,6 +75,7 @@ class PreactivationBounds:
     upper: tuple[np.ndarray, ...]
     method: str
     never_wins: tuple[np.ndarray | None, ...] = ()
+    first_layer_norms: np.ndarray | None = None
 
     @property
     def stably_active(self) -> tuple[np.ndarray, ...]:
@@ -85,6 +89,48 @@ class PreactivationBounds:
         return tuple(
             high <= 0 if high.ndim == 1 else np.zeros(len(high), bool) for high in self.upper
         )
+
+    def stable_at(self, tol: float) -> tuple[np.ndarray, ...]:
+        """Per layer, the state of each unit forced by the margin ``tol``.
+
+        A region counts when it has a point at distance >= ``tol`` from
+        every hyperplane that splits it (see :mod:`pyregions.counting`).
+        When one side of a first-layer unit's hyperplane holds only points
+        of the box within ``tol`` of it (``lower > -tol ||w||``, the
+        inactive side; ``upper < tol ||w||``, the active one), that side
+        holds no region and the unit is forced to the other: its hyperplane
+        meets the box only within ``tol`` of the box's boundary. Were both
+        sides thin (the box thinner than 2 ``tol`` across the hyperplane),
+        the box's centre decides. Deeper units, whose gradient changes from
+        region to region, are stable only by sign: ``lower > 0`` active,
+        ``upper <= 0`` inactive (0 is inactive).
+
+        Parameters
+        ----------
+        tol : float
+            The margin, a distance in input units.
+
+        Returns
+        -------
+        tuple of ndarray of int8
+            Per hidden layer, per unit: 1 stably active, -1 stably inactive,
+            0 split by the box (always 0 for a maxout layer).
+        """
+        states = []
+        for layer, (low, high) in enumerate(zip(self.lower, self.upper)):
+            if low.ndim > 1:
+                states.append(np.zeros(len(low), np.int8))
+                continue
+            margin = np.zeros(low.shape)
+            if layer == 0 and self.first_layer_norms is not None:
+                # Shrunk by far more than the rounding of the norm: a side
+                # exactly tol thick still holds a region.
+                margin = tol * self.first_layer_norms * (1.0 - 1e-9)
+            thin_inactive = low > -margin
+            thin_active = (high < margin) | (high <= 0)
+            active = thin_inactive & (~thin_active | (low + high > 0))
+            states.append(np.where(active, 1, np.where(thin_active, -1, 0)).astype(np.int8))
+        return tuple(states)
 
     @property
     def stable_pieces(self) -> tuple[np.ndarray | None, ...]:
@@ -156,6 +202,11 @@ def preactivation_bounds(network: Network, box: Box, method: str = "lp") -> Prea
     interval = _core.interval_bounds(
         [layer.weights for layer in layers], [layer.bias for layer in layers], lower, upper
     )
+    first = layers[0]
+    norms = None
+    if first.activation == "relu":
+        norms = np.linalg.norm(first.weights[:, lower < upper], axis=1)
+        norms.flags.writeable = False
     lows = [low for low, _, _ in interval]
     highs = [high for _, high, _ in interval]
     never_wins = tuple(never for _, _, never in interval)
@@ -163,7 +214,7 @@ def preactivation_bounds(network: Network, box: Box, method: str = "lp") -> Prea
         _tighten_with_lp(network, lower, upper, lows, highs)
     for array in lows + highs + [never for never in never_wins if never is not None]:
         array.flags.writeable = False
-    return PreactivationBounds(tuple(lows), tuple(highs), method, never_wins)
+    return PreactivationBounds(tuple(lows), tuple(highs), method, never_wins, norms)
 
 
 def _tighten_with_lp(network, lower, upper, lows, highs) -> None:
