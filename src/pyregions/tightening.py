@@ -15,8 +15,10 @@ interval bounds are exact.
 
 A maxout unit gets bounds per piece, and its output lies in [max of the
 pieces' lows, max of their highs]. A piece whose high is below another
-piece's low never wins in the box (*stable-piece detection*); a maxout unit
-with a single piece that can win is stable. The LP tightening has no
+piece's low never wins in the box (*stable-piece detection*), nor does a
+copy of another piece's weights with a smaller bias, or the same bias and a
+higher index (the first piece wins a tie); a maxout unit with a single
+piece that can win is stable. The LP tightening has no
 relaxation of maxout units: it stops at the first maxout layer, which, with
 every later layer, keeps its interval bounds.
 """
@@ -55,7 +57,8 @@ class PreactivationBounds:
     never_wins : tuple of (ndarray or None)
         Per hidden layer: None for a ReLU layer; for a maxout layer a bool
         array of shape ``(n_l, k)``, True for a piece below another piece
-        everywhere in the box. Empty for bounds built by hand of a pure ReLU
+        everywhere in the box, or with the same weights as another piece
+        and a smaller bias (or the same bias and a higher index). Empty for bounds built by hand of a pure ReLU
         network.
     first_layer_norms : ndarray or None
         For a ReLU first layer, the Euclidean norm of each unit's weights
@@ -202,19 +205,38 @@ def preactivation_bounds(network: Network, box: Box, method: str = "lp") -> Prea
     interval = _core.interval_bounds(
         [layer.weights for layer in layers], [layer.bias for layer in layers], lower, upper
     )
+    free = lower < upper
     first = layers[0]
     norms = None
     if first.activation == "relu":
-        norms = np.linalg.norm(first.weights[:, lower < upper], axis=1)
+        norms = np.linalg.norm(first.weights[:, free], axis=1)
         norms.flags.writeable = False
     lows = [low for low, _, _ in interval]
     highs = [high for _, high, _ in interval]
     never_wins = tuple(never for _, _, never in interval)
+    for index, (layer, never) in enumerate(zip(layers, never_wins)):
+        if never is not None:
+            W, b = layer.weights, layer.bias
+            if index == 0:
+                # As the tree search sees them: fixed inputs folded into the bias.
+                W, b = W[..., free], b + W[..., ~free] @ lower[~free]
+            never |= _copies_that_lose(W, b)
     if method == "lp" and len(layers) > 1:
         _tighten_with_lp(network, lower, upper, lows, highs)
     for array in lows + highs + [never for never in never_wins if never is not None]:
         array.flags.writeable = False
     return PreactivationBounds(tuple(lows), tuple(highs), method, never_wins, norms)
+
+
+def _copies_that_lose(weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Per maxout unit and piece, whether another piece has the same weights
+    and wins against it everywhere: a larger bias, or the same bias and a
+    lower index (``argmax`` takes the first on a tie)."""
+    k = bias.shape[1]
+    same = np.all(weights[:, :, None, :] == weights[:, None, :, :], axis=-1)
+    first = np.arange(k)[:, None] < np.arange(k)[None, :]
+    beats = (bias[:, :, None] > bias[:, None, :]) | ((bias[:, :, None] == bias[:, None, :]) & first)
+    return np.any(same & beats, axis=1)
 
 
 def _tighten_with_lp(network, lower, upper, lows, highs) -> None:
