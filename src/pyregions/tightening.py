@@ -389,14 +389,15 @@ def _certified_minimum(weights, bias, layers, duals, lower, upper) -> float:
     A. Neumaier and O. Shcherbina, "Safe bounds in linear and mixed-integer
     linear programming", Mathematical Programming 99 (2004), 283-296.
     """
-    duals = np.where(np.isfinite(duals), duals, 0.0)
+    # Row -1, no row, reads the 0 appended.
+    duals = np.append(np.where(np.isfinite(duals), duals, 0.0), 0.0)
     c, c_abs = weights, np.abs(weights)
     value, magnitude = float(bias), abs(float(bias))
     chain = 8
     for layer in reversed(layers):
-        y1 = np.where(layer.r1 >= 0, np.maximum(duals[layer.r1], 0.0), 0.0)
-        y2 = np.where(layer.r2 >= 0, np.maximum(duals[layer.r2], 0.0), 0.0)
-        y_eq = np.where(layer.eq >= 0, duals[layer.eq], 0.0)
+        y1 = np.maximum(duals[layer.r1], 0.0)
+        y2 = np.maximum(duals[layer.r2], 0.0)
+        y_eq = duals[layer.eq]
         # f - y1 (h - a) - y2 (s (a - l) - h) - y_eq (h - a): theta is the
         # coefficient of a, rho that of h.
         rho = c - y1 + y2 - y_eq
