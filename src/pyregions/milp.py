@@ -275,7 +275,8 @@ def _scaled(network, lower, upper, pre_bounds):
     half = (upper - lower) / 2.0
     centre = lower + half
     radius = float(half.max()) if half.max() > 0 else 1.0
-    columns = np.full(lower.shape[0], radius)  # the previous layer's scales
+    # The previous layer's scales; a fixed input is its centre, 0 in x'.
+    columns = np.where(half > 0, radius, 0.0)
     shift = centre
     layers, bounds = [], []
     for layer, low, high in zip(network.layers, pre_bounds.lower, pre_bounds.upper):

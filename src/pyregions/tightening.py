@@ -18,9 +18,9 @@ pieces' lows, max of their highs]. A piece whose high is below another
 piece's low never wins in the box (*stable-piece detection*), nor does a
 copy of another piece's weights with a smaller bias, or the same bias and a
 higher index (the first piece wins a tie); a maxout unit with a single
-piece that can win is stable. The LP tightening has no
-relaxation of maxout units: it stops at the first maxout layer, which, with
-every later layer, keeps its interval bounds.
+piece that can win is stable. The LP tightening has no relaxation of
+maxout units: it stops at the first maxout layer, which, with every later
+layer, keeps its interval bounds.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ class PreactivationBounds:
         Per hidden layer: None for a ReLU layer; for a maxout layer a bool
         array of shape ``(n_l, k)``, True for a piece below another piece
         everywhere in the box, or with the same weights as another piece
-        and a smaller bias (or the same bias and a higher index). Empty for bounds built by hand of a pure ReLU
-        network.
+        and a smaller bias (or the same bias and a higher index). Empty for
+        bounds built by hand of a pure ReLU network.
     first_layer_norms : ndarray or None
         For a ReLU first layer, the Euclidean norm of each unit's weights
         over the box's free inputs, for :meth:`stable_at`.
@@ -322,9 +322,7 @@ class _Relaxation:
         row_low = np.concatenate(
             [c[active], c[unstable], slope[unstable] * (low[unstable] - c[unstable])]
         )
-        row_high = np.concatenate(
-            [c[active], np.full(2 * unstable.size, highspy.kHighsInf)]
-        )
+        row_high = np.concatenate([c[active], np.full(2 * unstable.size, highspy.kHighsInf)])
         values = np.column_stack([own, times_a[:, None] * g[units]])
         norm = np.max(np.abs(values), axis=1, initial=0.0)
         norm[norm == 0] = 1.0
@@ -339,19 +337,16 @@ class _Relaxation:
             )
         self.row_scale = np.concatenate([self.row_scale, norm])
         ids = start + np.arange(count)
-        rows = [np.full(width, -1) for _ in range(3)]
-        eq, r1, r2 = rows
+        eq, r1, r2 = (np.full(width, -1) for _ in range(3))
         eq[active] = ids[: active.size]
         r1[unstable] = ids[active.size : active.size + unstable.size]
         r2[unstable] = ids[active.size + unstable.size :]
-        self.layers.append(
-            _RelaxedLayer(layer.weights, layer.bias, low, top, slope, r1, r2, eq)
-        )
+        self.layers.append(_RelaxedLayer(layer.weights, layer.bias, low, top, slope, r1, r2, eq))
         self.columns, self.offset, self.scale = columns, np.zeros(width), top
 
     def minimum(self, weights: np.ndarray, bias: float) -> float:
         """A certified lower bound of ``weights @ h + bias`` over the
-        relaxation, h the last layer added; -inf if none is found."""
+        relaxation, h the last layer added (-inf on overflow)."""
         n = self.model.getNumCol()
         cost = np.zeros(n)
         cost[self.columns] = weights * self.scale
