@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, count_regions, preactivation_bounds
+from pyregions import Box, Network, count_regions, preactivation_bounds, tightening
+from pyregions._highs import new_model
 
 from .reference import random_network
 
@@ -74,12 +75,15 @@ def test_unknown_method_is_refused():
         preactivation_bounds(random_network(2, [3], 0), Box(-1, 1), method="crown")
 
 
-def huge_network(seed):
-    """Three ReLU layers of weights near 1e5 to 1e6 and biases near 1e6."""
+def huge_network(seed, exponent):
+    """Three ReLU layers of weights and biases near 10**exponent."""
     rng = np.random.default_rng(seed)
     sizes = [2, 4, 4, 3]
-    weights = [rng.normal(size=(m, n)) * 10.0 ** rng.uniform(5, 6) for n, m in zip(sizes, sizes[1:])]
-    biases = [rng.normal(size=m) * 1e6 for m in sizes[1:]]
+    weights = [
+        rng.normal(size=(m, n)) * 10.0 ** rng.uniform(exponent - 1, exponent)
+        for n, m in zip(sizes, sizes[1:])
+    ]
+    biases = [rng.normal(size=m) * 10.0**exponent for m in sizes[1:]]
     return Network(weights, biases)
 
 
@@ -95,10 +99,12 @@ def test_weights_of_1e6_and_a_bias_of_1e18_are_counted(method):
     ]
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_bounds_of_huge_weights_over_a_wide_box_are_sound(seed):
-    net = huge_network(seed)
-    box = Box(-1e4, 1e4)
+@pytest.mark.parametrize(
+    ("seed", "exponent", "width"), [(0, 6, 2e4), (1, 6, 2e4), (2, 6, 2e4), (3, 8, 1e6), (4, 8, 1e6)]
+)
+def test_bounds_of_huge_weights_over_a_wide_box_are_sound(seed, exponent, width):
+    net = huge_network(seed, exponent)
+    box = Box(-width / 2, width / 2)
     lower, upper = box.bounds(2)
     interval = preactivation_bounds(net, box, method="interval")
     lp = preactivation_bounds(net, box, method="lp")
@@ -159,3 +165,20 @@ def test_a_wall_on_the_boundary_of_the_box_splits_nothing(method):
     net = Network([[[1.0], [1.0]]], [[0.0, -1.5e-6]])
     result = count_regions(net, Box(0, 1), method=method, return_patterns=True)
     assert sorted(map(tuple, result.unpacked_patterns().tolist())) == [(True, False), (True, True)]
+
+
+def test_lps_that_highs_leaves_undecided_keep_sound_bounds(monkeypatch):
+    def stopped_model(seed=0):
+        model = new_model(seed)
+        model.setOptionValue("simplex_iteration_limit", 0)
+        return model
+
+    monkeypatch.setattr(tightening._highs, "new_model", stopped_model)
+    net = random_network(2, [5, 5, 4], 0)
+    lower, upper = Box(-1, 1).bounds(2)
+    interval = preactivation_bounds(net, Box(-1, 1), method="interval")
+    lp = preactivation_bounds(net, Box(-1, 1), method="lp")
+    for layer, values in enumerate(sampled_preactivations(net, lower, upper, 4000, 0)):
+        assert np.all(interval.lower[layer] <= lp.lower[layer])
+        assert np.all(lp.lower[layer] <= values.min(axis=0))
+        assert np.all(lp.upper[layer] >= values.max(axis=0))

@@ -172,7 +172,10 @@ class _PaperFormulation:
         if status == highspy.HighsModelStatus.kTimeLimit and not found:
             raise _OutOfTime
         if not found:
-            msg = f"HiGHS failed on the region MILP: {self.model.modelStatusToString(status)}"
+            msg = (
+                f"HiGHS failed on the region MILP: {self.model.modelStatusToString(status)}; "
+                "count with method='tree', or retry with another seed"
+            )
             raise SolverError(msg)
         values = np.asarray(self.model.getSolution().col_value)
         z = values[self.binaries] > 0.5
