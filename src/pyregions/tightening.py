@@ -243,14 +243,16 @@ def _tighten_with_lp(network, lower, upper, lows, highs) -> None:
     """Tighten ``lows``/``highs`` of layers 2..L in place, layer by layer.
 
     The ReLU layers before the first maxout layer are tightened (a maxout
-    unit has no relaxation here). Each bound is the larger of the interval
+    unit has no relaxation here), up to a layer whose interval bounds
+    overflowed. Each bound is the larger of the interval
     bound and the LP's certified one, so it stays sound whatever HiGHS does.
     """
     relaxation = _Relaxation(lower, upper)
     layers = network.layers
     for index, layer in enumerate(layers[:-1]):
         following = layers[index + 1]
-        if layer.activation != "relu" or following.activation != "relu":
+        finite = np.isfinite(lows[index]).all() and np.isfinite(highs[index]).all()
+        if layer.activation != "relu" or following.activation != "relu" or not finite:
             break
         relaxation.add_layer(layer, lows[index], highs[index])
         for i in range(following.n_neurons):
