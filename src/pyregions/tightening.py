@@ -131,7 +131,7 @@ class PreactivationBounds:
                 margin = tol * self.first_layer_norms * (1.0 - 1e-9)
             thin_inactive = low > -margin
             thin_active = (high < margin) | (high <= 0)
-            active = thin_inactive & (~thin_active | (low + high > 0))
+            active = thin_inactive & (~thin_active | (high > -low))
             states.append(np.where(active, 1, np.where(thin_active, -1, 0)).astype(np.int8))
         return tuple(states)
 
@@ -351,10 +351,11 @@ class _Relaxation:
         relaxation, h the last layer added (-inf on overflow)."""
         n = self.model.getNumCol()
         cost = np.zeros(n)
-        cost[self.columns] = weights * self.scale
+        with np.errstate(over="ignore", invalid="ignore"):
+            cost[self.columns] = weights * self.scale
         largest = np.max(np.abs(cost))
         duals = np.zeros(self.row_scale.size)
-        if largest > 0 and duals.size:
+        if 0 < largest < np.inf and duals.size:
             self.model.changeColsCost(n, np.arange(n, dtype=np.int32), cost / largest)
             self.model.run()
             if self.model.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -364,7 +365,9 @@ class _Relaxation:
             solution = self.model.getSolution()
             if solution.dual_valid:
                 duals = largest * np.asarray(solution.row_dual) / self.row_scale
-        return _certified_minimum(weights, bias, self.layers, duals, self.lower, self.upper)
+        # Overflow makes the bound -inf or nan, and so discarded.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _certified_minimum(weights, bias, self.layers, duals, self.lower, self.upper)
 
 
 def _certified_minimum(weights, bias, layers, duals, lower, upper) -> float:
