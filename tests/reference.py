@@ -61,16 +61,26 @@ def pattern_is_region(net, pattern, lower, upper, tol, domain=None):
 
 
 def _feasible(rows, rhs, lower, upper, tol, domain=None) -> bool:
-    """Whether {x in box : rows @ x <= rhs} and the domain, if any, meet."""
+    """Whether {x in box : rows @ x <= rhs} and the domain, if any, meet.
+
+    Decided scale-free: each row divided by its norm and the box mapped to
+    [-1, 1]^n by one factor, so that SciPy's absolute tolerances mean the
+    same for any scale of weights and box.
+    """
     if domain is not None:
         for row, bound in zip(*domain):  # row @ x >= bound, at distance >= tol
             rows.append(-row)
             rhs.append(-bound - tol * np.linalg.norm(row))
     if not rows:
         return True
+    A, b = np.array(rows), np.array(rhs)
+    norms = np.linalg.norm(A, axis=1)
+    A, b = A / norms[:, None], b / norms
+    centre = (lower + upper) / 2
+    radius = float((upper - lower).max()) / 2 or 1.0
     result = linprog(
-        np.zeros(lower.shape[0]), A_ub=np.array(rows), b_ub=np.array(rhs),
-        bounds=list(zip(lower, upper)), method="highs",
+        np.zeros(lower.shape[0]), A_ub=A, b_ub=(b - A @ centre) / radius,
+        bounds=list(zip((lower - centre) / radius, (upper - centre) / radius)), method="highs",
     )
     return result.status == 0
 

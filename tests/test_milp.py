@@ -7,7 +7,7 @@ import pytest
 
 from pyregions import Box, Network, bounds, count_regions
 
-from .reference import exhaustive_regions, random_network
+from .reference import exhaustive_regions, exhaustive_states, random_network
 
 TOL = 1e-6
 
@@ -92,3 +92,37 @@ def test_no_region_is_lost_at_seeds_where_presolve_lost_some(seed):
     result = count_regions(net, Box(-1, 1), method="milp", return_patterns=True, seed=seed)
     expected = exhaustive_regions(net, -np.ones(10), np.ones(10), 1e-6)
     assert {tuple(p) for p in result.unpacked_patterns()} == expected
+
+
+def states(result):
+    return sorted(map(tuple, result.unpacked_patterns().tolist()))
+
+
+@pytest.mark.parametrize(
+    ("weights", "biases", "expected"),
+    [
+        ([[[1.0], [1.0], [-1.0]]], [[0.0, 0.0, 0.0]], [(0,), (2,)]),  # piece 1 is piece 0
+        ([[[1.0], [1.0]]], [[0.0, 0.0]], [(0,)]),
+        ([[[1.0], [1.0]]], [[0.0, 1e-9]], [(1,)]),  # the same slope, a larger bias
+    ],
+)
+def test_tied_maxout_pieces_count_as_in_the_tree(weights, biases, expected):
+    net = Network([np.array(weights)], [np.array(biases)])
+    for method in ("milp", "tree"):
+        assert states(count_regions(net, Box(-1, 1), method=method, return_patterns=True)) == expected
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_maxout_with_copied_pieces_matches_the_tree(seed):
+    rng = np.random.default_rng(seed)
+    W0, b0 = rng.normal(size=(3, 3, 2)), rng.normal(size=(3, 3))
+    W0[:, 2], b0[:, 2] = W0[:, 0], b0[:, 0]  # piece 2 copies piece 0
+    W0[1, 1], b0[1, 1] = W0[1, 0], b0[1, 0] - 0.5  # and loses to it
+    W1, b1 = rng.normal(size=(2, 2, 3)), rng.normal(size=(2, 2))
+    W1[0, 1], b1[0, 1] = W1[0, 0], b1[0, 0]
+    net = Network([W0, W1], [b0, b1])
+    milp = count_regions(net, Box(-1, 1), method="milp", return_patterns=True)
+    tree = count_regions(net, Box(-1, 1), return_patterns=True)
+    assert states(milp) == states(tree)
+    assert set(states(tree)) == exhaustive_states(net, -np.ones(2), np.ones(2), TOL)
+    assert all(row[0] != 2 and row[1] != 1 and row[3] != 1 for row in states(tree))

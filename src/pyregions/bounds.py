@@ -747,8 +747,6 @@ def network_bound(network, box, *, log10=False):
         When the box does not match the network.
     UnsupportedLayerError
         When a hidden layer is not ReLU (use :func:`maxout`).
-    SolverError
-        When HiGHS fails on a bound-tightening LP.
 
     Examples
     --------

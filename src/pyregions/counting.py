@@ -767,12 +767,7 @@ class _TreeProblem:
         W0, b0 = flat[0]
         weights = (np.ascontiguousarray(W0[:, free]),) + tuple(W for W, _ in flat[1:])
         biases = (b0 + W0[:, ~free] @ lower[~free],) + tuple(b for _, b in flat[1:])
-        stable = np.concatenate(
-            [
-                np.where(active, 1, np.where(inactive, -1, 0))
-                for active, inactive in zip(pre_bounds.stably_active, pre_bounds.stably_inactive)
-            ]
-        ).astype(np.int8)
+        stable = np.concatenate(pre_bounds.stable_at(tol))
         pieces = tuple(getattr(layer, "rank", 1) for layer in network.layers)
         candidates = tuple(
             None if k == 1 else ~pre_bounds.never_wins[layer] for layer, k in enumerate(pieces)

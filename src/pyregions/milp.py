@@ -18,9 +18,15 @@ model is re-solved, until it is infeasible.  HiGHS offers no callback that
 accepts lazy constraints during one branch and bound, so each region costs
 one MILP solve: this is the faithful reference, not the fast method.
 
-Note that ``tol`` is measured here in pre-activation units, not as an input
-distance as in the tree search; in general position and with a small
-tolerance both count the same regions.  A unit whose pre-activation is
+The model is built on a scaled copy of the network (:func:`_scaled`): the
+box mapped to [-1, 1]^n by one factor, each unit's pre-activation divided
+by a positive scale, which changes no pattern and keeps HiGHS's numbers
+near 1 at any scale. Each first-layer unit then has unit norm, so there
+``tol`` is the input distance of the tree search; for a deeper unit it is
+measured in units of its scale, not of its gradient on the region, so in
+general position and with a small tolerance both count the same regions.
+Units forced by the margin (:meth:`PreactivationBounds.stable_at`) get no
+binary, as in the tree search.  A unit whose pre-activation is
 constant 0 on a region (its inputs all inactive) makes f <= 0 there, so that
 region is lost: the MILP assumes general position, the tree search does not.
 
@@ -95,17 +101,19 @@ class _PaperFormulation:
         # wide margin were left (2 of 68 seeds on a 10-input test network,
         # none of 120 without it); without, it is also about twice as fast.
         model.setOptionValue("presolve", "off")
+        layers, pre, lower, upper, self.centre, self.radius = _scaled(network, lower, upper, pre_bounds)
         previous = list(range(lower.shape[0]))
         model.addVars(lower.shape[0], lower, upper)
         # f comes first so that each unit's rows can bound it as they are added.
-        self.f = self._add_column(tol, highspy.kHighsInf)
+        self.f = self._add_column(tol / self.radius, highspy.kHighsInf)
         self.binaries: list[int] = []  # column of each z
         self.binary_units: list[int] = []  # the hidden unit of each z
         self.binary_states: list[int] = []  # the unit's state when z = 1
         maxout = network.maxout_rank is not None
         self.stable_pattern = np.zeros(network.n_hidden, dtype=np.int8 if maxout else bool)
+        self.stable = np.concatenate(pre_bounds.stable_at(tol))
         offset = 0
-        for index, layer in enumerate(network.layers):
+        for index, layer in enumerate(layers):
             add_layer = ACTIVATIONS.get(layer.activation)
             if add_layer is None:
                 msg = (
@@ -114,7 +122,7 @@ class _PaperFormulation:
                 )
                 raise UnsupportedLayerError(msg)
             never_wins = pre_bounds.never_wins[index] if layer.activation == "maxout" else None
-            bounds = (pre_bounds.lower[index], pre_bounds.upper[index], never_wins)
+            bounds = (*pre[index], never_wins)
             previous = add_layer(self, layer, bounds, previous, offset)
             offset += layer.n_neurons
         self.n_hidden = offset
@@ -134,7 +142,10 @@ class _PaperFormulation:
         face as to the units' hyperplanes, so regions touching a face only
         at their boundary do not count."""
         columns = np.arange(rows.shape[1])
-        for row, bound in zip(rows, rhs):
+        norms = np.linalg.norm(rows, axis=1)
+        # In the scaled inputs, as unit rows, so that f is a distance here too.
+        rhs = (rhs - rows @ self.centre) / (self.radius * norms)
+        for row, bound in zip(rows / norms[:, None], rhs):
             self._add_row(bound, highspy.kHighsInf, columns, row)
             self._add_row(-highspy.kHighsInf, -bound, [self.f, *columns], np.concatenate([[1.0], -row]))
 
@@ -161,7 +172,10 @@ class _PaperFormulation:
         if status == highspy.HighsModelStatus.kTimeLimit and not found:
             raise _OutOfTime
         if not found:
-            msg = f"HiGHS failed on the region MILP: {self.model.modelStatusToString(status)}"
+            msg = (
+                f"HiGHS failed on the region MILP: {self.model.modelStatusToString(status)}; "
+                "count with method='tree', or retry with another seed"
+            )
             raise SolverError(msg)
         values = np.asarray(self.model.getSolution().col_value)
         z = values[self.binaries] > 0.5
@@ -186,11 +200,19 @@ def _relu_bigm(form: _PaperFormulation, layer, bounds, previous, offset) -> list
     columns = []
     for i in range(layer.n_neurons):
         m_plus, m_minus = max(high[i], 0.0), max(-low[i], 0.0)
-        h = form._add_column(0.0, m_plus)
-        hbar = form._add_column(0.0, m_minus)
+        state = form.stable[offset + i]
+        # A stable unit passes a on (active) or 0 (inactive) even where the
+        # margin alone made it stable and a has the other sign, as the tree
+        # search does: h = a - hbar with hbar = 0, or h = 0.
+        if state == 1:
+            h, hbar = form._add_column(min(low[i], 0.0), m_plus), form._add_column(0.0, 0.0)
+        elif state == -1:
+            h, hbar = form._add_column(0.0, 0.0), form._add_column(min(-high[i], 0.0), m_minus)
+        else:
+            h, hbar = form._add_column(0.0, m_plus), form._add_column(0.0, m_minus)
         form._add_row(layer.bias[i], layer.bias[i], [h, hbar, *previous],
                       np.concatenate([[1.0, -1.0], -layer.weights[i]]))
-        if low[i] < 0 < high[i]:
+        if state == 0:
             z = form._add_binary(offset + i, True)
             form._add_row(-inf, 0.0, [h, z], [1.0, -m_plus])
             form._add_row(-inf, m_minus, [hbar, z], [1.0, m_minus])
@@ -198,7 +220,7 @@ def _relu_bigm(form: _PaperFormulation, layer, bounds, previous, offset) -> list
             form._add_row(-inf, big_m, [form.f, h, z], [1.0, -1.0, big_m])
             form._add_row(-inf, 0.0, [form.f, hbar, z], [1.0, -1.0, -big_m])
         else:
-            form.stable_pattern[offset + i] = low[i] > 0
+            form.stable_pattern[offset + i] = state == 1
         columns.append(h)
     return columns
 
@@ -240,6 +262,39 @@ def _maxout_bigm(form: _PaperFormulation, layer, bounds, previous, offset) -> li
     return columns
 
 
+def _scaled(network, lower, upper, pre_bounds):
+    """The network with each unit's pre-activation divided by a positive scale,
+    on the box mapped to ``x' = (x - centre) / radius``.
+
+    A ReLU or maxout unit commutes with a positive factor, so the regions
+    and patterns are the same. Each first-layer unit (over ``x'``) gets unit
+    norm, so that its margin is a distance (in units of ``radius``) as in the
+    tree search; a later unit the norm of its weights on the scaled units
+    before it. The MILP then sees numbers near 1 at any scale of weights and
+    box, where HiGHS's absolute tolerances make sense.
+
+    Returns ``(layers, [(lower, upper), ...], x_lower, x_upper, centre, radius)``.
+    """
+    half = (upper - lower) / 2.0
+    centre = lower + half
+    radius = float(half.max()) if half.max() > 0 else 1.0
+    # The previous layer's scales; a fixed input is its centre, 0 in x'.
+    columns = np.where(half > 0, radius, 0.0)
+    shift = centre
+    layers, bounds = [], []
+    for layer, low, high in zip(network.layers, pre_bounds.lower, pre_bounds.upper):
+        W = layer.weights * columns
+        b = layer.bias + layer.weights @ shift
+        norms = np.linalg.norm(W, axis=-1)
+        scale = norms if norms.ndim == 1 else norms.max(axis=1)
+        scale = np.where(scale > 0, scale, 1.0)
+        per_row = scale if norms.ndim == 1 else scale[:, None]
+        layers.append(type(layer)(W / per_row[..., None], b / per_row))
+        bounds.append((low / per_row, high / per_row))
+        columns, shift = scale, np.zeros(scale.shape[0])
+    return layers, bounds, (lower - centre) / radius, (upper - centre) / radius, centre, radius
+
+
 #: How each activation enters the MILP, by name: a function
 #: ``(formulation, layer, (lower, upper, never_wins), input_columns,
 #: first_unit) -> output_columns``. Callers may add or replace entries.
@@ -273,7 +328,7 @@ def enumerate_regions_milp(
     pre_bounds : PreactivationBounds
         Big-M constants and stable units, from :func:`preactivation_bounds`.
     tol : float
-        The lower bound on f, in pre-activation units.
+        The margin, in input units: the lower bound on f (see above).
     time_limit : float, optional
         Seconds for the whole enumeration.
     seed : int

@@ -7,14 +7,20 @@ arithmetic in the compiled core, rounded outward, so its bounds are rigorous.
 ``"lp"`` then minimises and maximises each pre-activation of the second and
 later layers over the LP relaxation of the layers before it (each unstable
 ReLU replaced by its triangle hull), one HiGHS model reused for every unit.
-The first layer needs no LP: over a box its interval bounds are exact.
+HiGHS's answer is not trusted: its row multipliers give a bound by weak
+duality, evaluated with a bound on its rounding error, so every bound is
+rigorous whatever the scale of the weights; where HiGHS decides nothing,
+the interval bound stands. The first layer needs no LP: over a box its
+interval bounds are exact.
 
 A maxout unit gets bounds per piece, and its output lies in [max of the
 pieces' lows, max of their highs]. A piece whose high is below another
-piece's low never wins in the box (*stable-piece detection*); a maxout unit
-with a single piece that can win is stable. The LP tightening has no
-relaxation of maxout units: it stops at the first maxout layer, which, with
-every later layer, keeps its interval bounds.
+piece's low never wins in the box (*stable-piece detection*), nor does a
+copy of another piece's weights with a smaller bias, or the same bias and a
+higher index (the first piece wins a tie); a maxout unit with a single
+piece that can win is stable. The LP tightening has no relaxation of
+maxout units: it stops at the first maxout layer, which, with every later
+layer, keeps its interval bounds.
 """
 
 from __future__ import annotations
@@ -26,15 +32,12 @@ import numpy as np
 
 from . import _core, _highs
 from .domain import Box
-from .exceptions import SolverError
 from .network import Network
 
 __all__ = ["PreactivationBounds", "preactivation_bounds"]
 
-#: Widening of every LP bound, relative to max(1, |bound|): HiGHS meets its
-#: tolerances only approximately, and a bound that is too tight by a hair
-#: would declare a unit stable that is not.
-LP_SAFETY = 1e-7
+#: Unit roundoff is EPS / 2; rounding error bounds use EPS.
+EPS = np.finfo(float).eps
 
 METHODS = ("interval", "lp")
 
@@ -54,8 +57,12 @@ class PreactivationBounds:
     never_wins : tuple of (ndarray or None)
         Per hidden layer: None for a ReLU layer; for a maxout layer a bool
         array of shape ``(n_l, k)``, True for a piece below another piece
-        everywhere in the box. Empty for bounds built by hand of a pure ReLU
-        network.
+        everywhere in the box, or with the same weights as another piece
+        and a smaller bias (or the same bias and a higher index). Empty for
+        bounds built by hand of a pure ReLU network.
+    first_layer_norms : ndarray or None
+        For a ReLU first layer, the Euclidean norm of each unit's weights
+        over the box's free inputs, for :meth:`stable_at`.
 
     Examples
     --------
@@ -71,6 +78,7 @@ class PreactivationBounds:
     upper: tuple[np.ndarray, ...]
     method: str
     never_wins: tuple[np.ndarray | None, ...] = ()
+    first_layer_norms: np.ndarray | None = None
 
     @property
     def stably_active(self) -> tuple[np.ndarray, ...]:
@@ -84,6 +92,48 @@ class PreactivationBounds:
         return tuple(
             high <= 0 if high.ndim == 1 else np.zeros(len(high), bool) for high in self.upper
         )
+
+    def stable_at(self, tol: float) -> tuple[np.ndarray, ...]:
+        """Per layer, the state of each unit forced by the margin ``tol``.
+
+        A region counts when it has a point at distance >= ``tol`` from
+        every hyperplane that splits it (see :mod:`pyregions.counting`).
+        When one side of a first-layer unit's hyperplane holds only points
+        of the box within ``tol`` of it (``lower > -tol ||w||``, the
+        inactive side; ``upper < tol ||w||``, the active one), that side
+        holds no region and the unit is forced to the other: its hyperplane
+        meets the box only within ``tol`` of the box's boundary. Were both
+        sides thin (the box thinner than 2 ``tol`` across the hyperplane),
+        the box's centre decides. Deeper units, whose gradient changes from
+        region to region, are stable only by sign: ``lower > 0`` active,
+        ``upper <= 0`` inactive (0 is inactive).
+
+        Parameters
+        ----------
+        tol : float
+            The margin, a distance in input units.
+
+        Returns
+        -------
+        tuple of ndarray of int8
+            Per hidden layer, per unit: 1 stably active, -1 stably inactive,
+            0 split by the box (always 0 for a maxout layer).
+        """
+        states = []
+        for layer, (low, high) in enumerate(zip(self.lower, self.upper)):
+            if low.ndim > 1:
+                states.append(np.zeros(len(low), np.int8))
+                continue
+            margin = np.zeros(low.shape)
+            if layer == 0 and self.first_layer_norms is not None:
+                # Shrunk by far more than the rounding of the norm: a side
+                # exactly tol thick still holds a region.
+                margin = tol * self.first_layer_norms * (1.0 - 1e-9)
+            thin_inactive = low > -margin
+            thin_active = (high < margin) | (high <= 0)
+            active = thin_inactive & (~thin_active | (high > -low))
+            states.append(np.where(active, 1, np.where(thin_active, -1, 0)).astype(np.int8))
+        return tuple(states)
 
     @property
     def stable_pieces(self) -> tuple[np.ndarray | None, ...]:
@@ -132,9 +182,8 @@ def preactivation_bounds(network: Network, box: Box, method: str = "lp") -> Prea
         ``"interval"``: interval arithmetic, rigorous (outward rounding) and
         fast.  ``"lp"``: interval bounds tightened by LPs over the triangle
         relaxation of the earlier layers; never looser than ``"interval"``,
-        and widened by ``LP_SAFETY`` against solver tolerances. The LPs stop
-        at the first maxout layer: it and the layers after it keep their
-        interval bounds.
+        and as rigorous. The LPs stop at the first maxout layer: it and the
+        layers after it keep their interval bounds.
 
     Returns
     -------
@@ -146,8 +195,6 @@ def preactivation_bounds(network: Network, box: Box, method: str = "lp") -> Prea
         When the box does not match the network.
     ValueError
         For an unknown method.
-    SolverError
-        When HiGHS fails on one of the tightening LPs.
     """
     check_network_and_box(network, box)
     if method not in METHODS:
@@ -158,79 +205,219 @@ def preactivation_bounds(network: Network, box: Box, method: str = "lp") -> Prea
     interval = _core.interval_bounds(
         [layer.weights for layer in layers], [layer.bias for layer in layers], lower, upper
     )
+    free = lower < upper
+    first = layers[0]
+    norms = None
+    if first.activation == "relu":
+        norms = np.linalg.norm(first.weights[:, free], axis=1)
+        norms.flags.writeable = False
     lows = [low for low, _, _ in interval]
     highs = [high for _, high, _ in interval]
     never_wins = tuple(never for _, _, never in interval)
+    for index, (layer, never) in enumerate(zip(layers, never_wins)):
+        if never is not None:
+            W, b = layer.weights, layer.bias
+            if index == 0:
+                # As the tree search sees them: fixed inputs folded into the bias.
+                W, b = W[..., free], b + W[..., ~free] @ lower[~free]
+            never |= _copies_that_lose(W, b)
     if method == "lp" and len(layers) > 1:
         _tighten_with_lp(network, lower, upper, lows, highs)
     for array in lows + highs + [never for never in never_wins if never is not None]:
         array.flags.writeable = False
-    return PreactivationBounds(tuple(lows), tuple(highs), method, never_wins)
+    return PreactivationBounds(tuple(lows), tuple(highs), method, never_wins, norms)
+
+
+def _copies_that_lose(weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Per maxout unit and piece, whether another piece has the same weights
+    and wins against it everywhere: a larger bias, or the same bias and a
+    lower index (``argmax`` takes the first on a tie)."""
+    k = bias.shape[1]
+    same = np.all(weights[:, :, None, :] == weights[:, None, :, :], axis=-1)
+    first = np.arange(k)[:, None] < np.arange(k)[None, :]
+    beats = (bias[:, :, None] > bias[:, None, :]) | ((bias[:, :, None] == bias[:, None, :]) & first)
+    return np.any(same & beats, axis=1)
 
 
 def _tighten_with_lp(network, lower, upper, lows, highs) -> None:
     """Tighten ``lows``/``highs`` of layers 2..L in place, layer by layer.
 
-    Columns: the inputs, then each layer's post-activations h.  Layer l's
-    rows relate h_l to h_{l-1}: h = a for stable active units, h = 0 (fixed
-    column) for stable inactive ones, and for the others the triangle
-    h >= a, h >= 0, h <= u (a - l) / (u - l).  Only the objective changes
-    between the LPs of one layer.  The ReLU layers before the first maxout
-    layer are tightened (a maxout unit has no relaxation here).
+    The ReLU layers before the first maxout layer are tightened (a maxout
+    unit has no relaxation here), up to a layer whose interval bounds
+    overflowed. Each bound is the larger of the interval
+    bound and the LP's certified one, so it stays sound whatever HiGHS does.
     """
-    model = _highs.new_model()
-    model.setOptionValue("presolve", "off")
-    inf = highspy.kHighsInf
-    n_inputs = lower.shape[0]
-    model.addVars(n_inputs, lower, upper)
-    previous = np.arange(n_inputs, dtype=np.int32)  # columns of the layer's input
+    relaxation = _Relaxation(lower, upper)
     layers = network.layers
     for index, layer in enumerate(layers[:-1]):
-        if layer.activation != "relu" or layers[index + 1].activation != "relu":
+        following = layers[index + 1]
+        finite = np.isfinite(lows[index]).all() and np.isfinite(highs[index]).all()
+        if layer.activation != "relu" or following.activation != "relu" or not finite:
             break
-        low, high = lows[index], highs[index]
+        relaxation.add_layer(layer, lows[index], highs[index])
+        for i in range(following.n_neurons):
+            W, b = following.weights[i], following.bias[i]
+            lows[index + 1][i] = max(lows[index + 1][i], relaxation.minimum(W, b))
+            highs[index + 1][i] = min(highs[index + 1][i], -relaxation.minimum(-W, -b))
+
+
+@dataclass(frozen=True)
+class _RelaxedLayer:
+    """One ReLU layer of the triangle relaxation and the indices of its rows.
+
+    An unstable unit has the rows h >= a (``r1``) and h <= s (a - l)
+    (``r2``), a stably active one h = a (``eq``), a stably inactive one the
+    column h = 0; -1 where a unit has no such row. ``slope`` (s) is rounded
+    up, so the second row holds for every a in [l, u].
+    """
+
+    weights: np.ndarray
+    bias: np.ndarray
+    low: np.ndarray
+    top: np.ndarray  # max(u, 0), the bound of h
+    slope: np.ndarray
+    r1: np.ndarray
+    r2: np.ndarray
+    eq: np.ndarray
+
+
+class _Relaxation:
+    """The triangle relaxation of the layers added so far, as one HiGHS LP.
+
+    HiGHS sees scaled columns (the box mapped to [-1, 1], each h to [0, 1])
+    and rows of largest coefficient 1, so that its numbers stay near 1 at
+    any scale of weights and box (it takes 1e20 for infinity); its answer
+    only supplies the row multipliers of the bound certified in
+    :meth:`minimum`.
+    """
+
+    def __init__(self, lower: np.ndarray, upper: np.ndarray):
+        self.lower, self.upper = lower, upper
+        self.model = _highs.new_model()
+        self.model.setOptionValue("presolve", "off")
+        radius = (upper - lower) / 2.0
+        # The last layer's columns in original units: offset + scale * column.
+        self.offset, self.scale = lower + radius, radius
+        self.columns = np.arange(lower.shape[0], dtype=np.int32)
+        free = np.where(radius > 0, 1.0, 0.0)
+        self.model.addVars(lower.shape[0], -free, free)
+        self.row_scale = np.empty(0)
+        self.layers: list[_RelaxedLayer] = []
+
+    def add_layer(self, layer, low: np.ndarray, high: np.ndarray) -> None:
+        """Add a ReLU layer's columns and rows, given its pre-activation bounds."""
         width = layer.n_neurons
-        first = model.getNumCol()
-        model.addVars(width, np.zeros(width), np.maximum(high, 0.0))
+        first = self.model.getNumCol()
+        top = np.maximum(high, 0.0)
+        self.model.addVars(width, np.zeros(width), np.where(top > 0, 1.0, 0.0))
         columns = np.arange(first, first + width, dtype=np.int32)
-        for i in range(width):
-            if high[i] <= 0:
-                continue  # column fixed at 0 by its upper bound
-            # a = W[i] h_prev + b[i]; rows are written as h - slope * (W[i] h_prev) <=> rhs.
-            row_index = np.concatenate([[columns[i]], previous]).astype(np.int32)
-            if low[i] > 0:
-                values = np.concatenate([[1.0], -layer.weights[i]])
-                model.addRow(layer.bias[i], layer.bias[i], row_index.size, row_index, values)
-                continue
-            values = np.concatenate([[1.0], -layer.weights[i]])
-            model.addRow(layer.bias[i], inf, row_index.size, row_index, values)
-            slope = high[i] / (high[i] - low[i])
-            values = np.concatenate([[1.0], -slope * layer.weights[i]])
-            model.addRow(-inf, slope * (layer.bias[i] - low[i]), row_index.size, row_index, values)
-        previous = columns
-        _optimise_layer(model, layers[index + 1], previous, lows[index + 1], highs[index + 1])
+        active = np.flatnonzero(low > 0)
+        unstable = np.flatnonzero((low <= 0) & (high > 0))
+        slope = np.zeros(width)
+        slope[unstable] = high[unstable] / (high[unstable] - low[unstable]) * (1 + 4 * EPS)
+        # a in the scaled columns: g @ column + c.
+        g = layer.weights * self.scale
+        c = layer.bias + layer.weights @ self.offset
+        units = np.concatenate([active, unstable, unstable])
+        own = np.concatenate([top[active], top[unstable], -top[unstable]])
+        times_a = np.concatenate([-np.ones(active.size + unstable.size), slope[unstable]])
+        row_low = np.concatenate(
+            [c[active], c[unstable], slope[unstable] * (low[unstable] - c[unstable])]
+        )
+        row_high = np.concatenate([c[active], np.full(2 * unstable.size, highspy.kHighsInf)])
+        values = np.column_stack([own, times_a[:, None] * g[units]])
+        norm = np.max(np.abs(values), axis=1, initial=0.0)
+        norm[norm == 0] = 1.0
+        count = units.size
+        start = self.model.getNumRow()
+        if count:
+            index = np.column_stack([columns[units], np.tile(self.columns, (count, 1))])
+            self.model.addRows(
+                count, row_low / norm, np.where(np.isinf(row_high), row_high, row_high / norm),
+                values.size, np.arange(0, values.size, values.shape[1], dtype=np.int32),
+                index.astype(np.int32).ravel(), (values / norm[:, None]).ravel(),
+            )
+        self.row_scale = np.concatenate([self.row_scale, norm])
+        ids = start + np.arange(count)
+        eq, r1, r2 = (np.full(width, -1) for _ in range(3))
+        eq[active] = ids[: active.size]
+        r1[unstable] = ids[active.size : active.size + unstable.size]
+        r2[unstable] = ids[active.size + unstable.size :]
+        self.layers.append(_RelaxedLayer(layer.weights, layer.bias, low, top, slope, r1, r2, eq))
+        self.columns, self.offset, self.scale = columns, np.zeros(width), top
+
+    def minimum(self, weights: np.ndarray, bias: float) -> float:
+        """A certified lower bound of ``weights @ h + bias`` over the
+        relaxation, h the last layer added (-inf on overflow)."""
+        n = self.model.getNumCol()
+        cost = np.zeros(n)
+        with np.errstate(over="ignore", invalid="ignore"):
+            cost[self.columns] = weights * self.scale
+        largest = np.max(np.abs(cost))
+        duals = np.zeros(self.row_scale.size)
+        if 0 < largest < np.inf and duals.size:
+            self.model.changeColsCost(n, np.arange(n, dtype=np.int32), cost / largest)
+            self.model.run()
+            if self.model.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                # A stalled warm start can succeed from scratch.
+                self.model.clearSolver()
+                self.model.run()
+            solution = self.model.getSolution()
+            if solution.dual_valid:
+                duals = largest * np.asarray(solution.row_dual) / self.row_scale
+        # Overflow makes the bound -inf or nan, and so discarded.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _certified_minimum(weights, bias, self.layers, duals, self.lower, self.upper)
 
 
-def _optimise_layer(model, layer, inputs, low, high) -> None:
-    n_cols = model.getNumCol()
-    all_columns = np.arange(n_cols, dtype=np.int32)
-    for i in range(layer.n_neurons):
-        cost = np.zeros(n_cols)
-        cost[inputs] = layer.weights[i]
-        model.changeColsCost(n_cols, all_columns, cost)
-        for sense, bound in ((highspy.ObjSense.kMinimize, low), (highspy.ObjSense.kMaximize, high)):
-            model.changeObjectiveSense(sense)
-            model.run()
-            status = model.getModelStatus()
-            if status != highspy.HighsModelStatus.kOptimal:
-                msg = (
-                    "HiGHS failed on a bound-tightening LP: "
-                    f"{model.modelStatusToString(status)}"
-                )
-                raise SolverError(msg)
-            value = model.getInfo().objective_function_value + layer.bias[i]
-            slack = LP_SAFETY * max(1.0, abs(value))
-            if sense == highspy.ObjSense.kMinimize:
-                bound[i] = max(bound[i], value - slack)
-            else:
-                bound[i] = min(bound[i], value + slack)
+def _certified_minimum(weights, bias, layers, duals, lower, upper) -> float:
+    """A rigorous lower bound of ``weights @ h_L + bias`` over the relaxation,
+    from any row multipliers ``duals`` (weak duality, evaluated with a
+    bound on its rounding error; Neumaier and Shcherbina 2004).
+
+    With y >= 0 on the inequality rows, ``f - sum_r y_r g_r`` (each g_r >= 0
+    on the relaxation) is affine in the columns, and its minimum over their
+    bounds is a lower bound of f. It is computed backwards through the
+    layers, as ``theta @ a`` per layer. Each value comes with the sum of the
+    magnitudes of its terms, which bounds its rounding error by gamma_K
+    times that sum (Higham 2002, section 3.1), K the longest chain of
+    operations. Multipliers of the wrong sign are clipped, so HiGHS's
+    answer only ever costs tightness, never soundness.
+
+    References
+    ----------
+    A. Neumaier and O. Shcherbina, "Safe bounds in linear and mixed-integer
+    linear programming", Mathematical Programming 99 (2004), 283-296.
+    """
+    # Row -1, no row, reads the 0 appended.
+    duals = np.append(np.where(np.isfinite(duals), duals, 0.0), 0.0)
+    c, c_abs = weights, np.abs(weights)
+    value, magnitude = float(bias), abs(float(bias))
+    chain = 8
+    for layer in reversed(layers):
+        y1 = np.maximum(duals[layer.r1], 0.0)
+        y2 = np.maximum(duals[layer.r2], 0.0)
+        y_eq = duals[layer.eq]
+        # f - y1 (h - a) - y2 (s (a - l) - h) - y_eq (h - a): theta is the
+        # coefficient of a, rho that of h.
+        rho = c - y1 + y2 - y_eq
+        rho_abs = c_abs + y1 + y2 + np.abs(y_eq)
+        theta = y1 - layer.slope * y2 + y_eq
+        theta_abs = y1 + layer.slope * y2 + np.abs(y_eq)
+        at = np.where(rho >= 0, 0.0, layer.top)
+        # A sign of rho wrong by rounding costs at most its error times the range.
+        value += rho @ at + (layer.slope * y2) @ layer.low + theta @ layer.bias
+        magnitude += (
+            rho_abs @ (at + layer.top) + (layer.slope * y2) @ np.abs(layer.low)
+            + theta_abs @ np.abs(layer.bias)
+        )
+        c, c_abs = theta @ layer.weights, theta_abs @ np.abs(layer.weights)
+        chain += layer.weights.shape[0] + 8
+    at = np.where(c >= 0, lower, upper)
+    value += c @ at
+    magnitude += c_abs @ (np.abs(at) + upper - lower)
+    chain += lower.shape[0] + 8
+    gamma = chain * EPS / (1 - chain * EPS)
+    # Twice gamma: the error sum is itself rounded; tiny covers underflow.
+    bound = value - 2 * gamma * magnitude - chain * np.finfo(float).tiny
+    return float(np.nextafter(bound, -np.inf)) if np.isfinite(bound) else -np.inf
