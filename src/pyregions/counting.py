@@ -175,7 +175,8 @@ class RegionCount:
     tol : float
         The margin used (see the module docstring).
     n_stable : int
-        Hidden units stable over the whole box, never branched on.
+        Hidden units stable over the box at the margin ``tol`` (see
+        :meth:`~pyregions.PreactivationBounds.stable_at`), never branched on.
     n_hidden : int
     patterns : array of uint8 or int8, or None
         With ``return_patterns=True``, one row per region. For a pure ReLU
@@ -374,7 +375,7 @@ def count_regions(
         lp_solves=solves,
         method=method,
         tol=float(tol),
-        n_stable=pre_bounds.n_stable,
+        n_stable=int(sum(np.count_nonzero(states) for states in pre_bounds.stable_at(tol))),
         n_hidden=network.n_hidden,
         patterns=_pack(found.patterns()) if return_patterns else None,
     )
