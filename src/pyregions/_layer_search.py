@@ -133,26 +133,6 @@ def _grown_items(array, size):
 
 
 @njit(cache=True)
-def _is_new_pattern(values, table):
-    """Record the sign pattern of ``values`` in the open-addressing
-    ``table`` (0 marks a free entry); False if it was there already."""
-    h = np.uint64(14695981039346656037)
-    for v in range(values.shape[0]):
-        h = (h ^ np.uint64(values[v] > 0.0)) * np.uint64(1099511628211)
-    key = np.int64(h | np.uint64(1))
-    size = table.shape[0]
-    position = np.int64(h % np.uint64(size))
-    for _ in range(size):
-        if table[position] == 0:
-            table[position] = key
-            return True
-        if table[position] == key:
-            return False
-        position = (position + 1) % size
-    return False
-
-
-@njit(cache=True)
 def _keep_basis(slot, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers):
     """Keep a feasible basis in ``slot``: its basic columns, its tight rows
     (those whose logical is not basic) and their keys, its columns at their
@@ -379,8 +359,8 @@ def search(
     lower, upper, weights, tol, max_flips, across_capacity, across_kept, proofs_kept,
     max_iterations, check_tolerance
         The box, the simplex's costs, and the constants of the Python search.
-        At most ``across_kept`` points across each row are kept, of distinct
-        sign patterns, so the loop's memory is bounded by its depth.
+        At most ``across_kept`` points across each row are kept, so the
+        loop's memory is bounded by its depth.
     budget : int
         Nodes the search may visit besides this one before it stops.
 
@@ -460,11 +440,8 @@ def search(
     across_out = np.empty((across_capacity, m))
     across_rows = np.empty(across_capacity, np.int64)
     # Points across span rows, as the span units' pre-activations: a list
-    # per depth (first, last, next), in slots reused once taken, and the
-    # sign patterns already in each list (a point of a known pattern is
-    # a witness of a region that already has one).
+    # per depth (first, last, next), in slots reused once taken.
     across_values = np.empty((64, w))
-    across_patterns = np.zeros((w, 2 * across_kept), np.int64)
     across_next = np.empty(64, np.int64)
     across_first = np.full(w, -1, np.int64)
     across_last = np.full(w, -1, np.int64)
@@ -598,7 +575,6 @@ def search(
             across_first[t] = -1
             across_last[t] = -1
             n_across[t] = 0
-            across_patterns[t] = 0
         else:
             first_new = n_points
         start = ends[t]
@@ -720,10 +696,6 @@ def search(
                             first, weights_stack, biases_stack, widths, start_layer,
                             across_values[slot],
                         )
-                        if not _is_new_pattern(across_values[slot], across_patterns[depth]):
-                            across_next[slot] = free_slot
-                            free_slot = slot
-                            continue
                         across_next[slot] = -1
                         if across_last[depth] >= 0:
                             across_next[across_last[depth]] = slot

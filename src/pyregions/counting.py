@@ -135,7 +135,7 @@ ACROSS_FLIPS = 3
 ACROSS_CAPACITY = 1024
 # Points kept across one row for its second child: a cap keeps the search's
 # memory bounded by its depth (see docs/performance.md).
-ACROSS_KEPT = 512
+ACROSS_KEPT = 8192
 # Proofs of emptiness kept per unit and side (the latest), under the same
 # earlier layers: each check tries them all. On MNIST 784-11-11 a side
 # collected 27 on average; without a cap, a long first layer could collect
