@@ -36,7 +36,7 @@ import threading
 import numpy as np
 from numba import njit, objmode
 
-from ._kernels import dot, refutes
+from ._kernels import CANCELLATION, dot, refutes
 from ._simplex import EMPTY, FEASIBLE, points_across, solve
 
 # Statuses of an LP, as the search sees it after its checks.
@@ -254,16 +254,21 @@ def _forward(first, weights, biases, widths, start_layer, out):
 
 
 @njit(cache=True)
-def _enter(layer, pattern, first_unit, widths, weights, biases, C, d, G, g, stable, thresholds, forced, tol):
+def _enter(
+    layer, pattern, first_unit, widths, weights, biases, C, d, G, g, scales, stable, norms,
+    thresholds, forced, tol,
+):
     """The affine maps of ``layer`` on the region fixed by the layer
-    before it (``C``, ``d``, ``G``, ``g`` per layer, filled in place), and
-    its units' thresholds and forced states (:func:`_states`)."""
+    before it (``C``, ``d``, ``G``, ``g`` per layer, filled in place), the
+    size of the terms summed into each row of ``C`` (``scales``), and its
+    units' norms, thresholds and forced states (:func:`_states`)."""
     width, before = widths[layer], widths[layer - 1]
     C[layer, :width] = 0.0
     G[layer, :width] = 0.0
     for i in range(width):
         d[layer, i] = biases[layer, i]
         g[layer, i] = biases[layer, i]
+        scales[layer, i] = 0.0
         for j in range(before):
             if pattern[first_unit[layer - 1] + j]:
                 weight = weights[layer, i, j]
@@ -271,21 +276,25 @@ def _enter(layer, pattern, first_unit, widths, weights, biases, C, d, G, g, stab
                 G[layer, i] += weight * G[layer - 1, j]
                 d[layer, i] += weight * d[layer - 1, j]
                 g[layer, i] += weight * g[layer - 1, j]
-    _states(layer, width, first_unit, C, d, stable, thresholds, forced, tol)
+                scales[layer, i] += abs(weight) * norms[layer - 1, j]
+    _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
 
 
 @njit(cache=True)
-def _states(layer, width, first_unit, C, d, stable, thresholds, forced, tol):
-    """Each unit's threshold ``tol * ||C_i||`` in ``layer`` (-1 where the
-    row is zero) and forced state: its sign where stable over the box or
-    constant on the region, 0 to split."""
+def _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol):
+    """Each unit's norm ``||C_i||`` in ``layer``, its threshold
+    ``tol * ||C_i||`` (-1 where the row is constant on the region: within
+    CANCELLATION of the terms summed into it) and forced state: its sign
+    where stable over the box or constant on the region, 0 to split."""
     for i in range(width):
         norm = np.sqrt(dot(C[layer, i], C[layer, i]))
-        thresholds[layer, i] = tol * norm if norm > 0.0 else -1.0
+        norms[layer, i] = norm
+        constant = norm <= CANCELLATION * scales[layer, i]
+        thresholds[layer, i] = -1.0 if constant else tol * norm
         code = stable[first_unit[layer] + i]
         if code != 0:
             forced[layer, i] = code
-        elif norm == 0.0:
+        elif constant:
             forced[layer, i] = 1 if d[layer, i] > 0.0 else -1
         else:
             forced[layer, i] = 0
@@ -294,7 +303,7 @@ def _states(layer, width, first_unit, C, d, stable, thresholds, forced, tol):
 @njit(cache=True)
 def search(
     rows, rhs, coefficients, k0, factor, factored, first_bias, weights_stack, biases_stack,
-    widths, start_layer, C0, d0, G0, g0, stable, order, start_depth, decided, values, head_basis,
+    widths, start_layer, C0, d0, G0, g0, scale0, stable, order, start_depth, decided, values, head_basis,
     head_upper, flippable, row_depths, row_bits, row_layers, lower, upper, weights, tol,
     max_flips, across_capacity, proofs_kept, max_iterations, check_tolerance, budget,
 ):
@@ -306,7 +315,7 @@ def search(
     Parameters
     ----------
     rows, rhs, coefficients : arrays of shapes (r, n), (r,), (r, m)
-        The path's rows, their right-hand sides and their combinations of
+        The path's rows (of unit norm), their right-hand sides and their combinations of
         the first layer's weights (``factor``, shape (m, n)), the first
         ``k0`` filled, with room after them for a row per span unit still
         to decide.
@@ -320,6 +329,9 @@ def search(
     C0, d0, G0, g0 : layer ``L``'s affine map on the current region, in
         input space (shapes (w, n), (w,)) and in first-layer
         pre-activations ((w, m), (w,)).
+    scale0 : array (w,)
+        The size of the terms summed into each row of ``C0``: a row within
+        CANCELLATION of it is constant on the region.
     stable : int8 array (units,)
         +1 or -1 for a unit stable over the box, 0 otherwise.
     order : int64 array (units,)
@@ -375,6 +387,8 @@ def search(
     d = np.zeros((n_layers, widest))
     G = np.zeros((n_layers, widest, m))
     g = np.zeros((n_layers, widest))
+    scales = np.zeros((n_layers, widest))
+    norms = np.zeros((n_layers, widest))
     thresholds = np.zeros((n_layers, widest))
     forced = np.zeros((n_layers, widest), np.int64)
     layer = unit_layer[order[start_depth]] if start_depth < w else n_layers - 1
@@ -383,7 +397,8 @@ def search(
     d[layer, :width] = d0
     G[layer, :width] = G0
     g[layer, :width] = g0
-    _states(layer, width, first_unit, C, d, stable, thresholds, forced, tol)
+    scales[layer, :width] = scale0
+    _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
     total_rows = k0 + w
     flips = np.zeros(total_rows, np.bool_)
     flips[:k0] = flippable
@@ -485,7 +500,7 @@ def search(
                 # the layer's LPs can start from.
                 _enter(
                     layer, pattern, first_unit, widths, weights_stack, biases_stack, C, d, G, g,
-                    stable, thresholds, forced, tol,
+                    scales, stable, norms, thresholds, forced, tol,
                 )
                 anchors[layer] = next_anchor
                 next_anchor += 1
@@ -563,9 +578,13 @@ def search(
                 indices[start + size] = p
                 size += 1
         pattern[u] = sign > 0
-        rows[k] = sign * C[layer, i]
-        rhs[k] = threshold - sign * d[layer, i]
-        coefficients[k] = sign * G[layer, i]
+        # Rows of unit norm: the LPs decide in input units whatever the scale.
+        norm = norms[layer, i]
+        for j in range(n):
+            rows[k, j] = sign * (C[layer, i, j] / norm)
+        for q in range(m):
+            coefficients[k, q] = sign * (G[layer, i, q] / norm)
+        rhs[k] = tol - sign * (d[layer, i] / norm)
         flips[k] = index == 0
         row_depth[k] = t
         bit = 2 * i + (1 if sign > 0 else 0)

@@ -992,10 +992,14 @@ class _TreeSearch:
             int(piece_start[layer] + (unit - self.offset[layer]) * problem.pieces[layer])
             for unit, layer in enumerate(self.layer_of)
         ]
-        # Effective affine map (C, d) of each layer on the current region,
-        # and tol * ||C_i|| for each row, -1 where the row is zero.
+        # Effective affine map (C, d) of each layer on the current region.
         self.maps: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(layer_sizes)
-        self.thresholds: list[np.ndarray | None] = [None] * len(layer_sizes)
+        # Per layer: each row's norm, 0 where it is constant on the region
+        # (_kernels.CANCELLATION); the norm as computed; the size of the
+        # terms summed into it.
+        self.norms: list[np.ndarray | None] = [None] * len(layer_sizes)
+        self.raw_norms: list[np.ndarray | None] = [None] * len(layer_sizes)
+        self.scales: list[np.ndarray | None] = [None] * len(layer_sizes)
         self.order = np.array(problem.order, dtype=np.intp)
         ordered_layers = self.layer_of[self.order]
         self.layer_starts = set(np.flatnonzero(ordered_layers[1:] != ordered_layers[:-1]) + 1)
@@ -1157,7 +1161,9 @@ class _TreeSearch:
                 values = self.pre[witnesses, unit]
             side = witnesses[_kernels.side_mask(values, threshold, sign)]
             self.pattern[unit] = sign > 0
-            self._push_row(unit, sign * c, threshold - sign * offset, flippable=index + 1 < len(signs))
+            self._push_row(
+                unit, sign * c, self.problem.tol - sign * offset, flippable=index + 1 < len(signs)
+            )
             if side.size == 0:
                 side = self._witness_for_new_child(depth, sign)
             if side is not None:
@@ -1199,7 +1205,7 @@ class _TreeSearch:
         results, error = _layer_search.run(
             self, self.rows[:room], self.rhs[:room], coefficients, k, problem.weights[0],
             factored, problem.biases[0], self.weights_stack, self.biases_stack,
-            np.array(problem.widths, dtype=np.int64), span, C, d, G, g,
+            np.array(problem.widths, dtype=np.int64), span, C, d, G, g, self.scales[layer],
             problem.stable[units].astype(np.int8), self.order[self.compiled_depth :] - first,
             depth - self.compiled_depth, self.pattern[units].astype(bool),
             np.ascontiguousarray(self.pre[witnesses, units]), basis, at_upper,
@@ -1245,13 +1251,13 @@ class _TreeSearch:
         candidate ``q`` by the margin, ``a_p - a_q >= tol * ||c_p - c_q||``:
         up to k - 1 rows, all pushed together.
         """
-        unit, candidates, C, d = self._pieces_at(depth)
+        unit, candidates, C, d, scale = self._pieces_at(depth)
         if candidates.size == 1:
             self.pattern[unit] = candidates[0]
             self._visit(depth + 1, witnesses)
             return
         for index, piece in enumerate(candidates):
-            split = self._piece_rows(piece, candidates, C, d)
+            split = self._piece_rows(piece, candidates, C, d, scale)
             if split is None:
                 continue
             mark = self.n_points
@@ -1264,7 +1270,7 @@ class _TreeSearch:
                 except _OverBudget as over:
                     over.remaining.extend(
                         self._prefix(depth, int(later)) for later in candidates[index + 1 :]
-                        if self._piece_rows(later, candidates, C, d) is not None
+                        if self._piece_rows(later, candidates, C, d, scale) is not None
                     )
                     raise
             for _ in range(margins.shape[1]):
@@ -1283,31 +1289,35 @@ class _TreeSearch:
         margins = values[:, [piece]] - values[:, others] - thresholds
         return witnesses[np.all(margins >= 0.0, axis=1)], margins
 
-    def _piece_rows(self, piece, candidates, C, d):
-        """The rows of child ``piece``: ``(rows, rhs, others, thresholds)``, or
-        None when a piece parallel to it beats it on the whole node.
+    def _piece_rows(self, piece, candidates, C, d, scale):
+        """The rows of child ``piece``: ``(rows, rhs, others, thresholds)``,
+        rows of unit norm and the thresholds of the raw differences, or None
+        when a piece parallel to it beats it on the whole node.
 
-        A piece ``q`` with ``c_q = c_p`` on the region is no hyperplane there:
-        the larger constant wins, the lower index on a tie (as ``argmax``).
+        A piece ``q`` with ``c_q = c_p`` on the region (up to
+        :data:`pyregions._kernels.CANCELLATION`) is no hyperplane there: the
+        larger constant wins, the lower index on a tie (as ``argmax``).
         """
         others = candidates[candidates != piece]
         G = C[piece] - C[others]
         gap = d[piece] - d[others]
-        flat = ~G.any(axis=1)
+        norms = np.sqrt(np.einsum("ij,ij->i", G, G))
+        flat = norms <= _kernels.CANCELLATION * (scale[piece] + scale[others])
         if np.any(flat & ((gap < 0.0) | ((gap == 0.0) & (others < piece)))):
             return None
-        G, gap, others = G[~flat], gap[~flat], others[~flat]
-        thresholds = self.problem.tol * np.sqrt(np.einsum("ij,ij->i", G, G))
-        return G, thresholds - gap, others, thresholds
+        keep = ~flat
+        G, gap, others, norms = G[keep], gap[keep], others[keep], norms[keep]
+        rows = G / norms[:, None]
+        return rows, self.problem.tol - gap / norms, others, self.problem.tol * norms
 
     def _follow(self, depth: int, state: int, witnesses: np.ndarray) -> np.ndarray:
         """Take the child ``state`` of the node at ``depth``, known to be non-empty."""
         if self.is_maxout[self.problem.order[depth]]:
-            unit, candidates, C, d = self._pieces_at(depth)
+            unit, candidates, C, d, scale = self._pieces_at(depth)
             self.pattern[unit] = state
             if candidates.size == 1:
                 return witnesses
-            split = self._piece_rows(state, candidates, C, d)
+            split = self._piece_rows(state, candidates, C, d, scale)
             return self._push_piece(unit, state, split, witnesses)[0]
         positive = bool(state)
         unit, c, offset, threshold = self._unit_at(depth)
@@ -1315,15 +1325,16 @@ class _TreeSearch:
         if c is None:
             return witnesses
         sign = 1.0 if positive else -1.0
-        self._push_row(unit, sign * c, threshold - sign * offset)
+        self._push_row(unit, sign * c, self.problem.tol - sign * offset)
         return witnesses[_kernels.side_mask(self.pre[witnesses, unit], threshold, sign)]
 
     def _unit_at(self, depth: int) -> tuple[int, np.ndarray | None, float, float]:
-        """The unit split at ``depth``: ``(unit, c, d, tol * ||c||)``.
+        """The unit split at ``depth``: ``(unit, c / ||c||, d / ||c||, tol * ||c||)``,
+        its row scaled to unit norm and the threshold of its raw pre-activation.
 
-        ``c`` is None when the unit's state is forced on the whole node
-        (stable over the box, or constant on the region); ``d`` is then that
-        state.
+        The row is None when the unit's state is forced on the whole node
+        (stable over the box, or constant on the region); the offset is then
+        that state.
         """
         problem = self.problem
         unit = problem.order[depth]
@@ -1333,11 +1344,11 @@ class _TreeSearch:
             return unit, None, state > 0, 0.0
         C, d = self.maps[layer]
         i = unit - self.offset[layer]
-        threshold = self.thresholds[layer][i]
-        if threshold < 0.0:
+        norm = self.norms[layer][i]
+        if norm == 0.0:
             # Constant on this region: not a hyperplane here.
             return unit, None, d[i] > 0.0, 0.0
-        return unit, C[i], d[i], threshold
+        return unit, C[i] / norm, d[i] / norm, self.problem.tol * norm
 
     def _layer_at(self, depth: int) -> int:
         """The layer of the unit at ``depth``, entered if it is a new one."""
@@ -1346,41 +1357,47 @@ class _TreeSearch:
             self._enter_layer(layer)
         return layer
 
-    def _pieces_at(self, depth: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-        """The maxout unit at ``depth``: ``(unit, candidates, C, d)``, its
-        pieces that can win in the box and the affine map of every piece on
-        the region (``C[p] x + d[p]``)."""
+    def _pieces_at(self, depth: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The maxout unit at ``depth``: ``(unit, candidates, C, d, scale)``,
+        its pieces that can win in the box, the affine map of every piece on
+        the region (``C[p] x + d[p]``) and the size of the terms summed into
+        each ``C[p]`` (:data:`pyregions._kernels.CANCELLATION`)."""
         unit = self.problem.order[depth]
         layer = self._layer_at(depth)
         i = unit - self.offset[layer]
         k = self.problem.pieces[layer]
         C, d = self.maps[layer]
+        rows = slice(i * k, (i + 1) * k)
         candidates = np.flatnonzero(self.problem.candidates[layer][i])
-        return unit, candidates, C[i * k : (i + 1) * k], d[i * k : (i + 1) * k]
+        return unit, candidates, C[rows], d[rows], self.scales[layer][rows]
 
     def _enter_layer(self, layer: int) -> None:
         self.layer_rows[layer] = len(self.row_ids)
-        C, d = self._layer_map(layer)
+        C, d, scale = self._layer_map(layer)
         self.maps[layer] = (C, d)
-        self.thresholds[layer] = np.where(
-            C.any(axis=1), self.problem.tol * np.sqrt(np.einsum("ij,ij->i", C, C)), -1.0
-        )
+        self.scales[layer] = scale
+        self.raw_norms[layer] = norms = np.sqrt(np.einsum("ij,ij->i", C, C))
+        self.norms[layer] = np.where(norms > _kernels.CANCELLATION * scale, norms, 0.0)
 
-    def _layer_map(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """The affine map of ``layer``'s pre-activations on the current region."""
+    def _layer_map(self, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The affine map of ``layer``'s pre-activations on the current
+        region, ``(C, d)``, and the size of the terms summed into each row
+        of ``C`` (:data:`pyregions._kernels.CANCELLATION`)."""
         W, b = self.problem.weights[layer], self.problem.biases[layer]
         if layer == 0:
-            return W, b
+            return W, b, np.sqrt(np.einsum("ij,ij->i", W, W))
         C_prev, d_prev = self.maps[layer - 1]
         states = self.pattern[self.offset[layer - 1] : self.offset[layer]]
         k = self.problem.pieces[layer - 1]
         if k > 1:
             # A maxout unit passes on its winning piece.
-            winners = np.arange(states.shape[0]) * k + states
-            return W @ C_prev[winners], W @ d_prev[winners] + b
-        active = states.astype(bool, copy=False)
-        W_active = W[:, active]
-        return W_active @ C_prev[active], W_active @ d_prev[active] + b
+            passed = np.arange(states.shape[0]) * k + states
+            W_passed = W
+        else:
+            passed = states.astype(bool, copy=False)
+            W_passed = W[:, passed]
+        scale = np.abs(W_passed) @ self.raw_norms[layer - 1][passed]
+        return W_passed @ C_prev[passed], W_passed @ d_prev[passed] + b, scale
 
     def _first_layer_map(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
         """The affine map of ``layer``'s pre-activations on the current
