@@ -49,9 +49,10 @@ EMPTY = 1
 UNDECIDED = 2
 
 # Absolute tolerance on bounds and row activities, as HiGHS's
-# primal_feasibility_tolerance in the tree search (the rows already hold the
-# region's margin).
-PRIMAL_TOLERANCE = 1e-9
+# primal_feasibility_tolerance in the tree search: the rows are of unit
+# norm, so this is a distance in input units, 100 times below the default
+# margin the rows already hold.
+PRIMAL_TOLERANCE = 1e-10
 # Relative size below which a pivot candidate is treated as zero.
 PIVOT_TOLERANCE = 1e-9
 # Breakpoints of the ratio test are taken in rounds of this many, the

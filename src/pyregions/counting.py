@@ -85,7 +85,7 @@ from .tightening import PreactivationBounds, check_network_and_box, preactivatio
 
 __all__ = ["DEFAULT_TOL", "Progress", "RegionCount", "count_regions"]
 
-DEFAULT_TOL = 1e-6
+DEFAULT_TOL = 1e-8
 DEFAULT_SAMPLES = 4096
 # A subtree's region is a sliver of the box: most samples would miss it,
 # and drawing them cost more than the LPs they saved.
@@ -112,8 +112,9 @@ MAX_SUBTREE_RETRIES = 3
 # run loses little, and save finished subtrees at most this often (seconds).
 CHECKPOINT_SUBTREES = 64
 CHECKPOINT_INTERVAL = 2.0
-# LPs decide at the margin tol; HiGHS must be far more precise than that.
-LP_FEASIBILITY_TOLERANCE = 1e-9
+# LPs decide at the margin tol; HiGHS must be far more precise than that
+# (1e-10 is the smallest tolerance HiGHS accepts).
+LP_FEASIBILITY_TOLERANCE = 1e-10
 LP_ITERATION_LIMIT = 20_000
 # Beyond this, the Numba simplex hands an LP to HiGHS.
 SIMPLEX_ITERATION_LIMIT = 500
@@ -225,10 +226,10 @@ def count_regions(
         ``"tree"`` is the fast exact search; ``"milp"`` the paper's MILP with
         no-good cuts (HiGHS has no lazy-constraint callback for this, so each
         region costs one MILP re-solve).
-    tol : float, default=1e-6
+    tol : float, default=1e-8
         Margin, a distance in input units: regions thinner than this are not
-        counted (see the module docstring). Keep it well above 1e-9, the
-        precision to which the LPs are decided.
+        counted (see the module docstring). Keep it at or above 1e-8, 100
+        times the precision to which the LPs are decided (1e-10).
     time_limit : float, optional
         Seconds; when reached the count stops and ``complete`` is False.
     seed : None, int or numpy.random.Generator

@@ -138,7 +138,7 @@ def estimate_regions(
         Probes to run, at least 2 (the interval needs a sample variance).
     seed : None, int or numpy.random.Generator
         Seeds the probes' choices, the witness samples and the LPs.
-    tol : float, default=1e-6
+    tol : float, default=1e-8
         Margin, a distance in input units, with the meaning it has in
         :func:`~pyregions.count_regions`: the quantity estimated is that
         function's count at the same ``tol``.
