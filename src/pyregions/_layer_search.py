@@ -213,6 +213,39 @@ def _solve_lp(
 
 
 @njit(cache=True)
+def _is_thin(
+    rows, rhs, raised, coefficients, k, factor, factored, lower, upper, weights, row_key, columns,
+    tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
+    store, beyond, witnesses, row_scale, row_unit, tol, thin_tol,
+):
+    """Whether the leaf of the first ``k`` rows is thin: -1 (no) when a
+    witness is ``thin_tol`` from every row, else the status of the LP with
+    the rows raised to that margin (LP_FEASIBLE: not thin); and whether that
+    LP's basis was kept."""
+    if k == 0:
+        return -1, False
+    for j in range(witnesses.shape[0]):
+        p = witnesses[j]
+        if beyond[p] < thin_tol:
+            continue
+        far = True
+        for r in range(k):
+            u = row_unit[r]
+            if u >= 0 and row_scale[r] * store[p, u] < thin_tol:
+                far = False
+                break
+        if far:
+            return -1, False
+    for r in range(k):
+        raised[r] = rhs[r] + (thin_tol - tol)
+    answer, basic = _solve_lp(
+        rows, raised, coefficients, k, factor, factored, lower, upper, weights, row_key, columns,
+        tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
+    )
+    return answer, basic.shape[0] > 0
+
+
+@njit(cache=True)
 def _unvisited(pattern, order, next_child, depth, start_depth):
     """The prefixes, in the layer, of the node at ``depth`` (about to be
     visited) and of the second children still to come above it, deepest
@@ -303,9 +336,10 @@ def _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, f
 @njit(cache=True)
 def search(
     rows, rhs, coefficients, k0, factor, factored, first_bias, weights_stack, biases_stack,
-    widths, start_layer, C0, d0, G0, g0, scale0, stable, order, start_depth, decided, values, head_basis,
-    head_upper, flippable, row_depths, row_bits, row_layers, lower, upper, weights, tol,
-    max_flips, across_capacity, proofs_kept, max_iterations, check_tolerance, budget,
+    widths, start_layer, C0, d0, G0, g0, scale0, stable, order, start_depth, decided, values,
+    above, head_basis, head_upper, flippable, row_depths, row_bits, row_layers, row_scales,
+    lower, upper, weights, tol, thin_tol, max_flips, across_capacity, proofs_kept,
+    max_iterations, check_tolerance, budget,
 ):
     """Search every pattern of the layers from ``start_layer`` on below the current node.
 
@@ -341,15 +375,23 @@ def search(
         are decided, with states ``decided`` (bool array (units,)).
     values : array (p, units)
         The span units' pre-activations at the witnesses of the node.
+    above : array (p,)
+        Each witness's least distance from the path's rows of the layers
+        above ``start_layer`` (inf if there are none).
     head_basis, head_upper : a feasible basis of the path's first
         ``head_basis.shape[0]`` rows (at most ``k0``), its columns at their upper bound.
     flippable, row_depths, row_bits, row_layers : arrays (k0,)
         Whether each path row's second child is still to come, its depth,
         its key in its layer (``2 * unit + state``, the unit counted in its
         layer) and its layer.
-    lower, upper, weights, tol, max_flips, across_capacity, proofs_kept,
+    row_scales : array (k0,)
+        ``sign / ||c||`` of each path row: its distance at a point is that
+        times the unit's pre-activation.
+    lower, upper, weights, tol, thin_tol, max_flips, across_capacity, proofs_kept,
     max_iterations, check_tolerance
         The box, the simplex's costs, and the constants of the Python search.
+        A leaf is thin when no point of it is ``thin_tol`` from its rows
+        (only looked for when ``thin_tol > tol``).
     budget : int
         Nodes the search may visit besides this one before it stops.
 
@@ -361,6 +403,8 @@ def search(
         pre-activations, and the depth of the row they were put across.
     nodes, solves : int
         Nodes visited (this one included), LPs solved.
+    thin : int
+        Thin regions among ``patterns``.
     status : int
         COMPLETE; INTERRUPTED when Python asked the search to stop; or
         OVER_BUDGET. ``patterns`` then holds what was found so far.
@@ -408,6 +452,21 @@ def search(
     row_bit[:k0] = row_bits
     row_layer = np.empty(total_rows, np.int64)
     row_layer[:k0] = row_layers
+    # A row's distance at a stored point: row_scale * store[point, row_unit];
+    # rows of the layers above have no unit here (-1), and stored points
+    # carry their least distance from those rows in `beyond`.
+    row_scale = np.empty(total_rows)
+    row_scale[:k0] = row_scales
+    row_unit = np.full(total_rows, -1, np.int64)
+    rows_above = False
+    for r in range(k0):
+        if row_bits[r] >= 0:
+            row_unit[r] = first_unit[row_layers[r]] + row_bits[r] // 2
+        else:
+            rows_above = True
+    check_thin = thin_tol > tol
+    raised = np.empty(total_rows)
+    n_thin = 0
     # A row's identity for the kept bases: its layer's region (a number per
     # entry into the layer) and its key; -1 for the rows below the node,
     # which stay on the path throughout.
@@ -449,6 +508,8 @@ def search(
     # the index lists of the nodes on the path, one segment each.
     store = np.empty((max(2 * values.shape[0], 64), w))
     store[: values.shape[0]] = values
+    beyond = np.empty(store.shape[0])
+    beyond[: values.shape[0]] = above
     n_points = values.shape[0]
     indices = np.empty(max(4 * values.shape[0], 64), np.int64)
     for i in range(values.shape[0]):
@@ -490,6 +551,22 @@ def search(
                     found = _grown_rows(found, n_found + 1)
                 found[n_found] = pattern
                 n_found += 1
+                if check_thin:
+                    thin, kept = _is_thin(
+                        rows, rhs, raised, coefficients, k, factor, factored, lower, upper,
+                        weights, row_key, columns, tight, keys, sizes, uppers, n_kept, point,
+                        multipliers, max_iterations, check_tolerance, store, beyond,
+                        indices[starts[t] : ends[t]], row_scale, row_unit, tol, thin_tol,
+                    )
+                    if thin >= LP_FEASIBLE:
+                        solves += 1
+                        if kept:
+                            n_kept += 1
+                        if thin == LP_FAILED:
+                            status = INTERRUPTED
+                            break
+                        if thin != LP_FEASIBLE:
+                            n_thin += 1
                 t -= 1
                 continue
             u = order[t]
@@ -548,10 +625,13 @@ def search(
             count = n_across[t]
             if n_points + count > store.shape[0]:
                 store = _grown_rows(store, n_points + count)
+                beyond = _grown_items(beyond, store.shape[0])
             first_new = n_points
             slot = across_first[t]
             while slot >= 0:
                 store[n_points] = across_values[slot]
+                # Its distance from rows above is unknown: an LP decides.
+                beyond[n_points] = -np.inf if rows_above else np.inf
                 n_points += 1
                 following = across_next[slot]
                 across_next[slot] = free_slot
@@ -580,6 +660,8 @@ def search(
         pattern[u] = sign > 0
         # Rows of unit norm: the LPs decide in input units whatever the scale.
         norm = norms[layer, i]
+        row_scale[k] = sign / norm
+        row_unit[k] = u
         for j in range(n):
             rows[k, j] = sign * (C[layer, i, j] / norm)
         for q in range(m):
@@ -683,6 +765,11 @@ def search(
             # The LP's point as a witness, if rounding left it in the child.
             if n_points == store.shape[0]:
                 store = _grown_rows(store, n_points + 1)
+                beyond = _grown_items(beyond, store.shape[0])
+            beyond[n_points] = np.inf
+            for r in range(k0):
+                if row_unit[r] < 0:
+                    beyond[n_points] = min(beyond[n_points], dot(rows[r], point) - rhs[r] + tol)
             for q in range(m):
                 first[q] = first_bias[q] + dot(factor[q], point)
             _forward(first, weights_stack, biases_stack, widths, start_layer, store[n_points])
@@ -698,6 +785,6 @@ def search(
         t += 1
         descend = True
     return (
-        found[:n_found], out_firsts[:n_out], out_depths[:n_out], nodes, solves, status, unvisited,
-        lengths,
+        found[:n_found], out_firsts[:n_out], out_depths[:n_out], nodes, solves, n_thin, status,
+        unvisited, lengths,
     )

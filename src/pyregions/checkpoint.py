@@ -21,7 +21,8 @@ import numpy as np
 
 from .exceptions import CheckpointError
 
-FORMAT_VERSION = 1
+# 2: the count of thin regions of each finished subtree.
+FORMAT_VERSION = 2
 
 
 def fingerprint(*arrays: np.ndarray, extra: str = "") -> str:
@@ -51,12 +52,14 @@ def prefix_from_key(key: str) -> tuple[int, ...]:
 
 @dataclass
 class SubtreeResult:
-    """The packed patterns of one finished subtree and what finding them cost."""
+    """The packed patterns of one finished subtree, how many of its regions
+    are thin, and what finding them cost."""
 
     # uint8, np.packbits(axis=1) of bool (regions, n_hidden); int8 states with maxout
     patterns: np.ndarray
     lp_solves: int
     nodes: int
+    thin: int
 
 
 @dataclass
@@ -92,6 +95,7 @@ class CheckpointState:
                 counts=counts,
                 solves=np.array([self.finished[k].lp_solves for k in keys], dtype=np.int64),
                 nodes=np.array([self.finished[k].nodes for k in keys], dtype=np.int64),
+                thin=np.array([self.finished[k].thin for k in keys], dtype=np.int64),
                 patterns=patterns.reshape(-1, width),
                 frontier_solves=np.array(self.frontier_solves),
                 packed=np.array(self.packed),
@@ -117,7 +121,11 @@ class CheckpointState:
                 if not isinstance(data, np.lib.npyio.NpzFile):
                     raise ValueError("a single .npy array, not an .npz archive")
                 if int(data["version"]) != FORMAT_VERSION:
-                    msg = f"{path}: checkpoint format {int(data['version'])}, expected {FORMAT_VERSION}"
+                    msg = (
+                        f"{path}: checkpoint format {int(data['version'])}, expected "
+                        f"{FORMAT_VERSION} (format 1 has no thin-region counts); remove it "
+                        "to count afresh"
+                    )
                     raise CheckpointError(msg)
                 if str(data["fingerprint"]) != expected_fingerprint:
                     msg = (
@@ -131,7 +139,7 @@ class CheckpointState:
                 finished = {
                     key: SubtreeResult(
                         data["patterns"][offsets[i] : offsets[i + 1]], int(data["solves"][i]),
-                        int(data["nodes"][i]),
+                        int(data["nodes"][i]), int(data["thin"][i]),
                     )
                     for i, key in enumerate(data["finished"].tolist())
                 }

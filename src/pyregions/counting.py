@@ -83,9 +83,10 @@ from .network import Network
 from .slices import Slice
 from .tightening import PreactivationBounds, check_network_and_box, preactivation_bounds
 
-__all__ = ["DEFAULT_TOL", "Progress", "RegionCount", "count_regions"]
+__all__ = ["DEFAULT_THIN_TOL", "DEFAULT_TOL", "Progress", "RegionCount", "count_regions"]
 
 DEFAULT_TOL = 1e-8
+DEFAULT_THIN_TOL = 1e-6
 DEFAULT_SAMPLES = 4096
 # A subtree's region is a sliver of the box: most samples would miss it,
 # and drawing them cost more than the LPs they saved.
@@ -168,6 +169,11 @@ class RegionCount:
     n_stable : int
         Hidden units stable over the whole box, never branched on.
     n_hidden : int
+    thin : int
+        Counted regions with no point at distance ``thin_tol`` from their
+        walls: 0 when ``thin_tol <= tol``. When it is not 0, the count
+        depends on the margin between ``tol`` and ``thin_tol``.
+    thin_tol : float
     patterns : array of uint8 or int8, or None
         With ``return_patterns=True``, one row per region. For a pure ReLU
         network the bool pattern over all hidden units (layer by layer)
@@ -185,6 +191,8 @@ class RegionCount:
     tol: float
     n_stable: int
     n_hidden: int
+    thin: int = 0
+    thin_tol: float = 0.0
     patterns: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -206,6 +214,7 @@ def count_regions(
     *,
     method: str = "tree",
     tol: float = DEFAULT_TOL,
+    thin_tol: float = DEFAULT_THIN_TOL,
     time_limit: float | None = None,
     seed=None,
     jobs: int = 1,
@@ -230,6 +239,10 @@ def count_regions(
         Margin, a distance in input units: regions thinner than this are not
         counted (see the module docstring). Keep it at or above 1e-8, 100
         times the precision to which the LPs are decided (1e-10).
+    thin_tol : float, default=1e-6
+        Regions counted with no point at this distance from their walls are
+        reported as ``thin``: a region with such a witness costs nothing
+        more, any other one LP.
     time_limit : float, optional
         Seconds; when reached the count stops and ``complete`` is False.
     seed : None, int or numpy.random.Generator
@@ -270,7 +283,7 @@ def count_regions(
     ShapeError
         When the box does not match the network.
     ValueError
-        For an unknown method or a non-positive ``tol``.
+        For an unknown method or a non-positive ``tol`` or ``thin_tol``.
     SolverError
         When neither the simplex nor HiGHS can decide an LP.
     CheckpointError
@@ -295,6 +308,7 @@ def count_regions(
         msg = f"method must be one of {METHODS}, got {method!r}"
         raise ValueError(msg)
     tol = check_positive(tol, "tol")
+    thin_tol = check_positive(thin_tol, "thin_tol")
     jobs = check_int(jobs, "jobs", minimum=1)
     if checkpoint is not None and method != "tree":
         msg = f"checkpoints are kept by the tree search only, not by method {method!r}"
@@ -314,6 +328,9 @@ def count_regions(
         box = Box(lower, upper)
         walls = plane.walls(WALL_MARGIN)
     pre_bounds = preactivation_bounds(network, box, method="lp")
+    problem = _TreeProblem.build(network, lower, upper, pre_bounds, tol, thin_tol=thin_tol)
+    if walls is not None:
+        problem = problem.with_walls(*walls)
     if method == "milp":
         remaining = None if deadline is None else max(deadline - time.time(), 1e-3)
         found = enumerate_regions_milp(
@@ -321,11 +338,9 @@ def count_regions(
             tol=tol, time_limit=remaining, seed=int(rng.integers(2**31 - 1)), domain=walls,
         )
         patterns, solves, complete = found.patterns, found.solver_calls, found.complete
+        thin = _thin_of(problem, patterns, rng)
     else:
-        problem = _TreeProblem.build(network, lower, upper, pre_bounds, tol)
-        if walls is not None:
-            problem = problem.with_walls(*walls)
-        patterns, complete, solves = _count_tree(
+        patterns, complete, solves, thin = _count_tree(
             problem, rng, jobs=jobs, executor=executor, deadline=deadline, progress=progress,
             checkpoint=checkpoint,
         )
@@ -340,8 +355,25 @@ def count_regions(
         tol=float(tol),
         n_stable=pre_bounds.n_stable,
         n_hidden=network.n_hidden,
+        thin=thin,
+        thin_tol=float(thin_tol),
         patterns=_pack(patterns) if return_patterns else None,
     )
+
+
+def _thin_of(problem: _TreeProblem, patterns: np.ndarray, rng) -> int:
+    """How many of ``patterns`` (regions found by another method) are thin,
+    each decided as the tree search decides its leaves."""
+    if not problem.checks_thin:
+        return 0
+    walls = problem.n_hidden - patterns.shape[1]
+    thin = 0
+    for pattern in patterns:
+        full = np.concatenate([np.ones(walls, pattern.dtype), pattern])
+        search = _TreeSearch(problem, rng)
+        search.run(prefix=tuple(full[list(problem.order)].tolist()), samples=0)
+        thin += search.thin
+    return thin
 
 
 def _pack(patterns: np.ndarray) -> np.ndarray:
@@ -363,13 +395,13 @@ def _prefixes(patterns: np.ndarray) -> list[tuple]:
 def _count_tree(problem, rng, *, jobs, executor, deadline, progress, checkpoint):
     """Run the tree search in one piece, or cut into subtrees.
 
-    Returns ``(patterns, complete, lp_solves)``; the patterns come in the
-    serial search's order however the tree was cut.
+    Returns ``(patterns, complete, lp_solves, thin)``; the patterns come in
+    the serial search's order however the tree was cut.
     """
     if jobs == 1 and executor is None and checkpoint is None:
         search = _TreeSearch(problem, rng, deadline=deadline, progress=progress)
         patterns, complete = search.run()
-        return patterns, complete, search.lp.solves
+        return patterns, complete, search.lp.solves, search.thin
     return _SubtreeRun(problem, rng, jobs, executor, deadline, progress, checkpoint).run()
 
 
@@ -419,7 +451,7 @@ class _SubtreeRun:
         key = fingerprint(
             *problem.weights, *problem.biases, problem.lower, problem.upper, problem.stable,
             np.asarray(problem.order), *(c for c in problem.candidates if c is not None),
-            extra=f"tol={problem.tol!r}",
+            extra=f"tol={problem.tol!r},thin_tol={problem.thin_tol!r}",
         )
         if self.checkpoint is not None and Path(self.checkpoint).exists():
             return CheckpointState.load(self.checkpoint, key)
@@ -529,7 +561,9 @@ class _SubtreeRun:
 
     def _finish(self, state, prefix, part) -> None:
         state.pending.remove(prefix)
-        state.finished[prefix_key(prefix)] = SubtreeResult(part.patterns, part.lp_solves, part.nodes)
+        state.finished[prefix_key(prefix)] = SubtreeResult(
+            part.patterns, part.lp_solves, part.nodes, part.thin
+        )
         self._save(state)
         if self.progress is not None:
             self.progress(self._summary(state))
@@ -551,7 +585,7 @@ class _SubtreeRun:
     def _assemble(self, state, complete):
         n_hidden = self.problem.n_hidden
         if state is None:
-            return np.empty((0, n_hidden), dtype=bool), False, 0
+            return np.empty((0, n_hidden), dtype=bool), False, 0, 0
         layer_of = self.problem.layer_of
         pieces = [self.problem.pieces[layer_of[unit]] for unit in self.problem.order]
         keys = sorted(state.finished, key=lambda key: _serial_order(key, pieces))
@@ -559,7 +593,8 @@ class _SubtreeRun:
         empty = _pack(np.empty((0, n_hidden), self.problem.pattern_dtype))
         patterns = _unpack(np.concatenate(packed) if packed else empty, n_hidden)
         solves = self._summary(state).lp_solves + sum(p.lp_solves for p in self.partial)
-        return patterns, complete, solves
+        thin = sum(r.thin for r in state.finished.values()) + sum(p.thin for p in self.partial)
+        return patterns, complete, solves, thin
 
 
 def _frontier(problem, rng, size, deadline):
@@ -585,6 +620,7 @@ class _Subtree:
     lp_solves: int
     nodes: int
     complete: bool
+    thin: int
     children: list[tuple[bool, ...]] | None = None
 
 
@@ -601,9 +637,10 @@ def _count_subtree(problem, prefix, seed, deadline, node_budget, progress=None) 
         patterns, complete = search.run(prefix=prefix, samples=SUBTREE_SAMPLES)
     except _OverBudget as over:
         return _Subtree(
-            _pack(search.found_patterns()), search.lp.solves, search.nodes, True, over.remaining
+            _pack(search.found_patterns()), search.lp.solves, search.nodes, True, search.thin,
+            over.remaining,
         )
-    return _Subtree(_pack(patterns), search.lp.solves, search.nodes, complete)
+    return _Subtree(_pack(patterns), search.lp.solves, search.nodes, complete, search.thin)
 
 
 @dataclass(frozen=True, eq=False)
@@ -627,6 +664,8 @@ class _TreeProblem:
     pieces: tuple[int, ...]  # per layer: 1 for ReLU, the rank k for maxout
     # Per layer: None for ReLU; for maxout, bool (n, k), the pieces that can win in the box.
     candidates: tuple[np.ndarray | None, ...]
+    # Leaves with no point at this distance from their walls are thin.
+    thin_tol: float = 0.0
 
     @classmethod
     def build(
@@ -637,6 +676,8 @@ class _TreeProblem:
         pre_bounds: PreactivationBounds,
         tol: float,
         order: Sequence[int] | None = None,
+        *,
+        thin_tol: float = 0.0,
     ) -> _TreeProblem:
         free = lower < upper
         flat = [
@@ -664,7 +705,7 @@ class _TreeProblem:
             raise ValueError(msg)
         return cls(
             weights, biases, lower[free], upper[free], stable, float(tol), order, pieces,
-            candidates,
+            candidates, float(thin_tol),
         )
 
     def with_walls(self, rows: np.ndarray, rhs: np.ndarray) -> _TreeProblem:
@@ -692,6 +733,11 @@ class _TreeProblem:
     @property
     def n_hidden(self) -> int:
         return self.stable.shape[0]
+
+    @property
+    def checks_thin(self) -> bool:
+        """Whether a leaf can be thin: below ``tol`` no counted region is."""
+        return self.thin_tol > self.tol
 
     @property
     def widths(self) -> list[int]:
@@ -973,6 +1019,12 @@ class _TreeSearch:
         self.rhs = np.empty(problem.max_rows)
         # Rows whose other side is a sibling still to be searched.
         self.row_flippable = np.zeros(problem.max_rows, dtype=bool)
+        # Each row's distance at a witness, from its stored pre-activations:
+        # scale * (pre[plus] - pre[minus]), minus -1 for a ReLU's row.
+        self.row_plus = np.zeros(problem.max_rows, dtype=np.intp)
+        self.row_minus = np.full(problem.max_rows, -1, dtype=np.intp)
+        self.row_scale = np.zeros(problem.max_rows)
+        self.thin = 0  # thin leaves found
         # (unit, state) of each row on the path: in one layer, and under the
         # same earlier layers, the same key always means the same row.
         self.row_keys: list[tuple[int, int]] = []
@@ -1126,6 +1178,8 @@ class _TreeSearch:
         self._tick()
         if depth == self.stop_depth:
             self.found.append(self.pattern.copy())
+            if self.problem.checks_thin and depth == self.problem.n_hidden:
+                self.thin += self._is_thin(witnesses)
             return
         if depth in self.layer_starts and not self.lp.has_basis_for(self.row_ids):
             # Solve this node's LP, though its witnesses show it non-empty,
@@ -1163,7 +1217,8 @@ class _TreeSearch:
             side = witnesses[_kernels.side_mask(values, threshold, sign)]
             self.pattern[unit] = sign > 0
             self._push_row(
-                unit, sign * c, self.problem.tol - sign * offset, flippable=index + 1 < len(signs)
+                unit, sign * c, self.problem.tol - sign * offset, sign * self.problem.tol / threshold,
+                unit, flippable=index + 1 < len(signs),
             )
             if side.size == 0:
                 side = self._witness_for_new_child(depth, sign)
@@ -1175,6 +1230,40 @@ class _TreeSearch:
                     raise
             self._pop_row()
             self.n_points = mark
+
+    def _is_thin(self, witnesses: np.ndarray) -> bool:
+        """Whether the leaf just found has no point at ``thin_tol`` from its
+        walls: false at once if a witness is that far from every row, else
+        decided by an LP with every row raised to that margin."""
+        k = len(self.row_ids)
+        if k == 0:
+            return False
+        if witnesses.size:
+            distances = self._distances(witnesses, k)
+            if np.any(distances.min(axis=1) >= self.problem.thin_tol):
+                return False
+        raised = self.rhs[:k] + (self.problem.thin_tol - self.problem.tol)
+        return self.lp.point_in(self.rows[:k], raised, self.row_ids) is None
+
+    def _distances(self, witnesses: np.ndarray, k: int) -> np.ndarray:
+        """The signed distance of each witness from each of the first ``k``
+        rows' hyperplanes, shape (witnesses, k)."""
+        plus, minus = self.row_plus[:k], self.row_minus[:k]
+        values = self.pre[np.ix_(witnesses, plus)]
+        pairs = minus >= 0
+        if pairs.any():
+            values[:, pairs] -= self.pre[np.ix_(witnesses, minus[pairs])]
+        return values * self.row_scale[:k]
+
+    def _distance_above(self, witnesses: np.ndarray, layer: int) -> np.ndarray:
+        """Each witness's least distance from the path's rows of the layers
+        before ``layer`` (inf if there are none)."""
+        k = len(self.row_ids)
+        units = np.array([unit for unit, _ in self.row_keys], dtype=np.intp)
+        above = self.layer_of[units] < layer if k else np.zeros(0, bool)
+        if not above.any():
+            return np.full(witnesses.shape[0], np.inf)
+        return self._distances(witnesses, k)[:, above].min(axis=1)
 
     def _search_compiled(self, depth: int, witnesses: np.ndarray) -> None:
         """Search every node below this one, at ``depth``, compiled
@@ -1209,14 +1298,15 @@ class _TreeSearch:
             np.array(problem.widths, dtype=np.int64), span, C, d, G, g, self.scales[layer],
             problem.stable[units].astype(np.int8), self.order[self.compiled_depth :] - first,
             depth - self.compiled_depth, self.pattern[units].astype(bool),
-            np.ascontiguousarray(self.pre[witnesses, units]), basis, at_upper,
-            self.row_flippable[:k], self.depth_of_unit[row_units], row_bits, row_layers,
-            problem.lower, problem.upper, self.lp.weights, problem.tol, ACROSS_FLIPS,
-            ACROSS_CAPACITY, PROOFS_KEPT, SIMPLEX_ITERATION_LIMIT, SIMPLEX_CHECK_TOLERANCE,
-            budget,
+            np.ascontiguousarray(self.pre[witnesses, units]), self._distance_above(witnesses, span),
+            basis, at_upper, self.row_flippable[:k], self.depth_of_unit[row_units], row_bits,
+            row_layers, self.row_scale[:k], problem.lower, problem.upper, self.lp.weights,
+            problem.tol, problem.thin_tol, ACROSS_FLIPS, ACROSS_CAPACITY, PROOFS_KEPT,
+            SIMPLEX_ITERATION_LIMIT, SIMPLEX_CHECK_TOLERANCE, budget,
         )
-        patterns, firsts, depths, nodes, solves, status, unvisited, lengths = results
+        patterns, firsts, depths, nodes, solves, thin, status, unvisited, lengths = results
         self.lp.solves += solves
+        self.thin += thin
         self.nodes += nodes - 1  # this node was counted by _visit
         for row_depth in np.unique(depths):
             self.across[row_depth].append(firsts[depths == row_depth])
@@ -1283,9 +1373,11 @@ class _TreeSearch:
         return the witnesses inside it and every witness's margin on each row."""
         rows, rhs, others, thresholds = split
         self.pattern[unit] = piece
-        for row, bound in zip(rows, rhs):
-            self._push_row(unit, row, bound)
         column = self.piece_column[unit]
+        for row, bound, other, threshold in zip(rows, rhs, others, thresholds):
+            self._push_row(
+                unit, row, bound, self.problem.tol / threshold, column + piece, column + other
+            )
         values = self.pre[witnesses, column : column + self.problem.pieces[self.layer_of[unit]]]
         margins = values[:, [piece]] - values[:, others] - thresholds
         return witnesses[np.all(margins >= 0.0, axis=1)], margins
@@ -1326,7 +1418,9 @@ class _TreeSearch:
         if c is None:
             return witnesses
         sign = 1.0 if positive else -1.0
-        self._push_row(unit, sign * c, self.problem.tol - sign * offset)
+        self._push_row(
+            unit, sign * c, self.problem.tol - sign * offset, sign * self.problem.tol / threshold, unit
+        )
         return witnesses[_kernels.side_mask(self.pre[witnesses, unit], threshold, sign)]
 
     def _unit_at(self, depth: int) -> tuple[int, np.ndarray | None, float, float]:
@@ -1546,11 +1640,19 @@ class _TreeSearch:
         keys = set(self.row_keys[anchor + 1 :])
         return any(needed <= keys for needed in proofs)
 
-    def _push_row(self, unit: int, row: np.ndarray, rhs: float, flippable: bool = False) -> None:
+    def _push_row(
+        self, unit: int, row: np.ndarray, rhs: float, scale: float, plus: int, minus: int = -1,
+        flippable: bool = False,
+    ) -> None:
+        """Push ``row @ x >= rhs``, the row of unit norm; at a witness its
+        distance is ``scale * (pre[plus] - pre[minus])`` (no ``minus`` if -1)."""
         k = len(self.row_ids)
         self.rows[k] = row
         self.rhs[k] = rhs
         self.row_flippable[k] = flippable
+        self.row_plus[k] = plus
+        self.row_minus[k] = minus
+        self.row_scale[k] = scale
         self.row_keys.append((unit, int(self.pattern[unit])))
         self.row_ids.append(self.next_row_id)
         self.next_row_id += 1
