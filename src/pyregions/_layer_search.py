@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit, objmode
 
 from ._kernels import CANCELLATION, dot, refutes
-from ._simplex import EMPTY, FEASIBLE, points_across, solve
+from ._simplex import EMPTY, FEASIBLE, point_inward, points_across, solve
 
 # Statuses of an LP, as the search sees it after its checks.
 LP_FEASIBLE = 0
@@ -210,6 +210,15 @@ def _solve_lp(
     with objmode(decided="int64"):
         decided = _decide_in_python(rows[:k], rhs[:k], point, multipliers[:k])
     return decided, basic[:0]
+
+
+@njit(cache=True)
+def across_step(tol, thin_tol):
+    """The margin by which points are put across a vertex's rows: twice
+    ``thin_tol`` when thin regions are looked for, so that those points,
+    INWARD_STEP of it inside the rows they keep, prove their region is not
+    thin."""
+    return max(tol, 2.0 * thin_tol) if thin_tol > tol else tol
 
 
 @njit(cache=True)
@@ -465,7 +474,9 @@ def search(
         else:
             rows_above = True
     check_thin = thin_tol > tol
+    across_margin = across_step(tol, thin_tol)
     raised = np.empty(total_rows)
+    inward = np.empty(n)
     n_thin = 0
     # A row's identity for the kept bases: its layer's region (a number per
     # entry into the layer) and its key; -1 for the rows below the node,
@@ -727,7 +738,7 @@ def search(
                 continue
             if basic.shape[0] > 0:
                 count = points_across(
-                    rows[:k], rhs[:k], point, basic, flips[:k], tol, lower, upper, factor,
+                    rows[:k], rhs[:k], point, basic, flips[:k], across_margin, lower, upper, factor,
                     max_flips, across_out, across_rows,
                 )
                 for c in range(count):
@@ -762,6 +773,9 @@ def search(
                             across_first[depth] = slot
                         across_last[depth] = slot
                         n_across[depth] += 1
+            if check_thin and basic.shape[0] > 0:
+                if point_inward(rows[:k], rhs[:k], point, basic, across_margin, lower, upper, inward):
+                    point[:] = inward
             # The LP's point as a witness, if rounding left it in the child.
             if n_points == store.shape[0]:
                 store = _grown_rows(store, n_points + 1)

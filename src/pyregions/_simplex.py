@@ -470,6 +470,78 @@ INWARD_STEP = 0.5
 
 
 @njit(cache=True)
+def _tight_block(rows, basic, tol):
+    """The basic columns and tight rows of a basic solution, the inverse of
+    their block, and each tight row's margin ``tol * ||row||`` (empty if
+    the block is singular)."""
+    k, n = rows.shape
+    columns = np.empty(k, np.int64)
+    logical_basic = np.zeros(k, np.bool_)
+    t = 0
+    for i in range(k):
+        if basic[i] >= n:
+            logical_basic[basic[i] - n] = True
+        else:
+            columns[t] = basic[i]
+            t += 1
+    tight = np.empty(t, np.int64)
+    a = 0
+    for r in range(k):
+        if not logical_basic[r]:
+            tight[a] = r
+            a += 1
+    M = np.empty((t, t))
+    for a in range(t):
+        for b in range(t):
+            M[a, b] = rows[tight[a], columns[b]]
+    inverse = np.empty((t, t))
+    if not _invert(M, inverse):
+        return columns[:t], tight, inverse, np.empty(0)
+    margin = np.empty(t)
+    for a in range(t):
+        margin[a] = tol * np.sqrt(dot(rows[tight[a]], rows[tight[a]]))
+    return columns[:t], tight, inverse, margin
+
+
+@njit(cache=True)
+def _inward_move(inverse, margin):
+    """The move of the basic columns that puts every tight row INWARD_STEP
+    margins inside."""
+    t = margin.shape[0]
+    move = np.zeros(t)
+    for c in range(t):
+        for a in range(t):
+            move[c] += inverse[c, a] * INWARD_STEP * margin[a]
+    return move
+
+
+@njit(cache=True)
+def point_inward(rows, rhs, point, basic, tol, lower, upper, out):
+    """``point``, the basic solution of ``basic``, moved by its basic
+    columns so that every tight row is INWARD_STEP margins (``tol * ||row||``)
+    inside, into ``out``; False, and ``out`` undefined, if that leaves the
+    box or crosses a row.
+
+    The vertex an LP returns lies on its region's walls; this point is as
+    far inside as the margin, a witness that the region is not thin.
+    """
+    columns, tight, inverse, margin = _tight_block(rows, basic, tol)
+    if margin.shape[0] < tight.shape[0]:
+        return False
+    move = _inward_move(inverse, margin)
+    out[:] = point
+    for c in range(columns.shape[0]):
+        j = columns[c]
+        out[j] += move[c]
+        if out[j] < lower[j] or out[j] > upper[j]:
+            return False
+    for r in range(rows.shape[0]):
+        if dot(rows[r], out) < rhs[r]:
+            return False
+    return True
+
+
+@njit(cache=True)
 def points_across(
     rows, rhs, point, basic, flippable, tol, lower, upper, first_weights, max_flips, out,
     first_flipped,
@@ -492,47 +564,24 @@ def points_across(
     ``first_flipped``, in increasing order of that index; stops when
     ``out`` is full; returns how many.
     """
-    k, n = rows.shape
+    k = rows.shape[0]
     m = first_weights.shape[0]
-    columns = np.empty(k, np.int64)
-    logical_basic = np.zeros(k, np.bool_)
-    t = 0
-    for i in range(k):
-        if basic[i] >= n:
-            logical_basic[basic[i] - n] = True
-        else:
-            columns[t] = basic[i]
-            t += 1
-    tight = np.empty(t, np.int64)
+    columns, tight, inverse, margin = _tight_block(rows, basic, tol)
+    t = tight.shape[0]
     flips = np.empty(t, np.int64)  # positions in tight of the flippable rows
-    a = 0
     f = 0
-    for r in range(k):
-        if not logical_basic[r]:
-            if flippable[r]:
-                flips[f] = a
-                f += 1
-            tight[a] = r
-            a += 1
-    if f == 0:
-        return 0
-    M = np.empty((t, t))
     for a in range(t):
-        for b in range(t):
-            M[a, b] = rows[tight[a], columns[b]]
-    inverse = np.empty((t, t))
-    if not _invert(M, inverse):
+        if flippable[tight[a]]:
+            flips[f] = a
+            f += 1
+    if f == 0 or margin.shape[0] == 0:
         return 0
-    margin = np.empty(t)
-    for a in range(t):
-        margin[a] = tol * np.sqrt(dot(rows[tight[a]], rows[tight[a]]))
     # The move of the basic columns is linear in the steps: a base move
     # (every tight row INWARD_STEP inside) plus one term per flipped row.
     # Each is carried to the columns, the rows' slacks and the first layer.
     moves = np.zeros((f + 1, t))
+    moves[0] = _inward_move(inverse, margin)
     for c in range(t):
-        for a in range(t):
-            moves[0, c] += inverse[c, a] * INWARD_STEP * margin[a]
         for e in range(f):
             moves[e + 1, c] = -inverse[c, flips[e]] * (ACROSS_STEP + INWARD_STEP) * margin[flips[e]]
     slacks = np.zeros((f + 1, k))

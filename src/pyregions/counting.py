@@ -1530,6 +1530,15 @@ class _TreeSearch:
             self._keep_farkas_proof(unit, state, n_new)
             return None
         self._put_across(point)
+        problem = self.problem
+        if problem.checks_thin and self.lp.vertex_basis is not None:
+            inward = np.empty_like(point)
+            if _simplex.point_inward(
+                self.rows[:k], self.rhs[:k], point, self.lp.vertex_basis,
+                _layer_search.across_step(problem.tol, problem.thin_tol), problem.lower,
+                problem.upper, inward,
+            ):
+                point = inward
         # The LP decided the child is non-empty, even if rounding leaves its
         # point outside the region and so no witness for the subtree.
         return self._witnesses_near(point, depth + 1)
@@ -1570,7 +1579,8 @@ class _TreeSearch:
             return
         problem = self.problem
         count = _simplex.points_across(
-            self.rows[:k], self.rhs[:k], point, basis, flippable, problem.tol, problem.lower,
+            self.rows[:k], self.rhs[:k], point, basis, flippable,
+            _layer_search.across_step(problem.tol, problem.thin_tol), problem.lower,
             problem.upper, problem.weights[0], ACROSS_FLIPS, self.across_out, self.across_rows,
         )
         if count == 0:
