@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit, objmode
 
 from ._kernels import CANCELLATION, dot, refutes
-from ._simplex import EMPTY, FEASIBLE, point_inward, points_across, solve
+from ._simplex import EMPTY, FEASIBLE, points_across, solve
 
 # Statuses of an LP, as the search sees it after its checks.
 LP_FEASIBLE = 0
@@ -214,11 +214,12 @@ def _solve_lp(
 
 @njit(cache=True)
 def across_step(tol, thin_tol):
-    """The margin by which points are put across a vertex's rows: twice
-    ``thin_tol`` when thin regions are looked for, so that those points,
-    INWARD_STEP of it inside the rows they keep, prove their region is not
-    thin."""
-    return max(tol, 2.0 * thin_tol) if thin_tol > tol else tol
+    """The margin by which points are put across a vertex's rows: four
+    times ``thin_tol`` when thin regions are looked for, so that those
+    points, INWARD_STEP of it (twice ``thin_tol``) inside the rows they
+    keep, mostly prove their region not thin (at twice, rounding left half
+    the leaves just short of ``thin_tol``)."""
+    return max(tol, 4.0 * thin_tol) if thin_tol > tol else tol
 
 
 @njit(cache=True)
@@ -476,7 +477,8 @@ def search(
     check_thin = thin_tol > tol
     across_margin = across_step(tol, thin_tol)
     raised = np.empty(total_rows)
-    inward = np.empty(n)
+    # The first-layer pre-activations of the LP's point moved inside.
+    inward = np.empty(m if check_thin else 0)
     n_thin = 0
     # A row's identity for the kept bases: its layer's region (a number per
     # entry into the layer) and its key; -1 for the rows below the node,
@@ -736,10 +738,11 @@ def search(
                         proofs[u, side, n_proofs[u, side] % proofs_kept] = mask
                         n_proofs[u, side] += 1
                 continue
+            own = False
             if basic.shape[0] > 0:
-                count = points_across(
+                count, own = points_across(
                     rows[:k], rhs[:k], point, basic, flips[:k], across_margin, lower, upper, factor,
-                    max_flips, across_out, across_rows,
+                    max_flips, across_out, across_rows, inward,
                 )
                 for c in range(count):
                     r = across_rows[c]
@@ -773,19 +776,22 @@ def search(
                             across_first[depth] = slot
                         across_last[depth] = slot
                         n_across[depth] += 1
-            if check_thin and basic.shape[0] > 0:
-                if point_inward(rows[:k], rhs[:k], point, basic, across_margin, lower, upper, inward):
-                    point[:] = inward
-            # The LP's point as a witness, if rounding left it in the child.
+            # The LP's point as a witness, if rounding left it in the child:
+            # moved inside its region when thin regions are looked for.
             if n_points == store.shape[0]:
                 store = _grown_rows(store, n_points + 1)
                 beyond = _grown_items(beyond, store.shape[0])
-            beyond[n_points] = np.inf
-            for r in range(k0):
-                if row_unit[r] < 0:
-                    beyond[n_points] = min(beyond[n_points], dot(rows[r], point) - rhs[r] + tol)
-            for q in range(m):
-                first[q] = first_bias[q] + dot(factor[q], point)
+            if own:
+                # Its distance from rows above is unknown: an LP decides.
+                beyond[n_points] = -np.inf if rows_above else np.inf
+                first[:] = inward + first_bias
+            else:
+                beyond[n_points] = np.inf
+                for r in range(k0):
+                    if row_unit[r] < 0:
+                        beyond[n_points] = min(beyond[n_points], dot(rows[r], point) - rhs[r] + tol)
+                for q in range(m):
+                    first[q] = first_bias[q] + dot(factor[q], point)
             _forward(first, weights_stack, biases_stack, widths, start_layer, store[n_points])
             inside = True
             for s_ in range(t + 1):

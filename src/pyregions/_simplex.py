@@ -504,47 +504,9 @@ def _tight_block(rows, basic, tol):
 
 
 @njit(cache=True)
-def _inward_move(inverse, margin):
-    """The move of the basic columns that puts every tight row INWARD_STEP
-    margins inside."""
-    t = margin.shape[0]
-    move = np.zeros(t)
-    for c in range(t):
-        for a in range(t):
-            move[c] += inverse[c, a] * INWARD_STEP * margin[a]
-    return move
-
-
-@njit(cache=True)
-def point_inward(rows, rhs, point, basic, tol, lower, upper, out):
-    """``point``, the basic solution of ``basic``, moved by its basic
-    columns so that every tight row is INWARD_STEP margins (``tol * ||row||``)
-    inside, into ``out``; False, and ``out`` undefined, if that leaves the
-    box or crosses a row.
-
-    The vertex an LP returns lies on its region's walls; this point is as
-    far inside as the margin, a witness that the region is not thin.
-    """
-    columns, tight, inverse, margin = _tight_block(rows, basic, tol)
-    if margin.shape[0] < tight.shape[0]:
-        return False
-    move = _inward_move(inverse, margin)
-    out[:] = point
-    for c in range(columns.shape[0]):
-        j = columns[c]
-        out[j] += move[c]
-        if out[j] < lower[j] or out[j] > upper[j]:
-            return False
-    for r in range(rows.shape[0]):
-        if dot(rows[r], out) < rhs[r]:
-            return False
-    return True
-
-
-@njit(cache=True)
 def points_across(
     rows, rhs, point, basic, flippable, tol, lower, upper, first_weights, max_flips, out,
-    first_flipped,
+    first_flipped, inward,
 ):
     """Points just across a few tight rows of a basic solution, as their
     first-layer pre-activations.
@@ -562,7 +524,11 @@ def points_across(
     Writes ``first_weights @ point`` for each kept point to ``out`` (shape
     (capacity, m)) and the index of its first flipped row to
     ``first_flipped``, in increasing order of that index; stops when
-    ``out`` is full; returns how many.
+    ``out`` is full. Unless ``inward`` is empty, writes there the same for
+    the vertex's own region: the point with no row flipped, as far inside
+    its tight rows as the other points are, a witness that the region is
+    not thin. Returns how many points are across, and whether ``inward``
+    was written (False if that point leaves the box or crosses a row).
     """
     k = rows.shape[0]
     m = first_weights.shape[0]
@@ -574,14 +540,15 @@ def points_across(
         if flippable[tight[a]]:
             flips[f] = a
             f += 1
-    if f == 0 or margin.shape[0] == 0:
-        return 0
+    if (f == 0 and inward.shape[0] == 0) or margin.shape[0] < t:
+        return 0, False
     # The move of the basic columns is linear in the steps: a base move
     # (every tight row INWARD_STEP inside) plus one term per flipped row.
     # Each is carried to the columns, the rows' slacks and the first layer.
     moves = np.zeros((f + 1, t))
-    moves[0] = _inward_move(inverse, margin)
     for c in range(t):
+        for a in range(t):
+            moves[0, c] += inverse[c, a] * INWARD_STEP * margin[a]
         for e in range(f):
             moves[e + 1, c] = -inverse[c, flips[e]] * (ACROSS_STEP + INWARD_STEP) * margin[flips[e]]
     slacks = np.zeros((f + 1, k))
@@ -597,6 +564,16 @@ def points_across(
                 slacks[e, r] += rows[r, columns[c]] * step
             for q in range(m):
                 firsts[e, q] += first_weights[q, columns[c]] * step
+    inside_own = inward.shape[0] > 0
+    for c in range(t):
+        x = point[columns[c]] + moves[0, c]
+        if x < lower[columns[c]] or x > upper[columns[c]]:
+            inside_own = False
+    for r in range(k):
+        if slacks[0, r] < 0.0:
+            inside_own = False
+    if inside_own:
+        inward[:] = firsts[0]
     capacity = out.shape[0]
     chosen = np.empty(max_flips, np.int64)
     count = 0
@@ -641,4 +618,4 @@ def points_across(
     order = np.argsort(first_flipped[:count], kind="mergesort")
     out[:count] = out[:count][order]
     first_flipped[:count] = first_flipped[:count][order]
-    return count
+    return count, inside_own

@@ -1125,7 +1125,9 @@ class _TreeSearch:
                 point = self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
                 if point is None:
                     return self.found_patterns(), True
-                witnesses = self._witnesses_near(point, len(prefix))
+                witnesses = self._witnesses_near(
+                    self.problem.preactivations(point[None, :]), len(prefix)
+                )
             self._visit(len(prefix), witnesses)
         except (_Interrupted, KeyboardInterrupt):
             complete = False
@@ -1529,22 +1531,16 @@ class _TreeSearch:
         if point is None:
             self._keep_farkas_proof(unit, state, n_new)
             return None
-        self._put_across(point)
-        problem = self.problem
-        if problem.checks_thin and self.lp.vertex_basis is not None:
-            inward = np.empty_like(point)
-            if _simplex.point_inward(
-                self.rows[:k], self.rhs[:k], point, self.lp.vertex_basis,
-                _layer_search.across_step(problem.tol, problem.thin_tol), problem.lower,
-                problem.upper, inward,
-            ):
-                point = inward
+        inward = self._put_across(point)
         # The LP decided the child is non-empty, even if rounding leaves its
         # point outside the region and so no witness for the subtree.
-        return self._witnesses_near(point, depth + 1)
+        if inward is None:
+            return self._witnesses_near(self.problem.preactivations(point[None, :]), depth + 1)
+        return self._witnesses_near(self.problem.propagate(inward[None, :]), depth + 1)
 
-    def _witnesses_near(self, point: np.ndarray, depth: int) -> np.ndarray:
-        """Store ``point``; return its index if it has the current pattern.
+    def _witnesses_near(self, pre: np.ndarray, depth: int) -> np.ndarray:
+        """Store a point by its pre-activations ``pre`` (shape (1, columns));
+        return its index if it has the current pattern.
 
         Random walks from a new point to seed its region with more witnesses
         were tried and dropped: the point is a vertex of the region, tight on
@@ -1552,7 +1548,7 @@ class _TreeSearch:
         points sampled inside a region by coordinate hit-and-run (200,000 of
         them) reached about a tenth of the regions below it.
         """
-        index = self._add_preactivations(self.problem.preactivations(point[None, :]))
+        index = self._add_preactivations(pre)
         decided = self.order[:depth]
         values = self.pre[index[0], decided]
         if self.problem.maxout:
@@ -1563,9 +1559,12 @@ class _TreeSearch:
             inside = np.array_equal(values > 0.0, self.pattern[decided])
         return index if inside else index[:0]
 
-    def _put_across(self, point: np.ndarray) -> None:
+    def _put_across(self, point: np.ndarray) -> np.ndarray | None:
         """Keep points just across the tight rows of an LP's vertex, each for
         the second child still to come at its first flipped row's depth.
+        When thin regions are looked for, return the first-layer
+        pre-activations of the vertex moved inside its own region (None if
+        that fails).
 
         The vertex touches the regions on the other side of its tight rows,
         and points there come from :func:`pyregions._simplex.points_across`
@@ -1575,25 +1574,27 @@ class _TreeSearch:
         basis = self.lp.vertex_basis
         k = len(self.row_ids)
         flippable = self.row_flippable[:k]
-        if basis is None or not flippable.any():
-            return
         problem = self.problem
-        count = _simplex.points_across(
+        inward = np.empty(problem.weights[0].shape[0] if problem.checks_thin else 0)
+        if basis is None or not (flippable.any() or inward.size):
+            return None
+        count, own = _simplex.points_across(
             self.rows[:k], self.rhs[:k], point, basis, flippable,
             _layer_search.across_step(problem.tol, problem.thin_tol), problem.lower,
             problem.upper, problem.weights[0], ACROSS_FLIPS, self.across_out, self.across_rows,
+            inward,
         )
-        if count == 0:
-            return
-        firsts = self.across_out[:count] + problem.biases[0]
-        rows = self.across_rows[:count]
-        # Rows come in increasing order: one slice per first flipped row.
-        ends = [*(np.flatnonzero(rows[1:] != rows[:-1]) + 1).tolist(), count]
-        start = 0
-        for end in ends:
-            depth = self.depth_of_unit[self.row_keys[rows[start]][0]]
-            self.across[depth].append(firsts[start:end])
-            start = end
+        if count:
+            firsts = self.across_out[:count] + problem.biases[0]
+            rows = self.across_rows[:count]
+            # Rows come in increasing order: one slice per first flipped row.
+            ends = [*(np.flatnonzero(rows[1:] != rows[:-1]) + 1).tolist(), count]
+            start = 0
+            for end in ends:
+                depth = self.depth_of_unit[self.row_keys[rows[start]][0]]
+                self.across[depth].append(firsts[start:end])
+                start = end
+        return inward + problem.biases[0] if own else None
 
     def _take_across(self, depth: int) -> np.ndarray:
         """Store the points kept across ``depth``'s row; return their indices."""
