@@ -217,8 +217,7 @@ def across_step(tol, thin_tol):
     """The margin by which points are put across a vertex's rows: four
     times ``thin_tol`` when thin regions are looked for, so that those
     points, INWARD_STEP of it (twice ``thin_tol``) inside the rows they
-    keep, mostly prove their region not thin (at twice, rounding left half
-    the leaves just short of ``thin_tol``)."""
+    keep, prove their region not thin with room for rounding."""
     return max(tol, 4.0 * thin_tol) if thin_tol > tol else tol
 
 
