@@ -23,8 +23,8 @@ paper's count.
 Scale
 -----
 Every decision of the search is taken in input units: each row put on the
-search path is divided by its norm, :math:`\sigma_i (c_i^\top x + d_i) /
-\lVert c_i \rVert_2 \ge \mathrm{tol}`, so the LPs (decided to 1e-10, by
+search path is divided by its norm, :math:`\\sigma_i (c_i^\\top x + d_i) /
+\\lVert c_i \\rVert_2 \\ge \\mathrm{tol}`, so the LPs (decided to 1e-10, by
 the simplex and by HiGHS), the Farkas proofs of emptiness, the points put
 across a vertex and the witnesses all measure distances, whatever the size
 of the weights. Hence the count, and every pattern, is unchanged when a
@@ -33,15 +33,15 @@ and its outgoing weights by :math:`1/s` (tested for :math:`s` from 1e-8 to
 1e8), and networks with tiny weights (1e-6 per layer) are counted exactly.
 
 "Constant on the region" is decided relative to scale too: a row is
-constant when :math:`\lVert c_i \rVert \le 10^{-12} \sum_j |W_{ij}|
-\lVert c_j \rVert` (the sum over the units of the layer before that are
+constant when :math:`\\lVert c_i \\rVert \\le 10^{-12} \\sum_j |W_{ij}|
+\\lVert c_j \\rVert` (the sum over the units of the layer before that are
 active on the region, or the row's own norm in the first layer), that is
 when the weights summed into it cancel to within rounding; such a row is
 the residue of an exact cancellation, not a hyperplane. A genuinely small
 row, such as a product of small weights, is far above that and is split.
 
 The precision is absolute, in input units: at a point :math:`x` a unit
-row's activity is computed to about :math:`10^{-16} \lVert x \rVert`,
+row's activity is computed to about :math:`10^{-16} \\lVert x \\rVert`,
 so in a box with coordinates up to 1e4 to about 1e-12, still below the
 LPs' 1e-10, itself 100 times below the default ``tol`` (1e-8). Keep
 ``tol`` at least 1e-8 and, in a box much wider than 1e4, at least about
