@@ -1256,10 +1256,7 @@ class _TreeSearch:
                 values = self.pre[witnesses, unit]
             side = witnesses[_kernels.side_mask(values, threshold, sign)]
             self.pattern[unit] = sign > 0
-            self._push_row(
-                unit, sign * c, self.problem.tol - sign * offset, sign * self.problem.tol / threshold,
-                unit, flippable=index + 1 < len(signs),
-            )
+            self._push_side(unit, c, offset, threshold, sign, flippable=index + 1 < len(signs))
             if side.size == 0:
                 side = self._witness_for_new_child(depth, sign)
             if side is not None:
@@ -1458,9 +1455,7 @@ class _TreeSearch:
         if c is None:
             return witnesses
         sign = 1.0 if positive else -1.0
-        self._push_row(
-            unit, sign * c, self.problem.tol - sign * offset, sign * self.problem.tol / threshold, unit
-        )
+        self._push_side(unit, c, offset, threshold, sign)
         return witnesses[_kernels.side_mask(self.pre[witnesses, unit], threshold, sign)]
 
     def _unit_at(self, depth: int) -> tuple[int, np.ndarray | None, float, float]:
@@ -1688,6 +1683,17 @@ class _TreeSearch:
             return False
         keys = set(self.row_keys[anchor + 1 :])
         return any(needed <= keys for needed in proofs)
+
+    def _push_side(
+        self, unit: int, c: np.ndarray, offset: float, threshold: float, sign: float,
+        flippable: bool = False,
+    ) -> None:
+        """Push the side ``sign`` of a ReLU unit split by :meth:`_unit_at`
+        (``c``, ``offset``, ``threshold``)."""
+        tol = self.problem.tol
+        self._push_row(
+            unit, sign * c, tol - sign * offset, sign * tol / threshold, unit, flippable=flippable
+        )
 
     def _push_row(
         self, unit: int, row: np.ndarray, rhs: float, scale: float, plus: int, minus: int = -1,

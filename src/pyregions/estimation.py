@@ -367,7 +367,7 @@ class _ProbeSearch(_TreeSearch):
         """
         unit, c, offset, threshold = split
         self.pattern[unit] = sign > 0
-        self._push_row(unit, sign * c, threshold - sign * offset)
+        self._push_side(unit, c, offset, threshold, sign)
         if known is not None:
             return known
         side = witnesses[_kernels.side_mask(values, threshold, sign)]
