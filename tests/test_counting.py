@@ -169,7 +169,7 @@ def test_a_proof_of_emptiness_holds_wherever_its_rows_are_back_on_the_path():
 
     def push(unit, state):
         search.pattern[unit] = state
-        search._push_row(unit, np.ones(3), 0.0)
+        search._push_row(unit, np.ones(3), 0.0, 1.0, unit)
 
     def pop(count):
         for _ in range(count):
