@@ -820,7 +820,7 @@ class _TreeProblem:
                 columns.append(a)
                 h = np.maximum(a, 0.0)
             else:
-                by_unit = a.reshape(a.shape[0], -1, k)
+                by_unit = a.reshape(a.shape[0], a.shape[1] // k, k)
                 columns.append(np.argmax(by_unit, axis=2).astype(np.float64))
                 pieces.append(a)
                 h = by_unit.max(axis=2)
