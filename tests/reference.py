@@ -161,3 +161,55 @@ def exhaustive_states(net: Network, lower, upper, tol) -> set[tuple[int, ...]]:
         states for states in itertools.product(*choices)
         if states_are_region(net, states, lower, upper, tol)
     }
+
+
+def largest_margin(net, pattern, lower, upper):
+    """The largest distance from the walls of ``pattern``'s region that a
+    point of the box attains (-inf when the pattern is impossible).
+
+    Independent of the scale of the weights: every wall's row is divided by
+    its norm before the LP, which maximises the margin ``t`` itself, so a
+    region counts at ``tol`` exactly when this is at least ``tol``.
+    """
+    rows, rhs = [], []
+    C, d, start = None, None, 0
+    previous = None
+    for layer in net.layers:
+        W, b = layer.weights, layer.bias
+        if C is None:
+            C, d = W.copy(), b.copy()
+        else:
+            active = pattern[start - previous : start]
+            C, d = W[:, active] @ C[active], W[:, active] @ d[active] + b
+        for i in range(W.shape[0]):
+            state, c = pattern[start + i], C[i]
+            if not c.any():
+                if (d[i] > 0) != state:
+                    return -np.inf
+                continue
+            sign = 1.0 if state else -1.0
+            norm = np.linalg.norm(c)
+            # sign (c x + d) / ||c|| >= t, as -sign c x / ||c|| + t <= sign d / ||c||
+            rows.append(np.append(-sign * c / norm, 1.0))
+            rhs.append(sign * d[i] / norm)
+        previous = W.shape[0]
+        start += W.shape[0]
+    width = float(np.max(upper - lower))
+    cost = np.zeros(lower.shape[0] + 1)
+    cost[-1] = -1.0
+    result = linprog(
+        cost, A_ub=np.array(rows) if rows else None, b_ub=np.array(rhs) if rows else None,
+        bounds=[*zip(lower, upper), (None, width)], method="highs",
+        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
+    )
+    return -result.fun if result.status == 0 else -np.inf
+
+
+def exhaustive_regions_by_margin(net: Network, lower, upper, tol) -> set[tuple[bool, ...]]:
+    """:func:`exhaustive_regions` decided by :func:`largest_margin`."""
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    return {
+        bits
+        for bits in itertools.product((False, True), repeat=net.n_hidden)
+        if largest_margin(net, np.array(bits), lower, upper) >= tol
+    }

@@ -166,3 +166,25 @@ def test_checkpoints_work_the_same_on_an_executor(tmp_path, serial, monkeypatch)
     again = count_regions(NET, BOX, return_patterns=True, checkpoint=path)  # read back, serially
     np.testing.assert_array_equal(again.patterns, serial.patterns)
     assert again.lp_solves == result.lp_solves
+
+
+def test_a_checkpoint_keeps_the_thin_regions_of_its_subtrees(tmp_path):
+    path = tmp_path / "count.ckpt"
+    serial = count_regions(NET, BOX, thin_tol=0.05, seed=0)
+    assert serial.thin > 0
+    assert count_regions(NET, BOX, thin_tol=0.05, checkpoint=path).thin == serial.thin
+    assert count_regions(NET, BOX, thin_tol=0.05, checkpoint=path).thin == serial.thin  # read back
+    with pytest.raises(CheckpointError, match="another model, box, tolerance"):
+        count_regions(NET, BOX, thin_tol=0.1, checkpoint=path)
+
+
+def test_a_checkpoint_of_the_first_format_is_refused_clearly(tmp_path):
+    path = tmp_path / "count.ckpt"
+    count_regions(NET, BOX, checkpoint=path)
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files if name != "thin"}
+    arrays["version"] = np.array(1)
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+    with pytest.raises(CheckpointError, match="format 1 has no thin-region counts"):
+        count_regions(NET, BOX, checkpoint=path)

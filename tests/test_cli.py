@@ -60,7 +60,8 @@ def test_count_json_in_a_subprocess(tmp_path):
         out = json.loads(done.stdout)  # nothing else on stdout, not even HiGHS's banner
         assert out["regions"] == count_regions(net, Box(-1, 1)).regions
         assert out["complete"] is True and out["method"] == method
-        assert {"regions", "complete", "seconds", "lp_solves", "method"} <= set(out)
+        assert {"regions", "complete", "thin", "seconds", "lp_solves", "method"} <= set(out)
+        assert out["thin"] == 0
         assert out["bounds"]["serra2018"]["value"] == bounds.serra2018(2, [4, 3])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, bounds, count_regions
+from pyregions import Box, Network, _layer_search, bounds, count_regions
 from pyregions.counting import _TreeProblem, _TreeSearch
 from pyregions.tightening import preactivation_bounds
 
@@ -169,7 +169,7 @@ def test_a_proof_of_emptiness_holds_wherever_its_rows_are_back_on_the_path():
 
     def push(unit, state):
         search.pattern[unit] = state
-        search._push_row(unit, np.ones(3), 0.0)
+        search._push_row(unit, np.ones(3), 0.0, 1.0, unit)
 
     def pop(count):
         for _ in range(count):
@@ -197,3 +197,30 @@ def test_a_proof_of_emptiness_holds_wherever_its_rows_are_back_on_the_path():
     search.layer_rows[1] = 2
     push(2, True)
     assert not search._still_refuted(4, -1.0)
+
+
+@pytest.mark.parametrize("way", ["compiled", "python", "cut", "milp"])
+def test_thin_regions_are_those_lost_at_thin_tol(way, tmp_path, monkeypatch):
+    net = random_network(2, [6, 6, 4], 1)
+    box = Box(-4, 4)
+    if way == "python":
+        monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)
+    options = {
+        "cut": {"checkpoint": tmp_path / "count.ckpt"}, "milp": {"method": "milp"},
+    }.get(way, {})
+    result = count_regions(net, box, thin_tol=0.05, seed=0, **options)
+    thick = count_regions(net, box, tol=0.05, seed=0)
+    assert result.thin > 0 and result.thin_tol == 0.05
+    assert result.thin == result.regions - thick.regions
+
+
+def test_nothing_is_thin_at_the_margin_or_below():
+    net = random_network(2, [6, 6, 4], 1)
+    for thin_tol in (1e-3, 1e-8, 1e-10):
+        assert count_regions(net, Box(-4, 4), tol=1e-3, thin_tol=thin_tol).thin == 0
+
+
+@pytest.mark.parametrize("thin_tol", [0.0, -1e-6, float("nan")])
+def test_thin_tol_must_be_positive(thin_tol):
+    with pytest.raises(ValueError, match="thin_tol must be a positive number"):
+        count_regions(random_network(2, [3], 0), Box(-1, 1), thin_tol=thin_tol)

@@ -180,8 +180,9 @@ def check_points_across(seed):
     flippable = rng.random(k) < 0.7
     # With the identity as first layer, the kernel writes the points themselves.
     out, first = np.empty((500, n)), np.empty(500, dtype=np.int64)
-    count = _simplex.points_across(
-        rows, rhs, point, basic, flippable, tol, lower, upper, np.eye(n), 3, out, first
+    inward = np.empty(n)
+    count, own = _simplex.points_across(
+        rows, rhs, point, basic, flippable, tol, lower, upper, np.eye(n), 3, out, first, inward
     )
     expected = across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, 3)
     assert count == len(expected)
@@ -198,12 +199,18 @@ def check_points_across(seed):
         assert 1 <= crossed.sum() <= 3 and np.all(flippable[tight[crossed]])
         assert tight[crossed][0] == row
         assert np.all(rows[:row] @ moved >= rhs[:row])
+    if own:
+        # The vertex moved inside: every tight row INWARD_STEP margins in.
+        steps = (rows[tight] @ inward - rhs[tight]) / unit
+        np.testing.assert_allclose(steps, _simplex.INWARD_STEP)
+        assert np.all(rows @ inward >= rhs) and np.all((lower <= inward) & (inward <= upper))
     # Through a first layer, the kernel writes its pre-activations instead.
     weights = rng.normal(size=(4, n))
     through = np.empty((500, 4))
     assert _simplex.points_across(
-        rows, rhs, point, basic, flippable, tol, lower, upper, weights, 3, through, first
-    ) == count
+        rows, rhs, point, basic, flippable, tol, lower, upper, weights, 3, through, first,
+        np.empty(0),
+    ) == (count, False)
     np.testing.assert_allclose(through[:count], out[:count] @ weights.T, atol=1e-10)
     return count
 

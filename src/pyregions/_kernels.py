@@ -12,6 +12,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# A row of a layer's map on a region this small against the terms summed
+# into it (``sum_j |W_ij| ||C_j||``) is the rounding residue of a
+# cancellation, not a hyperplane: the unit is constant on the region.
+CANCELLATION = 1e-12
+
 
 @njit("b1[::1](f8[::1], f8, f8)", cache=True)
 def side_mask(values, threshold, sign):

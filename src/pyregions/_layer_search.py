@@ -37,7 +37,7 @@ import threading
 import numpy as np
 from numba import njit, objmode
 
-from ._kernels import dot, refutes
+from ._kernels import CANCELLATION, dot, refutes
 from ._simplex import EMPTY, FEASIBLE, points_across, solve
 
 # Statuses of an LP, as the search sees it after its checks.
@@ -234,6 +234,48 @@ def _solve_lp(
 
 
 @njit(cache=True)
+def across_step(tol, thin_tol):
+    """The margin by which points are put across a vertex's rows: four
+    times ``thin_tol`` when thin regions are looked for, so that those
+    points, INWARD_STEP of it (twice ``thin_tol``) inside the rows they
+    keep, prove their region not thin with room for rounding."""
+    return max(tol, 4.0 * thin_tol) if thin_tol > tol else tol
+
+
+@njit(cache=True)
+def _is_thin(
+    rows, rhs, raised, coefficients, k, depth, factor, factored, lower, upper, weights, row_key, columns,
+    tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
+    store, beyond, witnesses, row_scale, row_unit, tol, thin_tol,
+):
+    """Whether the leaf of the first ``k`` rows is thin: -1 (no) when a
+    witness is ``thin_tol`` from every row, else the status of the LP with
+    the rows raised to that margin (LP_FEASIBLE: not thin); and whether that
+    LP's basis was kept."""
+    if k == 0:
+        return -1, False
+    for j in range(witnesses.shape[0]):
+        p = witnesses[j]
+        if beyond[p] < thin_tol:
+            continue
+        far = True
+        for r in range(k):
+            u = row_unit[r]
+            if u >= 0 and row_scale[r] * store[p, u] < thin_tol:
+                far = False
+                break
+        if far:
+            return -1, False
+    for r in range(k):
+        raised[r] = rhs[r] + (thin_tol - tol)
+    answer, basic = _solve_lp(
+        rows, raised, coefficients, k, depth, factor, factored, lower, upper, weights, row_key, columns,
+        tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
+    )
+    return answer, basic.shape[0] > 0
+
+
+@njit(cache=True)
 def _unvisited(pattern, order, next_child, depth, start_depth):
     """The prefixes, in the layer, of the node at ``depth`` (about to be
     visited) and of the second children still to come above it, deepest
@@ -275,16 +317,21 @@ def _forward(first, weights, biases, widths, start_layer, out):
 
 
 @njit(cache=True)
-def _enter(layer, pattern, first_unit, widths, weights, biases, C, d, G, g, stable, thresholds, forced, tol):
+def _enter(
+    layer, pattern, first_unit, widths, weights, biases, C, d, G, g, scales, stable, norms,
+    thresholds, forced, tol,
+):
     """The affine maps of ``layer`` on the region fixed by the layer
-    before it (``C``, ``d``, ``G``, ``g`` per layer, filled in place), and
-    its units' thresholds and forced states (:func:`_states`)."""
+    before it (``C``, ``d``, ``G``, ``g`` per layer, filled in place), the
+    size of the terms summed into each row of ``C`` (``scales``), and its
+    units' norms, thresholds and forced states (:func:`_states`)."""
     width, before = widths[layer], widths[layer - 1]
     C[layer, :width] = 0.0
     G[layer, :width] = 0.0
     for i in range(width):
         d[layer, i] = biases[layer, i]
         g[layer, i] = biases[layer, i]
+        scales[layer, i] = 0.0
         for j in range(before):
             if pattern[first_unit[layer - 1] + j]:
                 weight = weights[layer, i, j]
@@ -292,21 +339,25 @@ def _enter(layer, pattern, first_unit, widths, weights, biases, C, d, G, g, stab
                 G[layer, i] += weight * G[layer - 1, j]
                 d[layer, i] += weight * d[layer - 1, j]
                 g[layer, i] += weight * g[layer - 1, j]
-    _states(layer, width, first_unit, C, d, stable, thresholds, forced, tol)
+                scales[layer, i] += abs(weight) * norms[layer - 1, j]
+    _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
 
 
 @njit(cache=True)
-def _states(layer, width, first_unit, C, d, stable, thresholds, forced, tol):
-    """Each unit's threshold ``tol * ||C_i||`` in ``layer`` (-1 where the
-    row is zero) and forced state: its sign where stable over the box or
-    constant on the region, 0 to split."""
+def _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol):
+    """Each unit's norm ``||C_i||`` in ``layer``, its threshold
+    ``tol * ||C_i||`` (-1 where the row is constant on the region: within
+    CANCELLATION of the terms summed into it) and forced state: its sign
+    where stable over the box or constant on the region, 0 to split."""
     for i in range(width):
         norm = np.sqrt(dot(C[layer, i], C[layer, i]))
-        thresholds[layer, i] = tol * norm if norm > 0.0 else -1.0
+        norms[layer, i] = norm
+        constant = norm <= CANCELLATION * scales[layer, i]
+        thresholds[layer, i] = -1.0 if constant else tol * norm
         code = stable[first_unit[layer] + i]
         if code != 0:
             forced[layer, i] = code
-        elif norm == 0.0:
+        elif constant:
             forced[layer, i] = 1 if d[layer, i] > 0.0 else -1
         else:
             forced[layer, i] = 0
@@ -315,9 +366,10 @@ def _states(layer, width, first_unit, C, d, stable, thresholds, forced, tol):
 @njit(cache=True)
 def search(
     rows, rhs, coefficients, k0, factor, factored, first_bias, weights_stack, biases_stack,
-    widths, start_layer, C0, d0, G0, g0, stable, order, start_depth, decided, values, head_basis,
-    head_upper, flippable, row_depths, row_bits, row_layers, lower, upper, weights, tol,
-    max_flips, across_capacity, across_kept, proofs_kept, max_iterations, check_tolerance, budget,
+    widths, start_layer, C0, d0, G0, g0, scale0, stable, order, start_depth, decided, values,
+    above, head_basis, head_upper, flippable, row_depths, row_bits, row_layers, row_scales,
+    lower, upper, weights, tol, thin_tol, max_flips, across_capacity, across_kept, proofs_kept,
+    max_iterations, check_tolerance, budget,
 ):
     """Search every pattern of the layers from ``start_layer`` on below the current node.
 
@@ -327,7 +379,7 @@ def search(
     Parameters
     ----------
     rows, rhs, coefficients : arrays of shapes (r, n), (r,), (r, m)
-        The path's rows, their right-hand sides and their combinations of
+        The path's rows (of unit norm), their right-hand sides and their combinations of
         the first layer's weights (``factor``, shape (m, n)), the first
         ``k0`` filled, with room after them for a row per span unit still
         to decide.
@@ -341,6 +393,9 @@ def search(
     C0, d0, G0, g0 : layer ``L``'s affine map on the current region, in
         input space (shapes (w, n), (w,)) and in first-layer
         pre-activations ((w, m), (w,)).
+    scale0 : array (w,)
+        The size of the terms summed into each row of ``C0``: a row within
+        CANCELLATION of it is constant on the region.
     stable : int8 array (units,)
         +1 or -1 for a unit stable over the box, 0 otherwise.
     order : int64 array (units,)
@@ -350,17 +405,25 @@ def search(
         are decided, with states ``decided`` (bool array (units,)).
     values : array (p, units)
         The span units' pre-activations at the witnesses of the node.
+    above : array (p,)
+        Each witness's least distance from the path's rows of the layers
+        above ``start_layer`` (inf if there are none).
     head_basis, head_upper : a feasible basis of the path's first
         ``head_basis.shape[0]`` rows (at most ``k0``), its columns at their upper bound.
     flippable, row_depths, row_bits, row_layers : arrays (k0,)
         Whether each path row's second child is still to come, its depth,
         its key in its layer (``2 * unit + state``, the unit counted in its
         layer) and its layer.
-    lower, upper, weights, tol, max_flips, across_capacity, across_kept, proofs_kept,
+    row_scales : array (k0,)
+        ``sign / ||c||`` of each path row: its distance at a point is that
+        times the unit's pre-activation.
+    lower, upper, weights, tol, thin_tol, max_flips, across_capacity, across_kept, proofs_kept,
     max_iterations, check_tolerance
         The box, the simplex's costs, and the constants of the Python search.
-        At most ``across_kept`` points across each row are kept, so the
-        loop's memory is bounded by its depth.
+        A leaf is thin when no point of it is ``thin_tol`` from its rows
+        (only looked for when ``thin_tol > tol``). At most ``across_kept``
+        points across each row are kept, so the loop's memory is bounded by
+        its depth.
     budget : int
         Nodes the search may visit besides this one before it stops.
 
@@ -374,6 +437,8 @@ def search(
         pre-activations, and the depth of the row they were put across.
     nodes, solves : int
         Nodes visited (this one included), LPs solved.
+    thin : int
+        Thin regions among ``patterns``.
     status : int
         COMPLETE; INTERRUPTED when Python asked the search to stop; or
         OVER_BUDGET.
@@ -400,6 +465,8 @@ def search(
     d = np.zeros((n_layers, widest))
     G = np.zeros((n_layers, widest, m))
     g = np.zeros((n_layers, widest))
+    scales = np.zeros((n_layers, widest))
+    norms = np.zeros((n_layers, widest))
     thresholds = np.zeros((n_layers, widest))
     forced = np.zeros((n_layers, widest), np.int64)
     layer = unit_layer[order[start_depth]] if start_depth < w else n_layers - 1
@@ -408,7 +475,8 @@ def search(
     d[layer, :width] = d0
     G[layer, :width] = G0
     g[layer, :width] = g0
-    _states(layer, width, first_unit, C, d, stable, thresholds, forced, tol)
+    scales[layer, :width] = scale0
+    _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
     total_rows = k0 + w
     flips = np.zeros(total_rows, np.bool_)
     flips[:k0] = flippable
@@ -419,6 +487,24 @@ def search(
     row_bit[:k0] = row_bits
     row_layer = np.empty(total_rows, np.int64)
     row_layer[:k0] = row_layers
+    # A row's distance at a stored point: row_scale * store[point, row_unit];
+    # rows of the layers above have no unit here (-1), and stored points
+    # carry their least distance from those rows in `beyond`.
+    row_scale = np.empty(total_rows)
+    row_scale[:k0] = row_scales
+    row_unit = np.full(total_rows, -1, np.int64)
+    rows_above = False
+    for r in range(k0):
+        if row_bits[r] >= 0:
+            row_unit[r] = first_unit[row_layers[r]] + row_bits[r] // 2
+        else:
+            rows_above = True
+    check_thin = thin_tol > tol
+    across_margin = across_step(tol, thin_tol)
+    raised = np.empty(total_rows)
+    # The first-layer pre-activations of the LP's point moved inside.
+    inward = np.empty(m if check_thin else 0)
+    n_thin = 0
     # A row's identity for the kept bases: its layer's region (a number per
     # entry into the layer) and its key; -1 for the rows below the node,
     # which stay on the path throughout.
@@ -427,7 +513,7 @@ def search(
     next_anchor = 1
     # Bases to warm-start LPs from: the head's in slot 0, the latest
     # feasible ones in a ring, then the latest made at each depth.
-    slots = RECENT_BASES + 1 + w
+    slots = RECENT_BASES + 2 + w  # a depth's slot for each of 0..w
     columns = np.empty((slots, total_rows), np.int64)
     tight = np.zeros((slots, total_rows), np.bool_)
     keys = np.full((slots, total_rows), -1, np.int64)
@@ -462,6 +548,8 @@ def search(
     # the index lists of the nodes on the path, one segment each.
     store = np.empty((max(2 * values.shape[0], 64), w))
     store[: values.shape[0]] = values
+    beyond = np.empty(store.shape[0])
+    beyond[: values.shape[0]] = above
     n_points = values.shape[0]
     indices = np.empty(max(4 * values.shape[0], 64), np.int64)
     for i in range(values.shape[0]):
@@ -505,6 +593,22 @@ def search(
                     found = _grown_rows(found, n_found + 1)
                 found[n_found] = pattern
                 n_found += 1
+                if check_thin:
+                    thin, kept = _is_thin(
+                        rows, rhs, raised, coefficients, k, t, factor, factored, lower, upper,
+                        weights, row_key, columns, tight, keys, sizes, uppers, n_kept, point,
+                        multipliers, max_iterations, check_tolerance, store, beyond,
+                        indices[starts[t] : ends[t]], row_scale, row_unit, tol, thin_tol,
+                    )
+                    if thin >= LP_FEASIBLE:
+                        solves += 1
+                        if kept:
+                            n_kept += 1
+                        if thin == LP_FAILED:
+                            status = INTERRUPTED
+                            break
+                        if thin != LP_FEASIBLE:
+                            n_thin += 1
                 t -= 1
                 continue
             u = order[t]
@@ -515,7 +619,7 @@ def search(
                 # the layer's LPs can start from.
                 _enter(
                     layer, pattern, first_unit, widths, weights_stack, biases_stack, C, d, G, g,
-                    stable, thresholds, forced, tol,
+                    scales, stable, norms, thresholds, forced, tol,
                 )
                 anchors[layer] = next_anchor
                 next_anchor += 1
@@ -563,10 +667,13 @@ def search(
             count = n_across[t]
             if n_points + count > store.shape[0]:
                 store = _grown_rows(store, n_points + count)
+                beyond = _grown_items(beyond, store.shape[0])
             first_new = n_points
             slot = across_first[t]
             while slot >= 0:
                 store[n_points] = across_values[slot]
+                # Its distance from rows above is unknown: an LP decides.
+                beyond[n_points] = -np.inf if rows_above else np.inf
                 n_points += 1
                 following = across_next[slot]
                 across_next[slot] = free_slot
@@ -593,9 +700,15 @@ def search(
                 indices[start + size] = p
                 size += 1
         pattern[u] = sign > 0
-        rows[k] = sign * C[layer, i]
-        rhs[k] = threshold - sign * d[layer, i]
-        coefficients[k] = sign * G[layer, i]
+        # Rows of unit norm: the LPs decide in input units whatever the scale.
+        norm = norms[layer, i]
+        row_scale[k] = sign / norm
+        row_unit[k] = u
+        for j in range(n):
+            rows[k, j] = sign * (C[layer, i, j] / norm)
+        for q in range(m):
+            coefficients[k, q] = sign * (G[layer, i, q] / norm)
+        rhs[k] = tol - sign * (d[layer, i] / norm)
         flips[k] = index == 0
         row_depth[k] = t
         bit = 2 * i + (1 if sign > 0 else 0)
@@ -654,6 +767,7 @@ def search(
                         proofs[u, side, n_proofs[u, side] % proofs_kept] = mask
                         n_proofs[u, side] += 1
                 continue
+            own = False
             if basic.shape[0] > 0:
                 # Rows whose second child has all the points it may keep are
                 # not flipped: their points would be dropped.
@@ -662,9 +776,9 @@ def search(
                         can_flip[r] = flips[r] and out_per_row[r] < across_kept
                     else:
                         can_flip[r] = flips[r] and n_across[row_depth[r]] < across_kept
-                count = points_across(
-                    rows[:k], rhs[:k], point, basic, can_flip[:k], tol, lower, upper, factor,
-                    max_flips, across_out, across_rows,
+                count, own = points_across(
+                    rows[:k], rhs[:k], point, basic, can_flip[:k], across_margin, lower, upper,
+                    factor, max_flips, across_out, across_rows, inward,
                 )
                 for c in range(count):
                     r = across_rows[c]
@@ -703,11 +817,22 @@ def search(
                             across_first[depth] = slot
                         across_last[depth] = slot
                         n_across[depth] += 1
-            # The LP's point as a witness, if rounding left it in the child.
+            # The LP's point as a witness, if rounding left it in the child:
+            # moved inside its region when thin regions are looked for.
             if n_points == store.shape[0]:
                 store = _grown_rows(store, n_points + 1)
-            for q in range(m):
-                first[q] = first_bias[q] + dot(factor[q], point)
+                beyond = _grown_items(beyond, store.shape[0])
+            if own:
+                # Its distance from rows above is unknown: an LP decides.
+                beyond[n_points] = -np.inf if rows_above else np.inf
+                first[:] = inward + first_bias
+            else:
+                beyond[n_points] = np.inf
+                for r in range(k0):
+                    if row_unit[r] < 0:
+                        beyond[n_points] = min(beyond[n_points], dot(rows[r], point) - rhs[r] + tol)
+                for q in range(m):
+                    first[q] = first_bias[q] + dot(factor[q], point)
             _forward(first, weights_stack, biases_stack, widths, start_layer, store[n_points])
             inside = True
             for s_ in range(t + 1):
@@ -721,6 +846,6 @@ def search(
         t += 1
         descend = True
     return (
-        found[:n_found], out_firsts[:n_out], out_depths[:n_out], nodes, solves, status, unvisited,
-        lengths,
+        found[:n_found], out_firsts[:n_out], out_depths[:n_out], nodes, solves, n_thin, status,
+        unvisited, lengths,
     )

@@ -49,9 +49,10 @@ EMPTY = 1
 UNDECIDED = 2
 
 # Absolute tolerance on bounds and row activities, as HiGHS's
-# primal_feasibility_tolerance in the tree search (the rows already hold the
-# region's margin).
-PRIMAL_TOLERANCE = 1e-9
+# primal_feasibility_tolerance in the tree search: the rows are of unit
+# norm, so this is a distance in input units, 100 times below the default
+# margin the rows already hold.
+PRIMAL_TOLERANCE = 1e-10
 # Relative size below which a pivot candidate is treated as zero.
 PIVOT_TOLERANCE = 1e-9
 # Breakpoints of the ratio test are taken in rounds of this many, the
@@ -469,9 +470,43 @@ INWARD_STEP = 0.5
 
 
 @njit(cache=True)
+def _tight_block(rows, basic, tol):
+    """The basic columns and tight rows of a basic solution, the inverse of
+    their block, and each tight row's margin ``tol * ||row||`` (empty if
+    the block is singular)."""
+    k, n = rows.shape
+    columns = np.empty(k, np.int64)
+    logical_basic = np.zeros(k, np.bool_)
+    t = 0
+    for i in range(k):
+        if basic[i] >= n:
+            logical_basic[basic[i] - n] = True
+        else:
+            columns[t] = basic[i]
+            t += 1
+    tight = np.empty(t, np.int64)
+    a = 0
+    for r in range(k):
+        if not logical_basic[r]:
+            tight[a] = r
+            a += 1
+    M = np.empty((t, t))
+    for a in range(t):
+        for b in range(t):
+            M[a, b] = rows[tight[a], columns[b]]
+    inverse = np.empty((t, t))
+    if not _invert(M, inverse):
+        return columns[:t], tight, inverse, np.empty(0)
+    margin = np.empty(t)
+    for a in range(t):
+        margin[a] = tol * np.sqrt(dot(rows[tight[a]], rows[tight[a]]))
+    return columns[:t], tight, inverse, margin
+
+
+@njit(cache=True)
 def points_across(
     rows, rhs, point, basic, flippable, tol, lower, upper, first_weights, max_flips, out,
-    first_flipped,
+    first_flipped, inward,
 ):
     """Points just across a few tight rows of a basic solution, as their
     first-layer pre-activations.
@@ -489,42 +524,24 @@ def points_across(
     Writes ``first_weights @ point`` for each kept point to ``out`` (shape
     (capacity, m)) and the index of its first flipped row to
     ``first_flipped``, in increasing order of that index; stops when
-    ``out`` is full; returns how many.
+    ``out`` is full. Unless ``inward`` is empty, writes there the same for
+    the vertex's own region: the point with no row flipped, as far inside
+    its tight rows as the other points are, a witness that the region is
+    not thin. Returns how many points are across, and whether ``inward``
+    was written (False if that point leaves the box or crosses a row).
     """
-    k, n = rows.shape
+    k = rows.shape[0]
     m = first_weights.shape[0]
-    columns = np.empty(k, np.int64)
-    logical_basic = np.zeros(k, np.bool_)
-    t = 0
-    for i in range(k):
-        if basic[i] >= n:
-            logical_basic[basic[i] - n] = True
-        else:
-            columns[t] = basic[i]
-            t += 1
-    tight = np.empty(t, np.int64)
+    columns, tight, inverse, margin = _tight_block(rows, basic, tol)
+    t = tight.shape[0]
     flips = np.empty(t, np.int64)  # positions in tight of the flippable rows
-    a = 0
     f = 0
-    for r in range(k):
-        if not logical_basic[r]:
-            if flippable[r]:
-                flips[f] = a
-                f += 1
-            tight[a] = r
-            a += 1
-    if f == 0:
-        return 0
-    M = np.empty((t, t))
     for a in range(t):
-        for b in range(t):
-            M[a, b] = rows[tight[a], columns[b]]
-    inverse = np.empty((t, t))
-    if not _invert(M, inverse):
-        return 0
-    margin = np.empty(t)
-    for a in range(t):
-        margin[a] = tol * np.sqrt(dot(rows[tight[a]], rows[tight[a]]))
+        if flippable[tight[a]]:
+            flips[f] = a
+            f += 1
+    if (f == 0 and inward.shape[0] == 0) or margin.shape[0] < t:
+        return 0, False
     # The move of the basic columns is linear in the steps: a base move
     # (every tight row INWARD_STEP inside) plus one term per flipped row.
     # Each is carried to the columns, the rows' slacks and the first layer.
@@ -547,6 +564,16 @@ def points_across(
                 slacks[e, r] += rows[r, columns[c]] * step
             for q in range(m):
                 firsts[e, q] += first_weights[q, columns[c]] * step
+    inside_own = inward.shape[0] > 0
+    for c in range(t):
+        x = point[columns[c]] + moves[0, c]
+        if x < lower[columns[c]] or x > upper[columns[c]]:
+            inside_own = False
+    for r in range(k):
+        if slacks[0, r] < 0.0:
+            inside_own = False
+    if inside_own:
+        inward[:] = firsts[0]
     capacity = out.shape[0]
     chosen = np.empty(max_flips, np.int64)
     count = 0
@@ -591,4 +618,4 @@ def points_across(
     order = np.argsort(first_flipped[:count], kind="mergesort")
     out[:count] = out[:count][order]
     first_flipped[:count] = first_flipped[:count][order]
-    return count
+    return count, inside_own

@@ -21,6 +21,8 @@ import numpy as np
 
 from .exceptions import CheckpointError
 
+# 2: each finished subtree's count of regions and of thin regions, its
+# patterns only when the count keeps them.
 FORMAT_VERSION = 2
 
 
@@ -51,14 +53,16 @@ def prefix_from_key(key: str) -> tuple[int, ...]:
 
 @dataclass
 class SubtreeResult:
-    """The regions of one finished subtree, their packed patterns when the
-    count keeps them in memory, and what finding them cost."""
+    """The regions of one finished subtree, how many of them are thin,
+    their packed patterns when the count keeps them in memory, and what
+    finding them cost."""
 
     # uint8, np.packbits(axis=1) of bool (regions, n_hidden); int8 states with maxout
     patterns: np.ndarray | None
     regions: int
     lp_solves: int
     nodes: int
+    thin: int
 
 
 @dataclass
@@ -96,6 +100,7 @@ class CheckpointState:
                 counts=counts,
                 solves=np.array([self.finished[k].lp_solves for k in keys], dtype=np.int64),
                 nodes=np.array([self.finished[k].nodes for k in keys], dtype=np.int64),
+                thin=np.array([self.finished[k].thin for k in keys], dtype=np.int64),
                 patterns=patterns.reshape(-1, width),
                 frontier_solves=np.array(self.frontier_solves),
                 packed=np.array(self.packed),
@@ -122,7 +127,11 @@ class CheckpointState:
                 if not isinstance(data, np.lib.npyio.NpzFile):
                     raise ValueError("a single .npy array, not an .npz archive")
                 if int(data["version"]) != FORMAT_VERSION:
-                    msg = f"{path}: checkpoint format {int(data['version'])}, expected {FORMAT_VERSION}"
+                    msg = (
+                        f"{path}: checkpoint format {int(data['version'])}, expected "
+                        f"{FORMAT_VERSION} (format 1 has no thin-region counts); remove it "
+                        "to count afresh"
+                    )
                     raise CheckpointError(msg)
                 if str(data["fingerprint"]) != expected_fingerprint:
                     msg = (
@@ -140,6 +149,7 @@ class CheckpointState:
                     key: SubtreeResult(
                         data["patterns"][offsets[i] : offsets[i + 1]] if kept else None,
                         int(counts[i]), int(data["solves"][i]), int(data["nodes"][i]),
+                        int(data["thin"][i]),
                     )
                     for i, key in enumerate(data["finished"].tolist())
                 }

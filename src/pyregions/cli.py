@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import bounds, plots
-from .counting import DEFAULT_TOL, METHODS, Progress, count_regions
+from .counting import DEFAULT_THIN_TOL, DEFAULT_TOL, METHODS, Progress, count_regions
 from .domain import Box
 from .estimation import DEFAULT_PROBES, estimate_regions
 from .exceptions import ModelFormatError, PyRegionsError, ShapeError
@@ -91,6 +91,8 @@ def _build_parser() -> argparse.ArgumentParser:
     count.add_argument("--patterns", metavar="FILE",
                        help="write every region's pattern to FILE (read with pyregions.read_patterns)")
     count.add_argument("--tol", type=float, default=DEFAULT_TOL, help="region margin in input units")
+    count.add_argument("--thin-tol", type=float, default=DEFAULT_THIN_TOL,
+                       help="report regions with no point this far from their walls as thin")
     count.add_argument("--seed", type=int, default=0)
     count.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     count.add_argument("--through", metavar="P.npy",
@@ -264,7 +266,8 @@ def _run_count(args) -> None:
     bar = _ProgressBar() if not args.no_progress and sys.stderr.isatty() else None
     try:
         result = count_regions(
-            network, box, method=args.method, tol=args.tol, time_limit=args.time_limit,
+            network, box, method=args.method, tol=args.tol, thin_tol=args.thin_tol,
+            time_limit=args.time_limit,
             seed=args.seed, jobs=jobs, progress=bar, checkpoint=args.checkpoint,
             patterns=args.patterns, executor=None if client is None else client.get_executor(),
             through=None if args.through is None else _load_array(args.through),
@@ -279,6 +282,7 @@ def _run_count(args) -> None:
         print(json.dumps({
             "regions": result.regions,
             "complete": result.complete,
+            "thin": result.thin,
             "seconds": round(result.seconds, 3),
             "lp_solves": result.lp_solves,
             "method": result.method,
@@ -291,6 +295,8 @@ def _run_count(args) -> None:
     print(f"{name}: {architecture} network, {network.n_hidden} hidden units "
           f"({result.n_stable} stable over the box)")
     print(f"  regions              {result.regions}{state}")
+    print(f"  thin                 {result.thin} (no point {result.thin_tol:g} from their walls; "
+          f"margin {result.tol:g})")
     _print_bounds(found)
     print(f"  {result.seconds:.2f} s, {result.lp_solves} solver calls "
           f"({result.lp_solves_per_region:.2f} per region), method {result.method}")

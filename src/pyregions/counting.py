@@ -20,6 +20,44 @@ wall of any region and is never branched on. Regions thinner than ``tol``
 are not counted; in general position and with ``tol`` small this is the
 paper's count.
 
+Scale
+-----
+Every decision of the search is taken in input units: each row put on the
+search path is divided by its norm, :math:`\\sigma_i (c_i^\\top x + d_i) /
+\\lVert c_i \\rVert_2 \\ge \\mathrm{tol}`, so the LPs (decided to 1e-10, by
+the simplex and by HiGHS), the Farkas proofs of emptiness, the points put
+across a vertex and the witnesses all measure distances, whatever the size
+of the weights. Hence the count, and every pattern, is unchanged when a
+hidden unit's incoming weights and bias are multiplied by any :math:`s > 0`
+and its outgoing weights by :math:`1/s` (tested for :math:`s` from 1e-8 to
+1e8), and networks with tiny weights (1e-6 per layer) are counted exactly.
+
+"Constant on the region" is decided relative to scale too: a row is
+constant when :math:`\\lVert c_i \\rVert \\le 10^{-12} \\sum_j |W_{ij}|
+\\lVert c_j \\rVert` (the sum over the units of the layer before that are
+active on the region, or the row's own norm in the first layer), that is
+when the weights summed into it cancel to within rounding; such a row is
+the residue of an exact cancellation, not a hyperplane. A genuinely small
+row, such as a product of small weights, is far above that and is split.
+
+The precision is absolute, in input units: at a point :math:`x` a unit
+row's activity is computed to about :math:`10^{-16} \\lVert x \\rVert`,
+so in a box with coordinates up to 1e4 to about 1e-12, still below the
+LPs' 1e-10, itself 100 times below the default ``tol`` (1e-8). Keep
+``tol`` at least 1e-8 and, in a box much wider than 1e4, at least about
+1e-12 times its width.
+
+Thin regions
+------------
+A region counted at ``tol`` that has no point at distance ``thin_tol``
+(default 1e-6) from its walls is *thin* (:attr:`RegionCount.thin`): its
+count depends on the margin chosen between the two. A leaf is shown not
+thin by a witness that far from every row of its path (the points put
+across a vertex are put four times ``thin_tol`` from its rows for this, and
+an LP's vertex is moved as far inside its own region); only the others
+cost an LP, with the rows raised to ``thin_tol``. With ``thin_tol <= tol``
+nothing is thin and nothing is checked.
+
 A maxout unit's state is its winning piece. Its region for piece *p* is
 
 .. math::
@@ -90,9 +128,10 @@ from .patterns import PatternWriter
 from .slices import Slice
 from .tightening import PreactivationBounds, check_network_and_box, preactivation_bounds
 
-__all__ = ["DEFAULT_TOL", "Progress", "RegionCount", "count_regions"]
+__all__ = ["DEFAULT_THIN_TOL", "DEFAULT_TOL", "Progress", "RegionCount", "count_regions"]
 
-DEFAULT_TOL = 1e-6
+DEFAULT_TOL = 1e-8
+DEFAULT_THIN_TOL = 1e-6
 DEFAULT_SAMPLES = 4096
 # A subtree's region is a sliver of the box: most samples would miss it,
 # and drawing them cost more than the LPs they saved.
@@ -119,8 +158,9 @@ MAX_SUBTREE_RETRIES = 3
 # run loses little, and save finished subtrees at most this often (seconds).
 CHECKPOINT_SUBTREES = 64
 CHECKPOINT_INTERVAL = 2.0
-# LPs decide at the margin tol; HiGHS must be far more precise than that.
-LP_FEASIBILITY_TOLERANCE = 1e-9
+# LPs decide at the margin tol; HiGHS must be far more precise than that
+# (1e-10 is the smallest tolerance HiGHS accepts).
+LP_FEASIBILITY_TOLERANCE = 1e-10
 LP_ITERATION_LIMIT = 20_000
 # Beyond this, the Numba simplex hands an LP to HiGHS.
 SIMPLEX_ITERATION_LIMIT = 500
@@ -178,6 +218,11 @@ class RegionCount:
         Hidden units stable over the box at the margin ``tol`` (see
         :meth:`~pyregions.PreactivationBounds.stable_at`), never branched on.
     n_hidden : int
+    thin : int
+        Counted regions with no point at distance ``thin_tol`` from their
+        walls: 0 when ``thin_tol <= tol``. When it is not 0, the count
+        depends on the margin between ``tol`` and ``thin_tol``.
+    thin_tol : float
     patterns : array of uint8 or int8, or None
         With ``return_patterns=True``, one row per region. For a pure ReLU
         network the bool pattern over all hidden units (layer by layer)
@@ -195,6 +240,8 @@ class RegionCount:
     tol: float
     n_stable: int
     n_hidden: int
+    thin: int = 0
+    thin_tol: float = 0.0
     patterns: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -219,6 +266,7 @@ def count_regions(
     *,
     method: str = "tree",
     tol: float = DEFAULT_TOL,
+    thin_tol: float = DEFAULT_THIN_TOL,
     time_limit: float | None = None,
     seed=None,
     jobs: int = 1,
@@ -240,10 +288,14 @@ def count_regions(
         ``"tree"`` is the fast exact search; ``"milp"`` the paper's MILP with
         no-good cuts (HiGHS has no lazy-constraint callback for this, so each
         region costs one MILP re-solve).
-    tol : float, default=1e-6
+    tol : float, default=1e-8
         Margin, a distance in input units: regions thinner than this are not
-        counted (see the module docstring). Keep it well above 1e-9, the
-        precision to which the LPs are decided.
+        counted (see the module docstring). Keep it at or above 1e-8, 100
+        times the precision to which the LPs are decided (1e-10).
+    thin_tol : float, default=1e-6
+        Regions counted with no point at this distance from their walls are
+        reported as ``thin``: a region with such a witness costs nothing
+        more, any other one LP.
     time_limit : float, optional
         Seconds; when reached the count stops and ``complete`` is False.
     seed : None, int or numpy.random.Generator
@@ -295,7 +347,7 @@ def count_regions(
     ShapeError
         When the box does not match the network.
     ValueError
-        For an unknown method or a non-positive ``tol``.
+        For an unknown method or a non-positive ``tol`` or ``thin_tol``.
     SolverError
         When neither the simplex nor HiGHS can decide an LP.
     CheckpointError
@@ -320,6 +372,7 @@ def count_regions(
         msg = f"method must be one of {METHODS}, got {method!r}"
         raise ValueError(msg)
     tol = check_positive(tol, "tol")
+    thin_tol = check_positive(thin_tol, "thin_tol")
     jobs = check_int(jobs, "jobs", minimum=1)
     if checkpoint is not None and method != "tree":
         msg = f"checkpoints are kept by the tree search only, not by method {method!r}"
@@ -342,6 +395,9 @@ def count_regions(
         box = Box(lower, upper)
         walls = plane.walls(WALL_MARGIN)
     pre_bounds = preactivation_bounds(network, box, method="lp")
+    problem = _TreeProblem.build(network, lower, upper, pre_bounds, tol, thin_tol=thin_tol)
+    if walls is not None:
+        problem = problem.with_walls(*walls)
     if method == "milp":
         remaining = None if deadline is None else max(deadline - time.time(), 1e-3)
         milp = enumerate_regions_milp(
@@ -353,15 +409,13 @@ def count_regions(
             found.writer = PatternWriter(patterns, network.n_hidden, milp.patterns.dtype == np.bool_)
         found.add(milp.patterns)
         solves, complete = milp.solver_calls, milp.complete
+        thin = _thin_of(problem, milp.patterns, rng)
     else:
-        problem = _TreeProblem.build(network, lower, upper, pre_bounds, tol)
-        if walls is not None:
-            problem = problem.with_walls(*walls)
         found = _Found(
             problem.n_hidden, problem.pattern_dtype, keep=return_patterns,
             drop=problem.n_hidden - network.n_hidden,
         )
-        complete, solves = _count_tree(
+        complete, solves, thin = _count_tree(
             problem, rng, found, jobs=jobs, executor=executor, deadline=deadline,
             progress=progress, checkpoint=checkpoint, patterns_file=patterns,
         )
@@ -375,10 +429,27 @@ def count_regions(
         lp_solves=solves,
         method=method,
         tol=float(tol),
-        n_stable=int(sum(np.count_nonzero(states) for states in pre_bounds.stable_at(tol))),
+        n_stable=pre_bounds.n_stable_at(tol),
         n_hidden=network.n_hidden,
+        thin=thin,
+        thin_tol=float(thin_tol),
         patterns=_pack(found.patterns()) if return_patterns else None,
     )
+
+
+def _thin_of(problem: _TreeProblem, patterns: np.ndarray, rng) -> int:
+    """How many of ``patterns`` (regions found by another method) are thin,
+    each decided as the tree search decides its leaves."""
+    if not problem.checks_thin:
+        return 0
+    walls = problem.n_hidden - patterns.shape[1]
+    thin = 0
+    for pattern in patterns:
+        full = np.concatenate([np.ones(walls, pattern.dtype), pattern])
+        search = _TreeSearch(problem, rng)
+        search.run(prefix=tuple(full[list(problem.order)].tolist()), samples=0)
+        thin += search.thin
+    return thin
 
 
 def _pack(patterns: np.ndarray) -> np.ndarray:
@@ -431,15 +502,15 @@ class _Found:
 def _count_tree(problem, rng, found, *, jobs, executor, deadline, progress, checkpoint, patterns_file):
     """Run the tree search in one piece, or cut into subtrees, into ``found``.
 
-    Returns ``(complete, lp_solves)``; the patterns kept in memory come in
-    the serial search's order however the tree was cut.
+    Returns ``(complete, lp_solves, thin)``; the patterns kept in memory
+    come in the serial search's order however the tree was cut.
     """
     if jobs == 1 and executor is None and checkpoint is None:
         if patterns_file is not None:
             found.writer = PatternWriter(patterns_file, problem.n_hidden - found.drop, not problem.maxout)
         search = _TreeSearch(problem, rng, deadline=deadline, progress=progress, found=found)
         _, complete = search.run()
-        return complete, search.lp.solves
+        return complete, search.lp.solves, search.thin
     run = _SubtreeRun(problem, rng, jobs, executor, deadline, progress, checkpoint)
     return run.run(found, patterns_file)
 
@@ -474,9 +545,9 @@ class _SubtreeRun:
         self.found: _Found | None = None
         self.writer: PatternWriter | None = None
 
-    def run(self, found: _Found, patterns_file) -> tuple[bool, int]:
+    def run(self, found: _Found, patterns_file) -> tuple[bool, int, int]:
         """Count into ``found``, writing patterns to ``patterns_file`` if
-        given; return ``(complete, lp_solves)``."""
+        given; return ``(complete, lp_solves, thin)``."""
         self.found = found
         resumed = self.checkpoint is not None and Path(self.checkpoint).exists()
         state = self._initial_state(patterns_file)
@@ -506,7 +577,7 @@ class _SubtreeRun:
         key = fingerprint(
             *problem.weights, *problem.biases, problem.lower, problem.upper, problem.stable,
             np.asarray(problem.order), *(c for c in problem.candidates if c is not None),
-            extra=f"tol={problem.tol!r};patterns={kept}",
+            extra=f"tol={problem.tol!r},thin_tol={problem.thin_tol!r};patterns={kept}",
         )
         if self.checkpoint is not None and Path(self.checkpoint).exists():
             return CheckpointState.load(self.checkpoint, key)
@@ -630,7 +701,9 @@ class _SubtreeRun:
             self.writer.flush()
             state.pattern_rows = self.writer.rows
         kept = part.patterns if self.found.keep else None
-        state.finished[prefix_key(prefix)] = SubtreeResult(kept, part.regions, part.lp_solves, part.nodes)
+        state.finished[prefix_key(prefix)] = SubtreeResult(
+            kept, part.regions, part.lp_solves, part.nodes, part.thin
+        )
         self._save(state)
         if self.progress is not None:
             self.progress(self._summary(state))
@@ -654,11 +727,11 @@ class _SubtreeRun:
         if self.writer is not None and part.patterns is not None:
             self.writer.write(_unpack(part.patterns, self.problem.n_hidden)[:, self.found.drop :])
 
-    def _assemble(self, state, complete) -> tuple[bool, int]:
+    def _assemble(self, state, complete) -> tuple[bool, int, int]:
         """Put every subtree's regions into ``self.found``; return
-        ``(complete, lp_solves)``."""
+        ``(complete, lp_solves, thin)``."""
         if state is None:
-            return False, 0
+            return False, 0, 0
         for part in self.partial:
             self._write(part)
         summary = self._summary(state)
@@ -672,7 +745,9 @@ class _SubtreeRun:
                 self.found.add(_unpack(block, self.problem.n_hidden))
         else:
             self.found.count = summary.regions + partial_regions
-        return complete, summary.lp_solves + sum(p.lp_solves for p in self.partial)
+        solves = summary.lp_solves + sum(p.lp_solves for p in self.partial)
+        thin = sum(r.thin for r in state.finished.values()) + sum(p.thin for p in self.partial)
+        return complete, solves, thin
 
 
 def _frontier(problem, rng, size, deadline):
@@ -691,15 +766,16 @@ def _frontier(problem, rng, size, deadline):
 
 @dataclass(frozen=True)
 class _Subtree:
-    """What a worker sends back for one subtree: its regions, their packed
-    patterns when recorded and, when it proved too large, the prefixes of
-    the nodes it left unvisited."""
+    """What a worker sends back for one subtree: its regions (``thin`` of
+    them thin), their packed patterns when recorded and, when it proved too
+    large, the prefixes of the nodes it left unvisited."""
 
     patterns: np.ndarray | None
     regions: int
     lp_solves: int
     nodes: int
     complete: bool
+    thin: int
     children: list[tuple[bool, ...]] | None = None
 
 
@@ -725,7 +801,9 @@ def _count_subtree(
     except _OverBudget as over:
         complete, remaining = True, over.remaining
     patterns = _pack(found.patterns()) if found.keep else None
-    return _Subtree(patterns, found.count, search.lp.solves, search.nodes, complete, remaining)
+    return _Subtree(
+        patterns, found.count, search.lp.solves, search.nodes, complete, search.thin, remaining
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -749,6 +827,8 @@ class _TreeProblem:
     pieces: tuple[int, ...]  # per layer: 1 for ReLU, the rank k for maxout
     # Per layer: None for ReLU; for maxout, bool (n, k), the pieces that can win in the box.
     candidates: tuple[np.ndarray | None, ...]
+    # Leaves with no point at this distance from their walls are thin.
+    thin_tol: float = 0.0
 
     @classmethod
     def build(
@@ -759,6 +839,8 @@ class _TreeProblem:
         pre_bounds: PreactivationBounds,
         tol: float,
         order: Sequence[int] | None = None,
+        *,
+        thin_tol: float = 0.0,
     ) -> _TreeProblem:
         free = lower < upper
         flat = [
@@ -781,7 +863,7 @@ class _TreeProblem:
             raise ValueError(msg)
         return cls(
             weights, biases, lower[free], upper[free], stable, float(tol), order, pieces,
-            candidates,
+            candidates, float(thin_tol),
         )
 
     def with_walls(self, rows: np.ndarray, rhs: np.ndarray) -> _TreeProblem:
@@ -809,6 +891,11 @@ class _TreeProblem:
     @property
     def n_hidden(self) -> int:
         return self.stable.shape[0]
+
+    @property
+    def checks_thin(self) -> bool:
+        """Whether a leaf can be thin: below ``tol`` no counted region is."""
+        return self.thin_tol > self.tol
 
     @property
     def widths(self) -> list[int]:
@@ -853,7 +940,7 @@ class _TreeProblem:
                 columns.append(a)
                 h = np.maximum(a, 0.0)
             else:
-                by_unit = a.reshape(a.shape[0], -1, k)
+                by_unit = a.reshape(a.shape[0], a.shape[1] // k, k)
                 columns.append(np.argmax(by_unit, axis=2).astype(np.float64))
                 pieces.append(a)
                 h = by_unit.max(axis=2)
@@ -1090,6 +1177,12 @@ class _TreeSearch:
         self.rhs = np.empty(problem.max_rows)
         # Rows whose other side is a sibling still to be searched.
         self.row_flippable = np.zeros(problem.max_rows, dtype=bool)
+        # Each row's distance at a witness, from its stored pre-activations:
+        # scale * (pre[plus] - pre[minus]), minus -1 for a ReLU's row.
+        self.row_plus = np.zeros(problem.max_rows, dtype=np.intp)
+        self.row_minus = np.full(problem.max_rows, -1, dtype=np.intp)
+        self.row_scale = np.zeros(problem.max_rows)
+        self.thin = 0  # thin leaves found
         # (unit, state) of each row on the path: in one layer, and under the
         # same earlier layers, the same key always means the same row.
         self.row_keys: list[tuple[int, int]] = []
@@ -1110,10 +1203,14 @@ class _TreeSearch:
             int(piece_start[layer] + (unit - self.offset[layer]) * problem.pieces[layer])
             for unit, layer in enumerate(self.layer_of)
         ]
-        # Effective affine map (C, d) of each layer on the current region,
-        # and tol * ||C_i|| for each row, -1 where the row is zero.
+        # Effective affine map (C, d) of each layer on the current region.
         self.maps: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(layer_sizes)
-        self.thresholds: list[np.ndarray | None] = [None] * len(layer_sizes)
+        # Per layer: each row's norm, 0 where it is constant on the region
+        # (_kernels.CANCELLATION); the norm as computed; the size of the
+        # terms summed into it.
+        self.norms: list[np.ndarray | None] = [None] * len(layer_sizes)
+        self.raw_norms: list[np.ndarray | None] = [None] * len(layer_sizes)
+        self.scales: list[np.ndarray | None] = [None] * len(layer_sizes)
         self.order = np.array(problem.order, dtype=np.intp)
         ordered_layers = self.layer_of[self.order]
         self.layer_starts = set(np.flatnonzero(ordered_layers[1:] != ordered_layers[:-1]) + 1)
@@ -1186,7 +1283,9 @@ class _TreeSearch:
                 point = self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
                 if point is None:
                     return self._kept(), True
-                witnesses = self._witnesses_near(point, len(prefix))
+                witnesses = self._witnesses_near(
+                    self.problem.preactivations(point[None, :]), len(prefix)
+                )
             self._visit(len(prefix), witnesses)
         except (_Interrupted, KeyboardInterrupt):
             complete = False
@@ -1236,6 +1335,8 @@ class _TreeSearch:
         self._tick()
         if depth == self.stop_depth:
             self.found.add(self.pattern[None, :])
+            if self.problem.checks_thin and depth == self.problem.n_hidden:
+                self.thin += self._is_thin(witnesses)
             return
         if depth in self.layer_starts and not self.lp.has_basis_for(self.row_ids):
             # Solve this node's LP, though its witnesses show it non-empty,
@@ -1272,7 +1373,7 @@ class _TreeSearch:
                 values = self.pre[witnesses, unit]
             side = witnesses[_kernels.side_mask(values, threshold, sign)]
             self.pattern[unit] = sign > 0
-            self._push_row(unit, sign * c, threshold - sign * offset, flippable=index + 1 < len(signs))
+            self._push_side(unit, c, offset, threshold, sign, flippable=index + 1 < len(signs))
             if side.size == 0:
                 side = self._witness_for_new_child(depth, sign)
             if side is not None:
@@ -1283,6 +1384,40 @@ class _TreeSearch:
                     raise
             self._pop_row()
             self.n_points = mark
+
+    def _is_thin(self, witnesses: np.ndarray) -> bool:
+        """Whether the leaf just found has no point at ``thin_tol`` from its
+        walls: false at once if a witness is that far from every row, else
+        decided by an LP with every row raised to that margin."""
+        k = len(self.row_ids)
+        if k == 0:
+            return False
+        if witnesses.size:
+            distances = self._distances(witnesses, k)
+            if np.any(distances.min(axis=1) >= self.problem.thin_tol):
+                return False
+        raised = self.rhs[:k] + (self.problem.thin_tol - self.problem.tol)
+        return self.lp.point_in(self.rows[:k], raised, self.row_ids) is None
+
+    def _distances(self, witnesses: np.ndarray, k: int) -> np.ndarray:
+        """The signed distance of each witness from each of the first ``k``
+        rows' hyperplanes, shape (witnesses, k)."""
+        plus, minus = self.row_plus[:k], self.row_minus[:k]
+        values = self.pre[np.ix_(witnesses, plus)]
+        pairs = minus >= 0
+        if pairs.any():
+            values[:, pairs] -= self.pre[np.ix_(witnesses, minus[pairs])]
+        return values * self.row_scale[:k]
+
+    def _distance_above(self, witnesses: np.ndarray, layer: int) -> np.ndarray:
+        """Each witness's least distance from the path's rows of the layers
+        before ``layer`` (inf if there are none)."""
+        k = len(self.row_ids)
+        units = np.array([unit for unit, _ in self.row_keys], dtype=np.intp)
+        above = self.layer_of[units] < layer if k else np.zeros(0, bool)
+        if not above.any():
+            return np.full(witnesses.shape[0], np.inf)
+        return self._distances(witnesses, k)[:, above].min(axis=1)
 
     def _search_compiled(self, depth: int, witnesses: np.ndarray) -> None:
         """Search every node below this one, at ``depth``, compiled
@@ -1314,17 +1449,18 @@ class _TreeSearch:
         results, error = _layer_search.run(
             self, self.rows[:room], self.rhs[:room], coefficients, k, problem.weights[0],
             factored, problem.biases[0], self.weights_stack, self.biases_stack,
-            np.array(problem.widths, dtype=np.int64), span, C, d, G, g,
+            np.array(problem.widths, dtype=np.int64), span, C, d, G, g, self.scales[layer],
             problem.stable[units].astype(np.int8), self.order[self.compiled_depth :] - first,
             depth - self.compiled_depth, self.pattern[units].astype(bool),
-            np.ascontiguousarray(self.pre[witnesses, units]), basis, at_upper,
-            self.row_flippable[:k], self.depth_of_unit[row_units], row_bits, row_layers,
-            problem.lower, problem.upper, self.lp.weights, problem.tol, ACROSS_FLIPS,
-            ACROSS_CAPACITY, ACROSS_KEPT, PROOFS_KEPT, SIMPLEX_ITERATION_LIMIT, SIMPLEX_CHECK_TOLERANCE,
-            budget,
+            np.ascontiguousarray(self.pre[witnesses, units]), self._distance_above(witnesses, span),
+            basis, at_upper, self.row_flippable[:k], self.depth_of_unit[row_units], row_bits,
+            row_layers, self.row_scale[:k], problem.lower, problem.upper, self.lp.weights,
+            problem.tol, problem.thin_tol, ACROSS_FLIPS, ACROSS_CAPACITY, ACROSS_KEPT, PROOFS_KEPT,
+            SIMPLEX_ITERATION_LIMIT, SIMPLEX_CHECK_TOLERANCE, budget,
         )
-        patterns, firsts, depths, nodes, solves, status, unvisited, lengths = results
+        patterns, firsts, depths, nodes, solves, thin, status, unvisited, lengths = results
         self.lp.solves += solves
+        self.thin += thin
         self.nodes += nodes - 1  # this node was counted by _visit
         for row_depth in np.unique(depths):
             self._keep_across(row_depth, firsts[depths == row_depth])
@@ -1369,13 +1505,13 @@ class _TreeSearch:
         candidate ``q`` by the margin, ``a_p - a_q >= tol * ||c_p - c_q||``:
         up to k - 1 rows, all pushed together.
         """
-        unit, candidates, C, d = self._pieces_at(depth)
+        unit, candidates, C, d, scale = self._pieces_at(depth)
         if candidates.size == 1:
             self.pattern[unit] = candidates[0]
             self._visit(depth + 1, witnesses)
             return
         for index, piece in enumerate(candidates):
-            split = self._piece_rows(piece, candidates, C, d)
+            split = self._piece_rows(piece, candidates, C, d, scale)
             if split is None:
                 continue
             mark = self.n_points
@@ -1388,7 +1524,7 @@ class _TreeSearch:
                 except _OverBudget as over:
                     over.remaining.extend(
                         self._prefix(depth, int(later)) for later in candidates[index + 1 :]
-                        if self._piece_rows(later, candidates, C, d) is not None
+                        if self._piece_rows(later, candidates, C, d, scale) is not None
                     )
                     raise
             for _ in range(margins.shape[1]):
@@ -1400,38 +1536,44 @@ class _TreeSearch:
         return the witnesses inside it and every witness's margin on each row."""
         rows, rhs, others, thresholds = split
         self.pattern[unit] = piece
-        for row, bound in zip(rows, rhs):
-            self._push_row(unit, row, bound)
         column = self.piece_column[unit]
+        for row, bound, other, threshold in zip(rows, rhs, others, thresholds):
+            self._push_row(
+                unit, row, bound, self.problem.tol / threshold, column + piece, column + other
+            )
         values = self.pre[witnesses, column : column + self.problem.pieces[self.layer_of[unit]]]
         margins = values[:, [piece]] - values[:, others] - thresholds
         return witnesses[np.all(margins >= 0.0, axis=1)], margins
 
-    def _piece_rows(self, piece, candidates, C, d):
-        """The rows of child ``piece``: ``(rows, rhs, others, thresholds)``, or
-        None when a piece parallel to it beats it on the whole node.
+    def _piece_rows(self, piece, candidates, C, d, scale):
+        """The rows of child ``piece``: ``(rows, rhs, others, thresholds)``,
+        rows of unit norm and the thresholds of the raw differences, or None
+        when a piece parallel to it beats it on the whole node.
 
-        A piece ``q`` with ``c_q = c_p`` on the region is no hyperplane there:
-        the larger constant wins, the lower index on a tie (as ``argmax``).
+        A piece ``q`` with ``c_q = c_p`` on the region (up to
+        :data:`pyregions._kernels.CANCELLATION`) is no hyperplane there: the
+        larger constant wins, the lower index on a tie (as ``argmax``).
         """
         others = candidates[candidates != piece]
         G = C[piece] - C[others]
         gap = d[piece] - d[others]
-        flat = ~G.any(axis=1)
+        norms = np.sqrt(np.einsum("ij,ij->i", G, G))
+        flat = norms <= _kernels.CANCELLATION * (scale[piece] + scale[others])
         if np.any(flat & ((gap < 0.0) | ((gap == 0.0) & (others < piece)))):
             return None
-        G, gap, others = G[~flat], gap[~flat], others[~flat]
-        thresholds = self.problem.tol * np.sqrt(np.einsum("ij,ij->i", G, G))
-        return G, thresholds - gap, others, thresholds
+        keep = ~flat
+        G, gap, others, norms = G[keep], gap[keep], others[keep], norms[keep]
+        rows = G / norms[:, None]
+        return rows, self.problem.tol - gap / norms, others, self.problem.tol * norms
 
     def _follow(self, depth: int, state: int, witnesses: np.ndarray) -> np.ndarray:
         """Take the child ``state`` of the node at ``depth``, known to be non-empty."""
         if self.is_maxout[self.problem.order[depth]]:
-            unit, candidates, C, d = self._pieces_at(depth)
+            unit, candidates, C, d, scale = self._pieces_at(depth)
             self.pattern[unit] = state
             if candidates.size == 1:
                 return witnesses
-            split = self._piece_rows(state, candidates, C, d)
+            split = self._piece_rows(state, candidates, C, d, scale)
             return self._push_piece(unit, state, split, witnesses)[0]
         positive = bool(state)
         unit, c, offset, threshold = self._unit_at(depth)
@@ -1439,15 +1581,16 @@ class _TreeSearch:
         if c is None:
             return witnesses
         sign = 1.0 if positive else -1.0
-        self._push_row(unit, sign * c, threshold - sign * offset)
+        self._push_side(unit, c, offset, threshold, sign)
         return witnesses[_kernels.side_mask(self.pre[witnesses, unit], threshold, sign)]
 
     def _unit_at(self, depth: int) -> tuple[int, np.ndarray | None, float, float]:
-        """The unit split at ``depth``: ``(unit, c, d, tol * ||c||)``.
+        """The unit split at ``depth``: ``(unit, c / ||c||, d / ||c||, tol * ||c||)``,
+        its row scaled to unit norm and the threshold of its raw pre-activation.
 
-        ``c`` is None when the unit's state is forced on the whole node
-        (stable over the box, or constant on the region); ``d`` is then that
-        state.
+        The row is None when the unit's state is forced on the whole node
+        (stable over the box, or constant on the region); the offset is then
+        that state.
         """
         problem = self.problem
         unit = problem.order[depth]
@@ -1457,11 +1600,11 @@ class _TreeSearch:
             return unit, None, state > 0, 0.0
         C, d = self.maps[layer]
         i = unit - self.offset[layer]
-        threshold = self.thresholds[layer][i]
-        if threshold < 0.0:
+        norm = self.norms[layer][i]
+        if norm == 0.0:
             # Constant on this region: not a hyperplane here.
             return unit, None, d[i] > 0.0, 0.0
-        return unit, C[i], d[i], threshold
+        return unit, C[i] / norm, d[i] / norm, self.problem.tol * norm
 
     def _layer_at(self, depth: int) -> int:
         """The layer of the unit at ``depth``, entered if it is a new one."""
@@ -1470,41 +1613,47 @@ class _TreeSearch:
             self._enter_layer(layer)
         return layer
 
-    def _pieces_at(self, depth: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-        """The maxout unit at ``depth``: ``(unit, candidates, C, d)``, its
-        pieces that can win in the box and the affine map of every piece on
-        the region (``C[p] x + d[p]``)."""
+    def _pieces_at(self, depth: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The maxout unit at ``depth``: ``(unit, candidates, C, d, scale)``,
+        its pieces that can win in the box, the affine map of every piece on
+        the region (``C[p] x + d[p]``) and the size of the terms summed into
+        each ``C[p]`` (:data:`pyregions._kernels.CANCELLATION`)."""
         unit = self.problem.order[depth]
         layer = self._layer_at(depth)
         i = unit - self.offset[layer]
         k = self.problem.pieces[layer]
         C, d = self.maps[layer]
+        rows = slice(i * k, (i + 1) * k)
         candidates = np.flatnonzero(self.problem.candidates[layer][i])
-        return unit, candidates, C[i * k : (i + 1) * k], d[i * k : (i + 1) * k]
+        return unit, candidates, C[rows], d[rows], self.scales[layer][rows]
 
     def _enter_layer(self, layer: int) -> None:
         self.layer_rows[layer] = len(self.row_ids)
-        C, d = self._layer_map(layer)
+        C, d, scale = self._layer_map(layer)
         self.maps[layer] = (C, d)
-        self.thresholds[layer] = np.where(
-            C.any(axis=1), self.problem.tol * np.sqrt(np.einsum("ij,ij->i", C, C)), -1.0
-        )
+        self.scales[layer] = scale
+        self.raw_norms[layer] = norms = np.sqrt(np.einsum("ij,ij->i", C, C))
+        self.norms[layer] = np.where(norms > _kernels.CANCELLATION * scale, norms, 0.0)
 
-    def _layer_map(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """The affine map of ``layer``'s pre-activations on the current region."""
+    def _layer_map(self, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The affine map of ``layer``'s pre-activations on the current
+        region, ``(C, d)``, and the size of the terms summed into each row
+        of ``C`` (:data:`pyregions._kernels.CANCELLATION`)."""
         W, b = self.problem.weights[layer], self.problem.biases[layer]
         if layer == 0:
-            return W, b
+            return W, b, np.sqrt(np.einsum("ij,ij->i", W, W))
         C_prev, d_prev = self.maps[layer - 1]
         states = self.pattern[self.offset[layer - 1] : self.offset[layer]]
         k = self.problem.pieces[layer - 1]
         if k > 1:
             # A maxout unit passes on its winning piece.
-            winners = np.arange(states.shape[0]) * k + states
-            return W @ C_prev[winners], W @ d_prev[winners] + b
-        active = states.astype(bool, copy=False)
-        W_active = W[:, active]
-        return W_active @ C_prev[active], W_active @ d_prev[active] + b
+            passed = np.arange(states.shape[0]) * k + states
+            W_passed = W
+        else:
+            passed = states.astype(bool, copy=False)
+            W_passed = W[:, passed]
+        scale = np.abs(W_passed) @ self.raw_norms[layer - 1][passed]
+        return W_passed @ C_prev[passed], W_passed @ d_prev[passed] + b, scale
 
     def _first_layer_map(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
         """The affine map of ``layer``'s pre-activations on the current
@@ -1541,13 +1690,16 @@ class _TreeSearch:
         if point is None:
             self._keep_farkas_proof(unit, state, n_new)
             return None
-        self._put_across(point)
+        inward = self._put_across(point)
         # The LP decided the child is non-empty, even if rounding leaves its
         # point outside the region and so no witness for the subtree.
-        return self._witnesses_near(point, depth + 1)
+        if inward is None:
+            return self._witnesses_near(self.problem.preactivations(point[None, :]), depth + 1)
+        return self._witnesses_near(self.problem.propagate(inward[None, :]), depth + 1)
 
-    def _witnesses_near(self, point: np.ndarray, depth: int) -> np.ndarray:
-        """Store ``point``; return its index if it has the current pattern.
+    def _witnesses_near(self, pre: np.ndarray, depth: int) -> np.ndarray:
+        """Store a point by its pre-activations ``pre`` (shape (1, columns));
+        return its index if it has the current pattern.
 
         Random walks from a new point to seed its region with more witnesses
         were tried and dropped: the point is a vertex of the region, tight on
@@ -1555,7 +1707,7 @@ class _TreeSearch:
         points sampled inside a region by coordinate hit-and-run (200,000 of
         them) reached about a tenth of the regions below it.
         """
-        index = self._add_preactivations(self.problem.preactivations(point[None, :]))
+        index = self._add_preactivations(pre)
         decided = self.order[:depth]
         values = self.pre[index[0], decided]
         if self.problem.maxout:
@@ -1566,9 +1718,12 @@ class _TreeSearch:
             inside = np.array_equal(values > 0.0, self.pattern[decided])
         return index if inside else index[:0]
 
-    def _put_across(self, point: np.ndarray) -> None:
+    def _put_across(self, point: np.ndarray) -> np.ndarray | None:
         """Keep points just across the tight rows of an LP's vertex, each for
         the second child still to come at its first flipped row's depth.
+        When thin regions are looked for, return the first-layer
+        pre-activations of the vertex moved inside its own region (None if
+        that fails).
 
         The vertex touches the regions on the other side of its tight rows,
         and points there come from :func:`pyregions._simplex.points_across`
@@ -1578,23 +1733,26 @@ class _TreeSearch:
         basis = self.lp.vertex_basis
         k = len(self.row_ids)
         flippable = self.row_flippable[:k]
-        if basis is None or not flippable.any():
-            return
         problem = self.problem
-        count = _simplex.points_across(
-            self.rows[:k], self.rhs[:k], point, basis, flippable, problem.tol, problem.lower,
+        inward = np.empty(problem.weights[0].shape[0] if problem.checks_thin else 0)
+        if basis is None or not (flippable.any() or inward.size):
+            return None
+        count, own = _simplex.points_across(
+            self.rows[:k], self.rhs[:k], point, basis, flippable,
+            _layer_search.across_step(problem.tol, problem.thin_tol), problem.lower,
             problem.upper, problem.weights[0], ACROSS_FLIPS, self.across_out, self.across_rows,
+            inward,
         )
-        if count == 0:
-            return
-        firsts = self.across_out[:count] + problem.biases[0]
-        rows = self.across_rows[:count]
-        # Rows come in increasing order: one slice per first flipped row.
-        ends = [*(np.flatnonzero(rows[1:] != rows[:-1]) + 1).tolist(), count]
-        start = 0
-        for end in ends:
-            self._keep_across(self.depth_of_unit[self.row_keys[rows[start]][0]], firsts[start:end])
-            start = end
+        if count:
+            firsts = self.across_out[:count] + problem.biases[0]
+            rows = self.across_rows[:count]
+            # Rows come in increasing order: one slice per first flipped row.
+            ends = [*(np.flatnonzero(rows[1:] != rows[:-1]) + 1).tolist(), count]
+            start = 0
+            for end in ends:
+                self._keep_across(self.depth_of_unit[self.row_keys[rows[start]][0]], firsts[start:end])
+                start = end
+        return inward + problem.biases[0] if own else None
 
     def _keep_across(self, depth: int, firsts: np.ndarray) -> None:
         """Keep points across ``depth``'s row, up to ``ACROSS_KEPT`` of them."""
@@ -1657,11 +1815,30 @@ class _TreeSearch:
         keys = set(self.row_keys[anchor + 1 :])
         return any(needed <= keys for needed in proofs)
 
-    def _push_row(self, unit: int, row: np.ndarray, rhs: float, flippable: bool = False) -> None:
+    def _push_side(
+        self, unit: int, c: np.ndarray, offset: float, threshold: float, sign: float,
+        flippable: bool = False,
+    ) -> None:
+        """Push the side ``sign`` of a ReLU unit split by :meth:`_unit_at`
+        (``c``, ``offset``, ``threshold``)."""
+        tol = self.problem.tol
+        self._push_row(
+            unit, sign * c, tol - sign * offset, sign * tol / threshold, unit, flippable=flippable
+        )
+
+    def _push_row(
+        self, unit: int, row: np.ndarray, rhs: float, scale: float, plus: int, minus: int = -1,
+        flippable: bool = False,
+    ) -> None:
+        """Push ``row @ x >= rhs``, the row of unit norm; at a witness its
+        distance is ``scale * (pre[plus] - pre[minus])`` (no ``minus`` if -1)."""
         k = len(self.row_ids)
         self.rows[k] = row
         self.rhs[k] = rhs
         self.row_flippable[k] = flippable
+        self.row_plus[k] = plus
+        self.row_minus[k] = minus
+        self.row_scale[k] = scale
         self.row_keys.append((unit, int(self.pattern[unit])))
         self.row_ids.append(self.next_row_id)
         self.next_row_id += 1

@@ -138,7 +138,7 @@ def estimate_regions(
         Probes to run, at least 2 (the interval needs a sample variance).
     seed : None, int or numpy.random.Generator
         Seeds the probes' choices, the witness samples and the LPs.
-    tol : float, default=1e-6
+    tol : float, default=1e-8
         Margin, a distance in input units, with the meaning it has in
         :func:`~pyregions.count_regions`: the quantity estimated is that
         function's count at the same ``tol``.
@@ -367,7 +367,7 @@ class _ProbeSearch(_TreeSearch):
         """
         unit, c, offset, threshold = split
         self.pattern[unit] = sign > 0
-        self._push_row(unit, sign * c, threshold - sign * offset)
+        self._push_side(unit, c, offset, threshold, sign)
         if known is not None:
             return known
         side = witnesses[_kernels.side_mask(values, threshold, sign)]

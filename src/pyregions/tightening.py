@@ -150,8 +150,16 @@ class PreactivationBounds:
         """How many hidden units are stable over the box (ReLU units of one
         sign, maxout units with one piece that can win)."""
         relu = sum(a.sum() + i.sum() for a, i in zip(self.stably_active, self.stably_inactive))
-        maxout = sum((p >= 0).sum() for p in self.stable_pieces if p is not None)
-        return int(relu + maxout)
+        return int(relu + self._n_stable_maxout())
+
+    def n_stable_at(self, tol: float) -> int:
+        """:attr:`n_stable` with the ReLU units forced by the margin ``tol``
+        (:meth:`stable_at`)."""
+        relu = sum(np.count_nonzero(states) for states in self.stable_at(tol))
+        return int(relu + self._n_stable_maxout())
+
+    def _n_stable_maxout(self) -> int:
+        return int(sum((p >= 0).sum() for p in self.stable_pieces if p is not None))
 
     @property
     def big_m(self) -> tuple[np.ndarray, ...]:
