@@ -235,11 +235,12 @@ def _solve_lp(
 
 @njit(cache=True)
 def across_step(tol, thin_tol):
-    """The margin by which points are put across a vertex's rows: four
+    """The margin by which points are put across a vertex's rows: sixteen
     times ``thin_tol`` when thin regions are looked for, so that those
-    points, INWARD_STEP of it (twice ``thin_tol``) inside the rows they
-    keep, prove their region not thin with room for rounding."""
-    return max(tol, 4.0 * thin_tol) if thin_tol > tol else tol
+    points, INWARD_STEP of it (eight times ``thin_tol``) inside the rows they
+    keep, are also that far from most later rows and prove the regions they
+    reach not thin (docs/performance.md)."""
+    return max(tol, 16.0 * thin_tol) if thin_tol > tol else tol
 
 
 @njit(cache=True)

@@ -53,7 +53,7 @@ A region counted at ``tol`` that has no point at distance ``thin_tol``
 (default 1e-6) from its walls is *thin* (:attr:`RegionCount.thin`): its
 count depends on the margin chosen between the two. A leaf is shown not
 thin by a witness that far from every row of its path (the points put
-across a vertex are put four times ``thin_tol`` from its rows for this, and
+across a vertex are put sixteen times ``thin_tol`` from its rows for this, and
 an LP's vertex is moved as far inside its own region); only the others
 cost an LP, with the rows raised to ``thin_tol``. With ``thin_tol <= tol``
 nothing is thin and nothing is checked.
