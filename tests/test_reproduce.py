@@ -70,7 +70,8 @@ def test_tiny_run_writes_rows_networks_and_figures(tmp_path, data):
         network = Network.load(tmp_path / row["network"])
         widths = (int(row["n1"]), int(row["n2"]))
         assert network.widths == widths
-        assert int(row["regions"]) == count_regions(network, Box(0, 1)).regions
+        recount = count_regions(network, Box(0, 1))
+        assert (int(row["regions"]), int(row["thin"])) == (recount.regions, recount.thin)
         assert float(row["test_error"]) == error_rate(network, data[2], data[3])
         assert float(row["train_error"]) == error_rate(network, data[0], data[1])
         assert int(row["serra2018"]) == bounds.serra2018(784, widths)

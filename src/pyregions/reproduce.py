@@ -85,7 +85,7 @@ QUICK_SEEDS = (0, 1)
 QUICK_EPOCHS = EPOCHS
 
 COLUMNS = (
-    "n1", "n2", "seed", "train_error", "test_error", "regions", "seconds",
+    "n1", "n2", "seed", "train_error", "test_error", "regions", "thin", "seconds",
     "serra2018", "montufar2017", "trivial", "network",
 )
 """The columns of ``results.csv``, in order."""
@@ -420,6 +420,7 @@ def _run_one(out: Path, key, epochs: int, source) -> dict:
         "train_error": error_rate(network, x_train, y_train),
         "test_error": error_rate(network, x_test, y_test),
         "regions": result.regions,
+        "thin": result.thin,
         "seconds": result.seconds,
         "serra2018": bound,
         "montufar2017": bounds.montufar2017(N_INPUTS, (n1, n2)),
@@ -458,7 +459,7 @@ def _check_settings(path: Path, settings: dict) -> None:
     _replace_text(path, json.dumps(settings) + "\n")
 
 
-_INT_COLUMNS = ("n1", "n2", "seed", "regions", "serra2018", "montufar2017", "trivial")
+_INT_COLUMNS = ("n1", "n2", "seed", "regions", "thin", "serra2018", "montufar2017", "trivial")
 _FLOAT_COLUMNS = ("train_error", "test_error", "seconds")
 
 
