@@ -36,7 +36,20 @@ def pattern_is_region(net, pattern, lower, upper, tol, domain=None):
     Units whose effective gradient is exactly 0 on the pattern are constant:
     their state must be the sign of their constant (0 is inactive).
     """
-    rows, rhs = [], []
+    walls = _walls(net, pattern)
+    if walls is None:
+        return False
+    rows = [-sign * c for sign, c, _ in walls]
+    rhs = [sign * d - tol * np.linalg.norm(c) for sign, c, d in walls]
+    return _feasible(rows, rhs, lower, upper, tol, domain)
+
+
+def _walls(net, pattern):
+    """``(sign, c, d)`` for each unit that splits ``pattern``'s region, its
+    pre-activation ``c x + d`` there; None when a unit constant on the
+    region contradicts the pattern (its state is the sign of its constant,
+    0 inactive)."""
+    walls = []
     C, d, start = None, None, 0
     previous = None
     for layer in net.layers:
@@ -50,14 +63,12 @@ def pattern_is_region(net, pattern, lower, upper, tol, domain=None):
             state, c = pattern[start + i], C[i]
             if not c.any():
                 if (d[i] > 0) != state:
-                    return False
+                    return None
                 continue
-            sign = 1.0 if state else -1.0
-            rows.append(-sign * c)
-            rhs.append(sign * d[i] - tol * np.linalg.norm(c))
+            walls.append((1.0 if state else -1.0, c, d[i]))
         previous = W.shape[0]
         start += W.shape[0]
-    return _feasible(rows, rhs, lower, upper, tol, domain)
+    return walls
 
 
 def _feasible(rows, rhs, lower, upper, tol, domain=None) -> bool:
@@ -171,29 +182,12 @@ def largest_margin(net, pattern, lower, upper):
     its norm before the LP, which maximises the margin ``t`` itself, so a
     region counts at ``tol`` exactly when this is at least ``tol``.
     """
-    rows, rhs = [], []
-    C, d, start = None, None, 0
-    previous = None
-    for layer in net.layers:
-        W, b = layer.weights, layer.bias
-        if C is None:
-            C, d = W.copy(), b.copy()
-        else:
-            active = pattern[start - previous : start]
-            C, d = W[:, active] @ C[active], W[:, active] @ d[active] + b
-        for i in range(W.shape[0]):
-            state, c = pattern[start + i], C[i]
-            if not c.any():
-                if (d[i] > 0) != state:
-                    return -np.inf
-                continue
-            sign = 1.0 if state else -1.0
-            norm = np.linalg.norm(c)
-            # sign (c x + d) / ||c|| >= t, as -sign c x / ||c|| + t <= sign d / ||c||
-            rows.append(np.append(-sign * c / norm, 1.0))
-            rhs.append(sign * d[i] / norm)
-        previous = W.shape[0]
-        start += W.shape[0]
+    walls = _walls(net, pattern)
+    if walls is None:
+        return -np.inf
+    # sign (c x + d) / ||c|| >= t, as -sign c x / ||c|| + t <= sign d / ||c||
+    rows = [np.append(-sign * c / np.linalg.norm(c), 1.0) for sign, c, _ in walls]
+    rhs = [sign * d / np.linalg.norm(c) for sign, c, d in walls]
     width = float(np.max(upper - lower))
     cost = np.zeros(lower.shape[0] + 1)
     cost[-1] = -1.0
