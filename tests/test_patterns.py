@@ -80,7 +80,7 @@ def test_a_resumed_count_cuts_the_file_back_to_its_finished_subtrees(tmp_path, s
     assert not partial.complete and 0 < partial.regions < len(serial)
     assert len(read_patterns(path)) == partial.regions
     with np.load(checkpoint) as saved:
-        assert 0 < int(saved["pattern_rows"]) < partial.regions  # a subtree was cut midway
+        assert 0 < int(saved["counts"].sum()) < partial.regions  # a subtree was cut midway
     resumed = count_regions(NET, BOX, patterns=path, checkpoint=checkpoint)
     assert resumed.complete and resumed.regions == len(serial)
     assert _rows(read_patterns(path)) == _rows(serial)
@@ -150,3 +150,13 @@ def test_the_command_line_writes_patterns(tmp_path, serial):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["regions"] == len(serial)
     assert _rows(read_patterns(path)) == _rows(serial)
+
+
+def test_a_checkpointed_slice_keeps_its_patterns_in_memory(tmp_path):
+    net = random_network(6, [5, 4], 2)
+    points = np.random.default_rng(0).uniform(-1, 1, size=(3, 6))
+    expected = count_regions(net, BOX, through=points, return_patterns=True).unpacked_patterns()
+    counted = count_regions(
+        net, BOX, through=points, return_patterns=True, checkpoint=tmp_path / "c.ckpt"
+    )
+    np.testing.assert_array_equal(counted.unpacked_patterns(), expected)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -351,3 +352,24 @@ def test_spearman_against_hand_computed_values(a, b, expected):
     from pyregions._report import spearman
 
     np.testing.assert_allclose(spearman(a, b), expected)
+
+
+def test_a_broken_local_pool_is_replaced_and_loses_no_network(tmp_path, data, monkeypatch):
+    pools = []
+
+    class FirstPoolBreaks(ThreadPoolExecutor):
+        def __init__(self, jobs):
+            super().__init__(jobs)
+            pools.append(self)
+
+        def submit(self, fn, *args):
+            if self is pools[0]:
+                lost = Future()
+                lost.set_exception(BrokenProcessPool("a worker died"))
+                return lost
+            return super().submit(fn, *args)
+
+    monkeypatch.setattr(reproduce, "_local_pool", FirstPoolBreaks)
+    done = run(tmp_path, data, jobs=2)
+    assert done.counted == 4 and len(pools) == 2
+    assert _without_seconds(done.rows) == _without_seconds(run(tmp_path / "serial", data).rows)

@@ -75,8 +75,6 @@ class CheckpointState:
     finished: dict[str, SubtreeResult] = field(default_factory=dict)
     frontier_solves: int = 0
     packed: bool = True  # bit-packed bool patterns; False: int8 maxout states
-    # Records of the count's patterns file that the finished subtrees wrote.
-    pattern_rows: int = 0
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state to ``path`` atomically (write aside, then rename)."""
@@ -104,7 +102,6 @@ class CheckpointState:
                 patterns=patterns.reshape(-1, width),
                 frontier_solves=np.array(self.frontier_solves),
                 packed=np.array(self.packed),
-                pattern_rows=np.array(self.pattern_rows),
             )
             handle.flush()
             os.fsync(handle.fileno())
@@ -153,9 +150,11 @@ class CheckpointState:
                     )
                     for i, key in enumerate(data["finished"].tolist())
                 }
+                # A subtree interrupted as it was recorded may be in both.
+                pending = [prefix for prefix in pending if prefix_key(prefix) not in finished]
                 return cls(
                     expected_fingerprint, n_hidden, pending, finished,
-                    int(data["frontier_solves"]), bool(data["packed"]), int(data["pattern_rows"]),
+                    int(data["frontier_solves"]), bool(data["packed"]),
                 )
         except CheckpointError:
             raise

@@ -405,22 +405,26 @@ def count_regions(
             tol=tol, time_limit=remaining, seed=int(rng.integers(2**31 - 1)), domain=walls,
         )
         found = _Found(network.n_hidden, milp.patterns.dtype, keep=return_patterns)
-        if patterns is not None:
-            found.writer = PatternWriter(patterns, network.n_hidden, milp.patterns.dtype == np.bool_)
-        found.add(milp.patterns)
-        solves, complete = milp.solver_calls, milp.complete
-        thin = _thin_of(problem, milp.patterns, rng)
     else:
         found = _Found(
             problem.n_hidden, problem.pattern_dtype, keep=return_patterns,
             drop=problem.n_hidden - network.n_hidden,
         )
-        complete, solves, thin = _count_tree(
-            problem, rng, found, jobs=jobs, executor=executor, deadline=deadline,
-            progress=progress, checkpoint=checkpoint, patterns_file=patterns,
-        )
-    if found.writer is not None:
-        found.writer.close()
+    try:
+        if method == "milp":
+            if patterns is not None:
+                found.writer = PatternWriter(patterns, network.n_hidden, milp.patterns.dtype == np.bool_)
+            found.add(milp.patterns)
+            solves, complete = milp.solver_calls, milp.complete
+            thin = _thin_of(problem, milp.patterns, rng)
+        else:
+            complete, solves, thin = _count_tree(
+                problem, rng, found, jobs=jobs, executor=executor, deadline=deadline,
+                progress=progress, checkpoint=checkpoint, patterns_file=patterns,
+            )
+    finally:
+        if found.writer is not None:
+            found.writer.close()
     network = original
     return RegionCount(
         regions=found.count,
@@ -493,10 +497,13 @@ class _Found:
         if self.writer is not None:
             self.writer.write(patterns[:, self.drop :])
 
+    def rows(self) -> np.ndarray:
+        """The patterns kept, one row each, every column."""
+        return np.concatenate(self.blocks) if self.blocks else np.empty((0, self.n_hidden), self.dtype)
+
     def patterns(self) -> np.ndarray:
         """The patterns kept, one row each, without the dropped columns."""
-        kept = np.concatenate(self.blocks) if self.blocks else np.empty((0, self.n_hidden), self.dtype)
-        return kept[:, self.drop :]
+        return self.rows()[:, self.drop :]
 
 
 def _count_tree(problem, rng, found, *, jobs, executor, deadline, progress, checkpoint, patterns_file):
@@ -554,7 +561,7 @@ class _SubtreeRun:
         if state is not None and patterns_file is not None:
             self.writer = PatternWriter(
                 patterns_file, self.problem.n_hidden - found.drop, not self.problem.maxout,
-                keep=state.pattern_rows if resumed else None,
+                keep=sum(r.regions for r in state.finished.values()) if resumed else None,
             )
         complete = state is not None
         try:
@@ -695,15 +702,17 @@ class _SubtreeRun:
         return int(self.rng.integers(2**31 - 1))
 
     def _finish(self, state, prefix, part) -> None:
-        state.pending.remove(prefix)
+        # Written before it is recorded, and recorded before it leaves the
+        # pending list: the file's first rows are always those of the
+        # finished subtrees, so a resumed count cuts off the rest.
         self._write(part)
         if self.writer is not None:
             self.writer.flush()
-            state.pattern_rows = self.writer.rows
         kept = part.patterns if self.found.keep else None
         state.finished[prefix_key(prefix)] = SubtreeResult(
             kept, part.regions, part.lp_solves, part.nodes, part.thin
         )
+        state.pending.remove(prefix)
         self._save(state)
         if self.progress is not None:
             self.progress(self._summary(state))
@@ -800,7 +809,7 @@ def _count_subtree(
         _, complete = search.run(prefix=prefix, samples=SUBTREE_SAMPLES)
     except _OverBudget as over:
         complete, remaining = True, over.remaining
-    patterns = _pack(found.patterns()) if found.keep else None
+    patterns = _pack(found.rows()) if found.keep else None
     return _Subtree(
         patterns, found.count, search.lp.solves, search.nodes, complete, search.thin, remaining
     )

@@ -47,6 +47,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache
 from os import PathLike
@@ -336,7 +337,7 @@ def _run_parallel(out, pending, epochs, source, jobs, executor, record, report) 
     report(f"{len(pending)} networks on {'the executor' if executor else f'{jobs} processes'}, largest first")
     with _environment(SINGLE_THREADED) if own else contextlib.nullcontext():
         if own:
-            executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+            executor = _local_pool(jobs)
         try:
             for key in largest_first:
                 running[executor.submit(_run_one, out, key, epochs, source)] = key
@@ -354,7 +355,16 @@ def _run_parallel(out, pending, epochs, source, jobs, executor, record, report) 
                     if failures[key] > MAX_NETWORK_RETRIES:
                         msg = f"784-{key[0]}-{key[1]}-10 seed {key[2]} failed {failures[key]} times: {err!r}"
                         raise RuntimeError(msg) from err
-                    running[executor.submit(_run_one, out, key, epochs, source)] = key
+                    again = [key]
+                    if own and isinstance(err, BrokenProcessPool):
+                        # A lost local worker breaks the whole pool: a new
+                        # one takes every network still running.
+                        executor.shutdown(cancel_futures=True)
+                        executor = _local_pool(jobs)
+                        again += running.values()
+                        running.clear()
+                    for lost in again:
+                        running[executor.submit(_run_one, out, lost, epochs, source)] = lost
                     continue
                 done += 1
                 record(done, key, row)
@@ -363,6 +373,11 @@ def _run_parallel(out, pending, epochs, source, jobs, executor, record, report) 
                 future.cancel()
             if own:
                 executor.shutdown(cancel_futures=True)
+
+
+def _local_pool(jobs: int) -> ProcessPoolExecutor:
+    # spawn, not fork: HiGHS may hold threads that a fork would not copy.
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
 
 
 @contextlib.contextmanager
