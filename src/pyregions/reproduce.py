@@ -368,6 +368,13 @@ def _run_parallel(out, pending, epochs, source, jobs, executor, record, report) 
                     continue
                 done += 1
                 record(done, key, row)
+        except KeyboardInterrupt:
+            if own:
+                # Networks already handed to the workers would start after
+                # the one interrupted; their checkpoints keep what was done.
+                for process in multiprocessing.active_children():
+                    process.terminate()
+            raise
         finally:
             for future in running:
                 future.cancel()
