@@ -615,9 +615,9 @@ def search(
             u = order[t]
             layer = unit_layer[u]
             if t > start_depth and unit_layer[order[t - 1]] != layer:
-                # The head of a layer: its map on this region, a fresh
-                # region for its proofs and keys, and an LP whose basis
-                # the layer's LPs can start from.
+                # The head of a layer: its map on this region, and a fresh
+                # region for its proofs and keys. No LP: the layer's first
+                # LP starts from a kept basis of the layers above.
                 _enter(
                     layer, pattern, first_unit, widths, weights_stack, biases_stack, C, d, G, g,
                     scales, stable, norms, thresholds, forced, tol,
@@ -625,17 +625,6 @@ def search(
                 anchors[layer] = next_anchor
                 next_anchor += 1
                 n_proofs[first_unit[layer] : first_unit[layer + 1]] = 0
-                solves += 1
-                answer, basic = _solve_lp(
-                    rows, rhs, coefficients, k, t, factor, factored, lower, upper, weights, row_key,
-                    columns, tight, keys, sizes, uppers, n_kept, point, multipliers,
-                    max_iterations, check_tolerance,
-                )
-                if basic.shape[0] > 0:
-                    n_kept += 1
-                if answer == LP_FAILED:
-                    status = INTERRUPTED
-                    break
             pushed[t] = False
             i = u - first_unit[layer]
             if forced[layer, i] != 0:
