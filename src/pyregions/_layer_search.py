@@ -51,6 +51,11 @@ INTERRUPTED = 1
 OVER_BUDGET = 2
 # Nodes between calls back to Python for the clock and progress.
 TICK_NODES = 1024
+# What Python answers at a tick: go on, stop (time limit, Ctrl-C, an error),
+# or split (hand back the nodes not yet visited, as over budget).
+GO_ON = 0
+STOP = 1
+SPLIT = 2
 # Feasible bases kept to warm-start LPs from (the latest whose tight rows
 # are all on the path is taken).
 RECENT_BASES = 16
@@ -106,16 +111,16 @@ def _decide_in_python(rows, rhs, point, multipliers) -> int:
     return LP_EMPTY
 
 
-def _tick_in_python(nodes, solves, patterns) -> bool:
+def _tick_in_python(nodes, solves, patterns) -> int:
     """Hand the owner the ``patterns`` found since the last tick, let it
-    report progress and read the clock; True to stop."""
+    report progress and read the clock; GO_ON, STOP or SPLIT."""
     state = _hooks.state
     try:
-        stop = state["owner"].layer_tick(nodes, solves, patterns)
+        answer = state["owner"].layer_tick(nodes, solves, patterns)
     except BaseException as error:  # noqa: BLE001 (a progress callback's, raised by run())
         state["error"] = error
-        return True
-    return stop or state["interrupted"]
+        return STOP
+    return STOP if state["interrupted"] else answer
 
 
 @njit(cache=True)
@@ -442,7 +447,7 @@ def search(
         Thin regions among ``patterns``.
     status : int
         COMPLETE; INTERRUPTED when Python asked the search to stop; or
-        OVER_BUDGET.
+        OVER_BUDGET, also when Python asked it to split.
     unvisited, lengths : arrays (r, units) and (r,)
         Over budget, the prefixes (states in search order, the first
         ``lengths`` valid) of the nodes not visited: the one that tripped
@@ -583,12 +588,14 @@ def search(
             nodes += 1
             if nodes % TICK_NODES == 0:
                 # The regions found so far go to Python: the loop keeps none.
-                with objmode(stop="boolean"):
-                    stop = _tick_in_python(nodes, solves, found[:n_found])
+                with objmode(answer="int64"):
+                    answer = _tick_in_python(nodes, solves, found[:n_found])
                 n_found = 0
-                if stop:
+                if answer == STOP:
                     status = INTERRUPTED
                     break
+                if answer == SPLIT:
+                    budget = nodes
             if t == w:
                 if n_found == found.shape[0]:
                     found = _grown_rows(found, n_found + 1)
