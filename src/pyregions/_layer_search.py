@@ -94,6 +94,18 @@ def run(owner, *args):
     return results, error
 
 
+def cached() -> bool:
+    """Whether the kernels every count runs are in Numba's cache, fresh for
+    these sources and this Python: Numba's own index files, wherever
+    ``NUMBA_CACHE_DIR`` or its default puts them. If not, the first count
+    compiles them (once). True when Numba's cache cannot be inspected."""
+    for kernel in (search, solve, points_across):
+        index = getattr(getattr(getattr(kernel, "_cache", None), "_cache_file", None), "_load_index", None)
+        if index is not None and not index():
+            return False
+    return True
+
+
 def _decide_in_python(rows, rhs, point, multipliers) -> int:
     """Hand an LP the simplex left undecided to the owner's HiGHS."""
     state = _hooks.state
@@ -204,17 +216,14 @@ def _solve_lp(
             basic[size] = n + r
             size += 1
     at_upper = uppers[slot].copy()
-    m = factor.shape[0]
-    if factored and k > m:
-        status, _ = solve(
-            rows[:k], coefficients[:k], factor, rhs[:k], lower, upper, weights, basic, at_upper,
-            point, multipliers, max_iterations,
-        )
-    else:
-        status, _ = solve(
-            rows[:k], np.eye(k), rows[:k], rhs[:k], lower, upper, weights, basic, at_upper,
-            point, multipliers, max_iterations,
-        )
+    # One call of the simplex, not one per branch: each call site is
+    # compiled (and inlined) again at a cold start.
+    through_factor = factored and k > factor.shape[0]
+    status, _ = solve(
+        rows[:k], coefficients[:k] if through_factor else np.eye(k),
+        factor if through_factor else rows[:k], rhs[:k], lower, upper, weights, basic, at_upper,
+        point, multipliers, max_iterations,
+    )
     if status == FEASIBLE:
         holds = True
         for r in range(k):
@@ -249,17 +258,9 @@ def across_step(tol, thin_tol):
 
 
 @njit(cache=True)
-def _is_thin(
-    rows, rhs, raised, coefficients, k, depth, factor, factored, lower, upper, weights, row_key, columns,
-    tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
-    store, beyond, witnesses, row_scale, row_unit, tol, thin_tol,
-):
-    """Whether the leaf of the first ``k`` rows is thin: -1 (no) when a
-    witness is ``thin_tol`` from every row, else the status of the LP with
-    the rows raised to that margin (LP_FEASIBLE: not thin); and whether that
-    LP's basis was kept."""
-    if k == 0:
-        return -1, False
+def _far_witness(k, store, beyond, witnesses, row_scale, row_unit, thin_tol):
+    """Whether a witness of the leaf of the first ``k`` rows is ``thin_tol``
+    from every row, showing the leaf not thin without an LP."""
     for j in range(witnesses.shape[0]):
         p = witnesses[j]
         if beyond[p] < thin_tol:
@@ -271,14 +272,8 @@ def _is_thin(
                 far = False
                 break
         if far:
-            return -1, False
-    for r in range(k):
-        raised[r] = rhs[r] + (thin_tol - tol)
-    answer, basic = _solve_lp(
-        rows, raised, coefficients, k, depth, factor, factored, lower, upper, weights, row_key, columns,
-        tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
-    )
-    return answer, basic.shape[0] > 0
+            return True
+    return False
 
 
 @njit(cache=True)
@@ -525,8 +520,10 @@ def search(
     keys = np.full((slots, total_rows), -1, np.int64)
     sizes = np.full(slots, -1, np.int64)  # -1: no basis kept there yet
     uppers = np.empty((slots, n), np.bool_)
-    _keep_basis(0, head_basis, head_upper, row_key, n, columns, tight, keys, sizes, uppers)
-    n_kept = 0
+    # Slot and count are not literal 0s: Numba would compile each callee
+    # they are passed to once more, for Literal[int](0), at a cold start.
+    _keep_basis(np.int64(0), head_basis, head_upper, row_key, n, columns, tight, keys, sizes, uppers)
+    n_kept = np.int64(0)
     point = np.empty(n)
     multipliers = np.empty(total_rows)
     across_out = np.empty((across_capacity, m))
@@ -601,22 +598,25 @@ def search(
                     found = _grown_rows(found, n_found + 1)
                 found[n_found] = pattern
                 n_found += 1
-                if check_thin:
-                    thin, kept = _is_thin(
-                        rows, rhs, raised, coefficients, k, t, factor, factored, lower, upper,
-                        weights, row_key, columns, tight, keys, sizes, uppers, n_kept, point,
-                        multipliers, max_iterations, check_tolerance, store, beyond,
-                        indices[starts[t] : ends[t]], row_scale, row_unit, tol, thin_tol,
+                if check_thin and k > 0 and not _far_witness(
+                    k, store, beyond, indices[starts[t] : ends[t]], row_scale, row_unit, thin_tol
+                ):
+                    # Thin unless the LP with every row raised to thin_tol is feasible.
+                    for r in range(k):
+                        raised[r] = rhs[r] + (thin_tol - tol)
+                    solves += 1
+                    thin, basic = _solve_lp(
+                        rows, raised, coefficients, k, t, factor, factored, lower, upper, weights,
+                        row_key, columns, tight, keys, sizes, uppers, n_kept, point, multipliers,
+                        max_iterations, check_tolerance,
                     )
-                    if thin >= LP_FEASIBLE:
-                        solves += 1
-                        if kept:
-                            n_kept += 1
-                        if thin == LP_FAILED:
-                            status = INTERRUPTED
-                            break
-                        if thin != LP_FEASIBLE:
-                            n_thin += 1
+                    if basic.shape[0] > 0:
+                        n_kept += 1
+                    if thin == LP_FAILED:
+                        status = INTERRUPTED
+                        break
+                    if thin != LP_FEASIBLE:
+                        n_thin += 1
                 t -= 1
                 continue
             u = order[t]

@@ -133,9 +133,15 @@ from .patterns import PatternWriter
 from .slices import Slice
 from .tightening import PreactivationBounds, check_network_and_box, preactivation_bounds
 
-__all__ = ["DEFAULT_THIN_TOL", "DEFAULT_TOL", "Progress", "RegionCount", "count_regions"]
+__all__ = [
+    "COLD_COMPILE_SECONDS", "DEFAULT_THIN_TOL", "DEFAULT_TOL", "Progress", "RegionCount",
+    "count_regions", "kernels_compiled",
+]
 
 DEFAULT_TOL = 1e-8
+# About how long the kernels take to compile, once, on one core: the first
+# count after an install or an edit of their sources (docs/performance.md).
+COLD_COMPILE_SECONDS = 30
 DEFAULT_THIN_TOL = 1e-6
 DEFAULT_SAMPLES = 4096
 # A subtree's region is a sliver of the box: most samples would miss it,
@@ -465,6 +471,16 @@ def count_regions(
         thin_tol=float(thin_tol),
         patterns=_pack(found.patterns()) if return_patterns else None,
     )
+
+
+def kernels_compiled() -> bool:
+    """Whether the search's compiled kernels are in Numba's cache: if not,
+    the next count first compiles them, once, for about
+    ``COLD_COMPILE_SECONDS`` seconds of one core.
+
+    The cache lies beside the sources, or in ``NUMBA_CACHE_DIR`` when set.
+    """
+    return _layer_search.cached()
 
 
 def _main_guard_hint(jobs: int) -> str:
@@ -984,6 +1000,8 @@ class _Workers:
         return results
 
     def close(self) -> None:
+        # On an error, what still runs comes back at its next tick.
+        self.split_request.set()
         for future in self.running:
             future.cancel()
         if not self.ready.done():
