@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -70,13 +71,38 @@ def test_a_count_that_fans_out_equals_the_serial_one(serial, monkeypatch, fan_ou
 
 def test_a_fanned_out_count_writes_each_pattern_once_and_resumes(serial, monkeypatch, tmp_path):
     monkeypatch.setattr(counting, "FAN_OUT_NODES", 5)
+    monkeypatch.setattr(counting, "CHECKPOINT_SUBTREES", 2)  # subtrees larger than 5 nodes
+    started = _spy_on_workers(monkeypatch)
     path, checkpoint = tmp_path / "p.bin", tmp_path / "c.ckpt"
     result = count_regions(NET, BOX, patterns=path, checkpoint=checkpoint, jobs=2)
     written = read_patterns(path)
-    assert result.complete and written.shape[0] == serial.regions
+    assert started and result.complete and written.shape[0] == serial.regions
     assert {tuple(row) for row in written} == {tuple(row) for row in serial.unpacked_patterns()}
     again = count_regions(NET, BOX, patterns=path, checkpoint=checkpoint, jobs=2)
     assert again.regions == serial.regions and read_patterns(path).shape[0] == serial.regions
+
+
+def test_a_fanned_out_count_stopped_short_resumes_to_the_exact_total(serial, monkeypatch, tmp_path):
+    monkeypatch.setattr(counting, "FAN_OUT_NODES", 5)
+    monkeypatch.setattr(counting, "CHECKPOINT_SUBTREES", 2)  # subtrees larger than 5 nodes
+    started = _spy_on_workers(monkeypatch)
+    original = counting._SubtreeRun._count_here
+
+    def out_of_time_once_fanned_out(self, *args):
+        if started:
+            self.deadline = time.time() - 1.0  # this process's next subtree stops at once
+        return original(self, *args)
+
+    monkeypatch.setattr(counting._SubtreeRun, "_count_here", out_of_time_once_fanned_out)
+    checkpoint = tmp_path / "c.ckpt"
+    stopped = count_regions(NET, BOX, return_patterns=True, jobs=2, checkpoint=checkpoint)
+    assert started and not stopped.complete and stopped.regions < serial.regions
+    found = [tuple(row) for row in stopped.unpacked_patterns()]
+    assert len(found) == len(set(found)) and set(found) <= {tuple(r) for r in serial.unpacked_patterns()}
+    monkeypatch.setattr(counting._SubtreeRun, "_count_here", original)
+    resumed = count_regions(NET, BOX, return_patterns=True, jobs=2, checkpoint=checkpoint)
+    assert resumed.complete
+    np.testing.assert_array_equal(resumed.patterns, serial.patterns)
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
