@@ -62,6 +62,7 @@ def test_a_count_within_the_fan_out_budget_starts_no_worker(serial, monkeypatch)
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_a_count_that_fans_out_equals_the_serial_one(serial, monkeypatch, fan_out, jobs):
     monkeypatch.setattr(counting, "FAN_OUT_NODES", fan_out)
+    monkeypatch.setattr(counting, "SPLIT_NODES", 20)  # subtrees come back cut, from any process
     started = _spy_on_workers(monkeypatch)
     result = count_regions(NET, BOX, return_patterns=True, jobs=jobs, seed=1)
     assert started == [jobs - 1]  # this process is the first job
@@ -128,7 +129,8 @@ def test_a_search_asked_to_split_hands_back_exactly_what_it_has_not_visited(monk
     assert set(found) == {tuple(row) for row in whole.unpacked_patterns()}
 
 
-def test_workers_count_the_subtrees_handed_to_them(serial):
+def test_workers_count_the_subtrees_handed_to_them(serial, monkeypatch):
+    monkeypatch.setattr(counting, "SPLIT_NODES", 20)
     problem = _problem(NET)
     cut, complete, _ = counting._frontier(problem, np.random.default_rng(0), 6, None)
     todo = deque(counting._prefixes(cut))
@@ -150,9 +152,10 @@ def test_workers_count_the_subtrees_handed_to_them(serial):
             workers.feed(todo)
     finally:
         workers.close()
+    cut_by_workers = len(found)
     while todo:
         take(counting._count_subtree(problem, todo.pop(), 0, None, None))
-    assert complete
+    assert complete and cut_by_workers > 0
     assert sorted(found) == sorted(tuple(row) for row in serial.unpacked_patterns())
 
 

@@ -166,9 +166,10 @@ FAN_OUT_NODES = 50_000
 SPLIT_AFTER_NODES = 5_000
 # Subtrees handed to each local worker at once: one running, one waiting.
 QUEUED_PER_WORKER = 2
-# A subtree on an executor that visits more nodes than this (about six
-# seconds of work) stops, and hands the nodes it has not visited back as
-# new subtrees. Smaller, and more of the work is redone in each subtree
+# A subtree on an executor, or on a local process once there are workers,
+# that visits more nodes than this (about six seconds of work) stops, and
+# hands the nodes it has not visited back as new subtrees: so its regions
+# reach the progress and the checkpoint. Smaller, and more of the work is redone in each subtree
 # (witnesses, proofs, bases): a 2-core count of MNIST 784-11-11 took 19 s
 # at 100,000 and 17 to 18 s at 300,000 and at 1,000,000, against 28 s serially.
 SPLIT_NODES = 300_000
@@ -717,10 +718,13 @@ class _SubtreeRun:
                         continue
                     workers.call_when_idle()
                 prefix = todo.popleft()
-                budget = max(alone, 1) if workers is None and self.jobs > 1 else None
-                part = self._count_here(state, prefix, budget, None if workers is None else workers.wanted)
-                if budget is not None:
+                if workers is not None:
+                    part = self._count_here(state, prefix, SPLIT_NODES, workers.wanted)
+                elif self.jobs > 1:
+                    part = self._count_here(state, prefix, max(alone, 1), None)
                     alone -= part.nodes
+                else:
+                    part = self._count_here(state, prefix, None, None)
                 if part.children is not None:
                     # This process goes on where it stopped.
                     todo.extendleft(reversed(part.children))
@@ -948,7 +952,8 @@ class _Workers:
         while self.up and len(todo) > 1 and len(self.running) < QUEUED_PER_WORKER * self.count:
             prefix = todo.pop()
             future = self.pool.submit(
-                _count_piece, self.problem, prefix, self.seeds(), self.deadline, self.record
+                _count_piece, self.problem, prefix, self.seeds(), self.deadline, SPLIT_NODES,
+                self.record,
             )
             self.running[future] = prefix
             future.add_done_callback(self._freed)
@@ -1035,9 +1040,11 @@ def _warm_up() -> None:
     _TreeSearch(problem, rng).run()
 
 
-def _count_piece(problem, prefix, seed, deadline, record) -> _Subtree:
+def _count_piece(problem, prefix, seed, deadline, node_budget, record) -> _Subtree:
     """Local worker entry point: :func:`_count_subtree`, split on request."""
-    return _count_subtree(problem, prefix, seed, deadline, None, record=record, split=_split_request)
+    return _count_subtree(
+        problem, prefix, seed, deadline, node_budget, record=record, split=_split_request
+    )
 
 
 def _count_failure(failures: dict, prefix: tuple, err: Exception) -> None:
