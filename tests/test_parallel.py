@@ -159,6 +159,32 @@ def test_workers_count_the_subtrees_handed_to_them(serial, monkeypatch):
     assert sorted(found) == sorted(tuple(row) for row in serial.unpacked_patterns())
 
 
+def test_a_lost_worker_loses_no_subtree(serial):
+    problem = _problem(NET)
+    cut, _, _ = counting._frontier(problem, np.random.default_rng(0), 6, None)
+    todo = deque(counting._prefixes(cut))
+    found = []
+    workers = counting._Workers(1, problem, True, None, lambda: 0)
+    try:
+        workers.ready.result()
+        workers.feed(todo)
+        for process in list(workers.pool._processes.values()):
+            process.kill()
+        while workers.running or len(todo) > 1:
+            for _, part in workers.finished(todo, wait_for_one=bool(workers.running)):
+                found.extend(map(tuple, counting._unpack(part.patterns, problem.n_hidden)))
+                todo.extend(part.children or ())
+            workers.ready.result()  # the replacement pool's
+            workers.feed(todo)
+    finally:
+        workers.close()
+    while todo:
+        part = counting._count_subtree(problem, todo.pop(), 0, None, None)
+        found.extend(map(tuple, counting._unpack(part.patterns, problem.n_hidden)))
+        todo.extend(part.children or ())
+    assert sorted(found) == sorted(tuple(row) for row in serial.unpacked_patterns())
+
+
 def test_workers_that_stop_as_they_start_give_one_clear_error():
     workers = object.__new__(counting._Workers)
     workers.count, workers.running = 1, {}

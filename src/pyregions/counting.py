@@ -995,13 +995,13 @@ class _Workers:
                     todo.append(prefix)
                 broken = broken or isinstance(err, BrokenProcessPool)
         if broken:
-            # A lost worker breaks the whole pool: start a new one, and
-            # take back every subtree the old one held.
+            # A lost worker breaks the whole pool: take back every subtree
+            # the old one held, and start a new one unless the count stops.
+            self.pool.shutdown(cancel_futures=True)
             if todo is not None:
                 todo.extend(self.running.values())
+                self._start()
             self.running.clear()
-            self.pool.shutdown(cancel_futures=True)
-            self._start()
         return results
 
     def close(self) -> None:
