@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from pyregions import Box, Network, count_regions
+from pyregions import Box, count_regions
 from pyregions.network import example_network
 
 from tests.reference import random_network
 
-from .conftest import MNIST, compare, random_784, resident_mb
+from .conftest import compare, random_784, resident_mb
 
 BOX = Box(0, 1)
 MNIST_SECONDS = 300
@@ -83,17 +83,6 @@ def test_milp_rate(record, note, widths):
 
 def test_bundled_mnist_example(record, note):
     record(lambda: _count(example_network(), note), rounds=1)
-
-
-@pytest.fixture(scope="module")
-def mnist_11_11() -> Network:
-    if not MNIST.is_dir():
-        pytest.skip(f"MNIST files not found at {MNIST}")
-    from pyregions.datasets import mnist
-    from pyregions.training import train_relu_network
-
-    x_train, y_train, _, _ = mnist(MNIST)
-    return train_relu_network(x_train, y_train, [11, 11], epochs=20, seed=0)
 
 
 def test_mnist_784_11_11(record, note, mnist_11_11):

@@ -34,6 +34,19 @@ def random_784(widths: tuple[int, ...], seed: int = 5) -> Network:
     return Network(weights, biases)
 
 
+@pytest.fixture(scope="session")
+def mnist_11_11() -> Network:
+    """The paper's middle configuration, trained with a fixed seed (its
+    count takes about 30 s on one core)."""
+    if not MNIST.is_dir():
+        pytest.skip(f"MNIST files not found at {MNIST}")
+    from pyregions.datasets import mnist
+    from pyregions.training import train_relu_network
+
+    x_train, y_train, _, _ = mnist(MNIST)
+    return train_relu_network(x_train, y_train, [11, 11], epochs=20, seed=0)
+
+
 def resident_mb(pid: int | None = None) -> float:
     """Resident memory of a process and all its descendants, in MB."""
     pid = os.getpid() if pid is None else pid

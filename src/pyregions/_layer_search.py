@@ -51,6 +51,11 @@ INTERRUPTED = 1
 OVER_BUDGET = 2
 # Nodes between calls back to Python for the clock and progress.
 TICK_NODES = 1024
+# What Python answers at a tick: go on, stop (time limit, Ctrl-C, an error),
+# or split (hand back the nodes not yet visited, as over budget).
+GO_ON = 0
+STOP = 1
+SPLIT = 2
 # Feasible bases kept to warm-start LPs from (the latest whose tight rows
 # are all on the path is taken).
 RECENT_BASES = 16
@@ -89,6 +94,18 @@ def run(owner, *args):
     return results, error
 
 
+def cached() -> bool:
+    """Whether the kernels every count runs are in Numba's cache, fresh for
+    these sources and this Python: Numba's own index files, wherever
+    ``NUMBA_CACHE_DIR`` or its default puts them. If not, the first count
+    compiles them (once). True when Numba's cache cannot be inspected."""
+    for kernel in (search, solve, points_across):
+        index = getattr(getattr(getattr(kernel, "_cache", None), "_cache_file", None), "_load_index", None)
+        if index is not None and not index():
+            return False
+    return True
+
+
 def _decide_in_python(rows, rhs, point, multipliers) -> int:
     """Hand an LP the simplex left undecided to the owner's HiGHS."""
     state = _hooks.state
@@ -106,16 +123,16 @@ def _decide_in_python(rows, rhs, point, multipliers) -> int:
     return LP_EMPTY
 
 
-def _tick_in_python(nodes, solves, patterns) -> bool:
+def _tick_in_python(nodes, solves, patterns) -> int:
     """Hand the owner the ``patterns`` found since the last tick, let it
-    report progress and read the clock; True to stop."""
+    report progress and read the clock; GO_ON, STOP or SPLIT."""
     state = _hooks.state
     try:
-        stop = state["owner"].layer_tick(nodes, solves, patterns)
+        answer = state["owner"].layer_tick(nodes, solves, patterns)
     except BaseException as error:  # noqa: BLE001 (a progress callback's, raised by run())
         state["error"] = error
-        return True
-    return stop or state["interrupted"]
+        return STOP
+    return STOP if state["interrupted"] else answer
 
 
 @njit(cache=True)
@@ -199,17 +216,14 @@ def _solve_lp(
             basic[size] = n + r
             size += 1
     at_upper = uppers[slot].copy()
-    m = factor.shape[0]
-    if factored and k > m:
-        status, _ = solve(
-            rows[:k], coefficients[:k], factor, rhs[:k], lower, upper, weights, basic, at_upper,
-            point, multipliers, max_iterations,
-        )
-    else:
-        status, _ = solve(
-            rows[:k], np.eye(k), rows[:k], rhs[:k], lower, upper, weights, basic, at_upper,
-            point, multipliers, max_iterations,
-        )
+    # One call of the simplex, not one per branch: each call site is
+    # compiled (and inlined) again at a cold start.
+    through_factor = factored and k > factor.shape[0]
+    status, _ = solve(
+        rows[:k], coefficients[:k] if through_factor else np.eye(k),
+        factor if through_factor else rows[:k], rhs[:k], lower, upper, weights, basic, at_upper,
+        point, multipliers, max_iterations,
+    )
     if status == FEASIBLE:
         holds = True
         for r in range(k):
@@ -244,17 +258,9 @@ def across_step(tol, thin_tol):
 
 
 @njit(cache=True)
-def _is_thin(
-    rows, rhs, raised, coefficients, k, depth, factor, factored, lower, upper, weights, row_key, columns,
-    tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
-    store, beyond, witnesses, row_scale, row_unit, tol, thin_tol,
-):
-    """Whether the leaf of the first ``k`` rows is thin: -1 (no) when a
-    witness is ``thin_tol`` from every row, else the status of the LP with
-    the rows raised to that margin (LP_FEASIBLE: not thin); and whether that
-    LP's basis was kept."""
-    if k == 0:
-        return -1, False
+def _far_witness(k, store, beyond, witnesses, row_scale, row_unit, thin_tol):
+    """Whether a witness of the leaf of the first ``k`` rows is ``thin_tol``
+    from every row, showing the leaf not thin without an LP."""
     for j in range(witnesses.shape[0]):
         p = witnesses[j]
         if beyond[p] < thin_tol:
@@ -266,14 +272,8 @@ def _is_thin(
                 far = False
                 break
         if far:
-            return -1, False
-    for r in range(k):
-        raised[r] = rhs[r] + (thin_tol - tol)
-    answer, basic = _solve_lp(
-        rows, raised, coefficients, k, depth, factor, factored, lower, upper, weights, row_key, columns,
-        tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
-    )
-    return answer, basic.shape[0] > 0
+            return True
+    return False
 
 
 @njit(cache=True)
@@ -442,7 +442,7 @@ def search(
         Thin regions among ``patterns``.
     status : int
         COMPLETE; INTERRUPTED when Python asked the search to stop; or
-        OVER_BUDGET.
+        OVER_BUDGET, also when Python asked it to split.
     unvisited, lengths : arrays (r, units) and (r,)
         Over budget, the prefixes (states in search order, the first
         ``lengths`` valid) of the nodes not visited: the one that tripped
@@ -520,8 +520,10 @@ def search(
     keys = np.full((slots, total_rows), -1, np.int64)
     sizes = np.full(slots, -1, np.int64)  # -1: no basis kept there yet
     uppers = np.empty((slots, n), np.bool_)
-    _keep_basis(0, head_basis, head_upper, row_key, n, columns, tight, keys, sizes, uppers)
-    n_kept = 0
+    # Slot and count are not literal 0s: Numba would compile each callee
+    # they are passed to once more, for Literal[int](0), at a cold start.
+    _keep_basis(np.int64(0), head_basis, head_upper, row_key, n, columns, tight, keys, sizes, uppers)
+    n_kept = np.int64(0)
     point = np.empty(n)
     multipliers = np.empty(total_rows)
     across_out = np.empty((across_capacity, m))
@@ -583,33 +585,38 @@ def search(
             nodes += 1
             if nodes % TICK_NODES == 0:
                 # The regions found so far go to Python: the loop keeps none.
-                with objmode(stop="boolean"):
-                    stop = _tick_in_python(nodes, solves, found[:n_found])
+                with objmode(answer="int64"):
+                    answer = _tick_in_python(nodes, solves, found[:n_found])
                 n_found = 0
-                if stop:
+                if answer == STOP:
                     status = INTERRUPTED
                     break
+                if answer == SPLIT:
+                    budget = nodes
             if t == w:
                 if n_found == found.shape[0]:
                     found = _grown_rows(found, n_found + 1)
                 found[n_found] = pattern
                 n_found += 1
-                if check_thin:
-                    thin, kept = _is_thin(
-                        rows, rhs, raised, coefficients, k, t, factor, factored, lower, upper,
-                        weights, row_key, columns, tight, keys, sizes, uppers, n_kept, point,
-                        multipliers, max_iterations, check_tolerance, store, beyond,
-                        indices[starts[t] : ends[t]], row_scale, row_unit, tol, thin_tol,
+                if check_thin and k > 0 and not _far_witness(
+                    k, store, beyond, indices[starts[t] : ends[t]], row_scale, row_unit, thin_tol
+                ):
+                    # Thin unless the LP with every row raised to thin_tol is feasible.
+                    for r in range(k):
+                        raised[r] = rhs[r] + (thin_tol - tol)
+                    solves += 1
+                    thin, basic = _solve_lp(
+                        rows, raised, coefficients, k, t, factor, factored, lower, upper, weights,
+                        row_key, columns, tight, keys, sizes, uppers, n_kept, point, multipliers,
+                        max_iterations, check_tolerance,
                     )
-                    if thin >= LP_FEASIBLE:
-                        solves += 1
-                        if kept:
-                            n_kept += 1
-                        if thin == LP_FAILED:
-                            status = INTERRUPTED
-                            break
-                        if thin != LP_FEASIBLE:
-                            n_thin += 1
+                    if basic.shape[0] > 0:
+                        n_kept += 1
+                    if thin == LP_FAILED:
+                        status = INTERRUPTED
+                        break
+                    if thin != LP_FEASIBLE:
+                        n_thin += 1
                 t -= 1
                 continue
             u = order[t]

@@ -339,7 +339,8 @@ def solve(
         # -1 at the upper and 0 in the basis, and candidates are compacted
         # by a conditional count.
         largest = 0.0
-        count = 0
+        # Not a literal 0: Numba would compile _smallest for Literal[int](0) too.
+        count = np.int64(0)
         for j in range(n):
             g = -direction * alpha[j] * sense[j]
             d = (weights[j] - priced[j]) * sense[j]
@@ -614,8 +615,17 @@ def points_across(
             chosen[i] += 1
             for j in range(i + 1, size):
                 chosen[j] = chosen[j - 1] + 1
-    # Sizes were enumerated one after another: sort by first flipped row.
-    order = np.argsort(first_flipped[:count], kind="mergesort")
+    # Sizes were enumerated one after another: sort by first flipped row,
+    # stably, by counting (np.argsort's mergesort costs a second to compile).
+    starts = np.zeros(rows.shape[0] + 1, np.int64)
+    for i in range(count):
+        starts[first_flipped[i] + 1] += 1
+    for r in range(rows.shape[0]):
+        starts[r + 1] += starts[r]
+    order = np.empty(count, np.int64)
+    for i in range(count):
+        order[starts[first_flipped[i]]] = i
+        starts[first_flipped[i]] += 1
     out[:count] = out[:count][order]
     first_flipped[:count] = first_flipped[:count][order]
     return count, inside_own

@@ -19,7 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from . import bounds, plots
-from .counting import DEFAULT_THIN_TOL, DEFAULT_TOL, METHODS, Progress, count_regions
+from .counting import (
+    COLD_COMPILE_SECONDS,
+    DEFAULT_THIN_TOL,
+    DEFAULT_TOL,
+    METHODS,
+    Progress,
+    count_regions,
+    kernels_compiled,
+)
 from .domain import Box
 from .estimation import DEFAULT_PROBES, estimate_regions
 from .exceptions import ModelFormatError, PyRegionsError, ShapeError
@@ -255,9 +263,19 @@ class _ProgressBar:
         self.bar.close()
 
 
+def _say_if_compiling() -> None:
+    """Say, before it starts, that a first run compiles the kernels."""
+    if not kernels_compiled():
+        print(
+            f"pyregions: compiling the search kernels, once (about {COLD_COMPILE_SECONDS} s; "
+            "later runs load them from the cache)", file=sys.stderr, flush=True,
+        )
+
+
 def _run_count(args) -> None:
     network = _load_model(args.model)
     box = _load_box(args)
+    _say_if_compiling()
     if args.estimate:
         _run_estimate(args, network, box)
         return
@@ -360,6 +378,7 @@ def _run_plot(args) -> None:
         msg = (f"{args.through}: expected an array of shape (3, {network.n_inputs}) for a plane "
                f"or (2, {network.n_inputs}) for a line, got {points.shape}")
         raise ShapeError(msg)
+    _say_if_compiling()
     written = plots.plot_regions(network, box, points, args.out, colour=args.colour, tol=args.tol)
     print(f"Figure written to {written}")
 

@@ -98,12 +98,17 @@ Methods
 
 from __future__ import annotations
 
+import ast
+import inspect
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -121,16 +126,22 @@ from .checkpoint import (
     prefix_key,
 )
 from .domain import Box
-from .exceptions import SolverError
+from .exceptions import SolverError, WorkerStartError
 from .milp import enumerate_regions_milp
 from .network import Network
 from .patterns import PatternWriter
 from .slices import Slice
 from .tightening import PreactivationBounds, check_network_and_box, preactivation_bounds
 
-__all__ = ["DEFAULT_THIN_TOL", "DEFAULT_TOL", "Progress", "RegionCount", "count_regions"]
+__all__ = [
+    "COLD_COMPILE_SECONDS", "DEFAULT_THIN_TOL", "DEFAULT_TOL", "Progress", "RegionCount",
+    "count_regions", "kernels_compiled",
+]
 
 DEFAULT_TOL = 1e-8
+# About how long the kernels take to compile, once, on one core: the first
+# count after an install or an edit of their sources (docs/performance.md).
+COLD_COMPILE_SECONDS = 30
 DEFAULT_THIN_TOL = 1e-6
 DEFAULT_SAMPLES = 4096
 # A subtree's region is a sliver of the box: most samples would miss it,
@@ -143,11 +154,22 @@ PROGRESS_INTERVAL = 0.25
 WALL = 2
 # Faces of a slice's box closer than this to its bounding box are kept as walls.
 WALL_MARGIN = 1e-9
-# Subtrees per worker at the start; large ones are cut further as they show.
+# Subtrees per worker at the start, on an executor; large ones are cut
+# further as they show.
 SUBTREES_PER_JOB = 8
-# A subtree on an executor that visits more nodes than this (about six
-# seconds of work) stops, and hands the nodes it has not visited back as
-# new subtrees. Smaller, and more of the work is redone in each subtree
+# With local jobs, the count runs alone in this process until it has searched
+# this many nodes (about a second on MNIST 784-11-11): a count that ends
+# sooner never pays for starting workers.
+FAN_OUT_NODES = 50_000
+# A subtree asked to split (someone has run out of work) first searches at
+# least this many nodes of its own, so that subtrees are not cut too finely.
+SPLIT_AFTER_NODES = 5_000
+# Subtrees handed to each local worker at once: one running, one waiting.
+QUEUED_PER_WORKER = 2
+# A subtree on an executor, or on a local process once there are workers,
+# that visits more nodes than this (about six seconds of work) stops, and
+# hands the nodes it has not visited back as new subtrees: so its regions
+# reach the progress and the checkpoint. Smaller, and more of the work is redone in each subtree
 # (witnesses, proofs, bases): a 2-core count of MNIST 784-11-11 took 19 s
 # at 100,000 and 17 to 18 s at 300,000 and at 1,000,000, against 28 s serially.
 SPLIT_NODES = 300_000
@@ -302,8 +324,13 @@ def count_regions(
         Seeds the witness samples and the LPs' costs. The count does not
         depend on it.
     jobs : int, default=1
-        Local worker processes for ``"tree"``. The tree is cut into subtrees
-        by pattern prefix; the result is identical whatever ``jobs``.
+        Processes for ``"tree"``, this one included. The count starts here
+        alone and starts ``jobs - 1`` worker processes only once it has
+        searched ``FAN_OUT_NODES`` nodes (about a second) without finishing;
+        the rest of the tree is then cut into subtrees by pattern prefix,
+        cut further whenever a process runs out of work. The result is
+        identical whatever ``jobs``. The workers import the main script
+        again: call this under ``if __name__ == "__main__":``.
     executor : concurrent.futures.Executor, optional
         Run the subtrees on this executor instead (a process pool, or
         ``dask.distributed.Client.get_executor()``); ``jobs`` then sets how
@@ -352,6 +379,10 @@ def count_regions(
         When neither the simplex nor HiGHS can decide an LP.
     CheckpointError
         When ``checkpoint`` is unreadable or belongs to another count.
+    WorkerStartError
+        When the worker processes for ``jobs`` stop as they start, or when
+        this is called in one of them as it imports a script with no main
+        guard.
 
     Notes
     -----
@@ -374,6 +405,8 @@ def count_regions(
     tol = check_positive(tol, "tol")
     thin_tol = check_positive(thin_tol, "thin_tol")
     jobs = check_int(jobs, "jobs", minimum=1)
+    if jobs > 1 and executor is None and method == "tree":
+        _refuse_in_starting_worker(jobs)
     if checkpoint is not None and method != "tree":
         msg = f"checkpoints are kept by the tree search only, not by method {method!r}"
         raise ValueError(msg)
@@ -439,6 +472,65 @@ def count_regions(
         thin_tol=float(thin_tol),
         patterns=_pack(found.patterns()) if return_patterns else None,
     )
+
+
+def kernels_compiled() -> bool:
+    """Whether the search's compiled kernels are in Numba's cache: if not,
+    the next count first compiles them, once, for about
+    ``COLD_COMPILE_SECONDS`` seconds of one core.
+
+    The cache lies beside the sources, or in ``NUMBA_CACHE_DIR`` when set.
+    """
+    return _layer_search.cached()
+
+
+def _main_guard_hint(jobs: int) -> str:
+    return (
+        f"count_regions(..., jobs={jobs}) starts worker processes, and each imports the "
+        "main script again: put the script's code under `if __name__ == \"__main__\":`, "
+        "or count with jobs=1"
+    )
+
+
+def _refuse_in_starting_worker(jobs: int) -> None:
+    """Refuse to count with workers in a worker process that is still
+    importing the main script (multiprocessing's own flag for that phase):
+    the script has no main guard, and would start workers without end."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        msg = f"called while a worker process imports the main script: {_main_guard_hint(jobs)}"
+        raise WorkerStartError(msg)
+
+
+def _refuse_unguarded_main(jobs: int) -> None:
+    """Refuse to start workers while the main script's top-level code runs
+    outside its main guard: each worker would run that code again."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    frame = inspect.currentframe()
+    while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if path is None or frame is None:
+        return  # interactive, or called from no script: the workers import nothing to run
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return
+    line = frame.f_lineno
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_main_guard(node.test) and node.lineno <= line <= node.end_lineno:
+            return
+    msg = f"{path}, line {line}: {_main_guard_hint(jobs)}"
+    raise WorkerStartError(msg)
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """Whether ``test`` is ``__name__ == "__main__"`` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = {side.id for side in sides if isinstance(side, ast.Name)}
+    constants = {side.value for side in sides if isinstance(side, ast.Constant)}
+    return names == {"__name__"} and constants == {"__main__"}
 
 
 def _thin_of(problem: _TreeProblem, patterns: np.ndarray, rng) -> int:
@@ -533,13 +625,14 @@ class _SubtreeRun:
     """A count cut into subtrees by pattern prefix, run in or out of process.
 
     Subtrees are disjoint and together cover the tree, so their counts add up
-    to the serial total whatever runs them.  On an executor, a subtree that
-    exceeds ``SPLIT_NODES`` nodes stops there and comes back with what it
-    found and the nodes it left unvisited, as new subtrees (later in the
-    serial order than what it found), so no worker is left with a giant
-    tail and no work is redone; a
-    subtree whose worker fails is re-run, and each result is recorded under
-    its prefix once, so nothing is counted twice.
+    to the serial total whatever runs them. A subtree can stop early and come
+    back with what it found and the nodes it left unvisited, as new subtrees
+    (later in the serial order than what it found): on an executor when it
+    exceeds ``SPLIT_NODES`` nodes, locally when it exceeds ``FAN_OUT_NODES``
+    before the workers start or when another process runs out of work. So no
+    worker is left with a giant tail and no work is redone; a subtree whose
+    worker fails is re-run, and each result is recorded under its prefix
+    once, so nothing is counted twice.
     """
 
     def __init__(self, problem, rng, jobs, executor, deadline, progress, checkpoint):
@@ -567,8 +660,8 @@ class _SubtreeRun:
         try:
             if complete and state.pending:
                 try:
-                    if self.executor is None and self.jobs == 1:
-                        complete = self._run_here(state)
+                    if self.executor is None:
+                        complete = self._run_local(state)
                     else:
                         complete = self._run_on_executor(state)
                 finally:
@@ -588,45 +681,128 @@ class _SubtreeRun:
         )
         if self.checkpoint is not None and Path(self.checkpoint).exists():
             return CheckpointState.load(self.checkpoint, key)
-        size = SUBTREES_PER_JOB * self.jobs
+        # Locally the whole tree is one subtree, cut as it runs.
+        size = SUBTREES_PER_JOB * self.jobs if self.executor is not None else 1
         if self.checkpoint is not None:
             size = max(size, CHECKPOINT_SUBTREES)
-        prefixes, complete, solves = _frontier(problem, self.rng, size, self.deadline)
-        if not complete:
-            return None
-        state = CheckpointState(
-            key, problem.n_hidden, _prefixes(prefixes), packed=not problem.maxout
-        )
+        prefixes, solves = [()], 0
+        if size > 1:
+            cut, complete, solves = _frontier(problem, self.rng, size, self.deadline)
+            if not complete:
+                return None
+            prefixes = _prefixes(cut)
+        state = CheckpointState(key, problem.n_hidden, prefixes, packed=not problem.maxout)
         state.frontier_solves = solves
         self._save(state, force=True)
         return state
 
-    def _run_here(self, state: CheckpointState) -> bool:
-        while state.pending:
-            prefix = state.pending[0]
-            report = None if self.progress is None else self._after(self._summary(state))
-            # In process, patterns go straight to the file.
-            found = _Found(
-                self.problem.n_hidden, self.problem.pattern_dtype,
-                keep=self.found.keep, drop=self.found.drop,
-            )
-            found.writer = self.writer
-            part = _count_subtree(
-                self.problem, prefix, self._seed(), self.deadline, None, report, found=found
-            )
-            if not part.complete:
-                self.partial.append(part)
-                return False
-            self._finish(state, prefix, part)
+    def _run_local(self, state: CheckpointState) -> bool:
+        """Count the pending subtrees in this process: alone until it has
+        searched ``FAN_OUT_NODES`` nodes without finishing them, then with
+        ``jobs - 1`` :class:`_Workers` beside it.
+
+        This process never waits for the workers to start: it counts on,
+        and hands them subtrees once they are up. Whoever runs out of work
+        asks the others to split their subtrees, so none keeps a long tail.
+        """
+        todo = deque(state.pending)
+        workers = None
+        alone = FAN_OUT_NODES  # nodes left before the workers start
+        try:
+            while todo or (workers is not None and workers.running):
+                if workers is not None:
+                    if not self._collect(state, workers, todo):
+                        self._gather(state, workers)
+                        return False
+                    if not todo:
+                        continue
+                    workers.call_when_idle()
+                prefix = todo.popleft()
+                if workers is not None:
+                    part = self._count_here(state, prefix, SPLIT_NODES, workers.wanted)
+                elif self.jobs > 1:
+                    part = self._count_here(state, prefix, max(alone, 1), None)
+                    alone -= part.nodes
+                else:
+                    part = self._count_here(state, prefix, None, None)
+                if part.children is not None:
+                    # This process goes on where it stopped.
+                    todo.extendleft(reversed(part.children))
+                    if workers is None and self.jobs > 1:
+                        _refuse_unguarded_main(self.jobs)
+                        workers = _Workers(
+                            self.jobs - 1, self.problem, self.found.keep or self.writer is not None,
+                            self.deadline, self._seed,
+                        )
+                if not self._take(state, prefix, part):
+                    if workers is not None:
+                        self._gather(state, workers)
+                    return False
+        finally:
+            if workers is not None:
+                workers.close()
         return True
 
-    def _local_pool(self) -> ProcessPoolExecutor:
-        # spawn, not fork: HiGHS may hold threads that a fork would not copy.
-        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"))
+    def _count_here(self, state, prefix, node_budget, split) -> _Subtree:
+        """Count ``prefix``'s subtree in this process, its patterns straight
+        to the file."""
+        report = None if self.progress is None else self._after(self._summary(state))
+        found = _Found(
+            self.problem.n_hidden, self.problem.pattern_dtype,
+            keep=self.found.keep, drop=self.found.drop,
+        )
+        found.writer = self.writer
+        return _count_subtree(
+            self.problem, prefix, self._seed(), self.deadline, node_budget, report, found=found,
+            split=split,
+        )
+
+    def _collect(self, state, workers: _Workers, todo: deque) -> bool:
+        """Record what the workers have finished and hand them more from
+        ``todo``; with nothing left to count here, ask them to split and wait
+        for one. False when the count stops (time limit, Ctrl-C)."""
+        idle = not todo
+        if idle:
+            workers.split_request.set()
+        try:
+            finished = workers.finished(todo, wait_for_one=idle)
+        except KeyboardInterrupt:
+            return False
+        going = True
+        for prefix, part in finished:
+            if part.children is not None:
+                todo.extend(part.children)
+            going = self._take(state, prefix, part) and going
+        if todo:
+            workers.split_request.clear()
+        if going:
+            workers.feed(todo)
+        return going
+
+    def _gather(self, state, workers: _Workers) -> None:
+        """Record what the workers hold when the count stops: asked to
+        split, each hands back what it found within a few milliseconds."""
+        workers.split_request.set()
+        for future in workers.running:
+            future.cancel()  # those not started yet
+        while workers.running:
+            for prefix, part in workers.finished(None, wait_for_one=True):
+                self._take(state, prefix, part)
+
+    def _take(self, state, prefix, part: _Subtree) -> bool:
+        """Record a subtree's result; False if it stopped short."""
+        if part.children is not None:
+            # Pending before finished: a checkpoint saved in between must
+            # not lose the unvisited nodes.
+            state.pending.extend(part.children)
+        elif not part.complete:
+            self.partial.append(part)
+            return False
+        self._finish(state, prefix, part)
+        return True
 
     def _run_on_executor(self, state: CheckpointState) -> bool:
-        own_pool = self.executor is None
-        executor = self.executor or self._local_pool()
+        executor = self.executor
         failures: dict[tuple[bool, ...], int] = {}
         running = {}
 
@@ -647,44 +823,18 @@ class _SubtreeRun:
                     prefix = running.pop(future)
                     try:
                         part = future.result()
-                    except (SolverError, ValueError, TypeError):
-                        raise  # the same on any worker: re-running cannot help
                     except Exception as err:
-                        failures[prefix] = failures.get(prefix, 0) + 1
-                        if failures[prefix] > MAX_SUBTREE_RETRIES:
-                            msg = f"subtree {prefix_key(prefix)!r} failed {failures[prefix]} times: {err!r}"
-                            raise SolverError(msg) from err
-                        if own_pool and isinstance(err, BrokenProcessPool):
-                            # A lost local worker breaks the whole pool: start
-                            # a new one and resubmit everything still running.
-                            executor.shutdown(cancel_futures=True)
-                            executor = self._local_pool()
-                            lost = [prefix, *running.values()]
-                            running.clear()
-                            for again in lost:
-                                submit(again)
-                            break
+                        _count_failure(failures, prefix, err)
                         submit(prefix)
                         continue
-                    if part.children is not None:
-                        # Pending before finished: a checkpoint saved in
-                        # between must not lose the unvisited nodes.
-                        state.pending.extend(part.children)
-                        self._finish(state, prefix, part)
-                        for child in part.children:
-                            submit(child)
-                    elif not part.complete:
-                        self.partial.append(part)
-                        complete = False
-                    else:
-                        self._finish(state, prefix, part)
+                    complete = self._take(state, prefix, part) and complete
+                    for child in part.children or ():
+                        submit(child)
         except KeyboardInterrupt:
             complete = False
         finally:
             for future in running:
                 future.cancel()
-            if own_pool:
-                executor.shutdown(cancel_futures=True)
         return complete and not state.pending
 
     def _after(self, done: Progress) -> Callable[[Progress], None]:
@@ -759,6 +909,155 @@ class _SubtreeRun:
         return complete, solves, thin
 
 
+class _Workers:
+    """``count`` local worker processes that count subtrees beside the main one.
+
+    They are handed subtrees once they are up (the main process counts on
+    meanwhile), ``QUEUED_PER_WORKER`` each at most, so that the main process
+    keeps the rest to hand out as they free up. ``wanted`` is set when a
+    worker has nothing left: the main process's search splits and comes
+    back to feed it. ``split_request``, shared with the workers, is set while
+    the main process has nothing to count: their searches split and send
+    back the nodes they have not visited.
+    """
+
+    def __init__(self, count, problem, record, deadline, seeds: Callable[[], int]):
+        self.count, self.problem, self.record = count, problem, record
+        self.deadline, self.seeds = deadline, seeds
+        # spawn, not fork: HiGHS may hold threads that a fork would not copy.
+        self.context = multiprocessing.get_context("spawn")
+        self.split_request = self.context.Event()
+        self.wanted = threading.Event()
+        self.running: dict[Future, tuple] = {}
+        self.failures: dict[tuple, int] = {}
+        self._start()
+
+    def _start(self) -> None:
+        self.pool = ProcessPoolExecutor(
+            self.count, mp_context=self.context, initializer=_start_worker,
+            initargs=(self.split_request,),
+        )
+        self.ready = self.pool.submit(_warm_up)
+        self.ready.add_done_callback(self._freed)
+
+    @property
+    def up(self) -> bool:
+        """Whether a worker has started and loaded the kernels."""
+        return self.ready.done() and self.ready.exception() is None
+
+    def feed(self, todo: deque) -> None:
+        """Hand the workers subtrees from the end of ``todo`` (the nearest
+        the root, so the largest), once they are up; the first stays for
+        the main process."""
+        while self.up and len(todo) > 1 and len(self.running) < QUEUED_PER_WORKER * self.count:
+            prefix = todo.pop()
+            future = self.pool.submit(
+                _count_piece, self.problem, prefix, self.seeds(), self.deadline, SPLIT_NODES,
+                self.record,
+            )
+            self.running[future] = prefix
+            future.add_done_callback(self._freed)
+
+    def _freed(self, _future: Future) -> None:
+        # In the pool's thread: a worker with nothing left calls the main process.
+        if self._idle():
+            self.wanted.set()
+
+    def call_when_idle(self) -> None:
+        """Set ``wanted`` if a worker has nothing to do now, else clear it
+        until one has."""
+        if self._idle():
+            self.wanted.set()
+        else:
+            self.wanted.clear()
+
+    def _idle(self) -> bool:
+        return self.up and sum(not future.done() for future in list(self.running)) < self.count
+
+    def finished(self, todo: deque | None, *, wait_for_one: bool) -> list[tuple[tuple, _Subtree]]:
+        """The subtrees finished since the last call, as ``(prefix,
+        result)``; those that failed go back to ``todo`` (dropped if None,
+        left pending). A broken pool is replaced."""
+        if todo is not None and self.ready.done() and self.ready.exception() is not None:
+            msg = f"the worker processes stopped as they started. {_main_guard_hint(self.count + 1)}"
+            raise WorkerStartError(msg) from self.ready.exception()
+        if not self.running:
+            return []
+        done, _ = wait(self.running, timeout=None if wait_for_one else 0, return_when=FIRST_COMPLETED)
+        results, broken = [], False
+        for future in done:
+            prefix = self.running.pop(future)
+            try:
+                results.append((prefix, future.result()))
+            except Exception as err:
+                if todo is not None:
+                    _count_failure(self.failures, prefix, err)
+                    todo.append(prefix)
+                broken = broken or isinstance(err, BrokenProcessPool)
+        if broken:
+            # A lost worker breaks the whole pool: take back every subtree
+            # the old one held, and start a new one unless the count stops.
+            self.pool.shutdown(cancel_futures=True)
+            if todo is not None:
+                todo.extend(self.running.values())
+                self._start()
+            self.running.clear()
+        return results
+
+    def close(self) -> None:
+        # On an error, what still runs comes back at its next tick.
+        self.split_request.set()
+        for future in self.running:
+            future.cancel()
+        if not self.ready.done():
+            # Still starting, and no longer needed: stop them rather than
+            # wait for their start-up.
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                process.terminate()
+        self.pool.shutdown(wait=self.ready.done(), cancel_futures=True)
+
+
+# In a local worker process: the event by which the main process asks its
+# searches to split (set by _start_worker).
+_split_request = None
+
+
+def _start_worker(split_request) -> None:
+    """Initializer of a local worker process. Ctrl-C is the main process's
+    to handle: it asks the workers to split, and they answer at once."""
+    global _split_request
+    _split_request = split_request
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _warm_up() -> None:
+    """Load the kernels in a new worker process, counting a tiny network."""
+    rng = np.random.default_rng(0)
+    network = Network([rng.normal(size=(3, 2)), rng.normal(size=(3, 3))], [rng.normal(size=3)] * 2)
+    lower, upper = -np.ones(2), np.ones(2)
+    bounds = preactivation_bounds(network, Box(lower, upper), method="lp")
+    problem = _TreeProblem.build(network, lower, upper, bounds, DEFAULT_TOL, thin_tol=DEFAULT_THIN_TOL)
+    _TreeSearch(problem, rng).run()
+
+
+def _count_piece(problem, prefix, seed, deadline, node_budget, record) -> _Subtree:
+    """Local worker entry point: :func:`_count_subtree`, split on request."""
+    return _count_subtree(
+        problem, prefix, seed, deadline, node_budget, record=record, split=_split_request
+    )
+
+
+def _count_failure(failures: dict, prefix: tuple, err: Exception) -> None:
+    """Note that ``prefix``'s subtree failed with ``err``: raise it at once
+    when running it again cannot help, a SolverError once it failed too often."""
+    if isinstance(err, (SolverError, ValueError, TypeError)):
+        raise err  # the same on any worker
+    failures[prefix] = failures.get(prefix, 0) + 1
+    if failures[prefix] > MAX_SUBTREE_RETRIES:
+        msg = f"subtree {prefix_key(prefix)!r} failed {failures[prefix]} times: {err!r}"
+        raise SolverError(msg) from err
+
+
 def _frontier(problem, rng, size, deadline):
     """Prefixes of the shallowest depth with at least ``size`` non-empty
     nodes (or the leaves, if there are fewer)."""
@@ -789,24 +1088,28 @@ class _Subtree:
 
 
 def _count_subtree(
-    problem, prefix, seed, deadline, node_budget, progress=None, *, record=True, found=None
+    problem, prefix, seed, deadline, node_budget, progress=None, *, record=True, found=None,
+    split=None,
 ) -> _Subtree:
     """Worker entry point: count the subtree below ``prefix``, returning its
     patterns if ``record`` (or putting them into ``found``, in process).
 
-    Over ``node_budget`` nodes the search stops: what it found is returned
-    with the prefixes of the nodes it has not visited, as new subtrees, so
-    no work is done twice.
+    Over ``node_budget`` nodes, or when the event ``split`` is set, the
+    search stops: what it found is returned with the prefixes of the nodes
+    it has not visited, as new subtrees, so no work is done twice.
     """
     rng = np.random.default_rng(seed)
     if found is None:
         found = _Found(problem.n_hidden, problem.pattern_dtype, keep=record)
     search = _TreeSearch(
-        problem, rng, deadline=deadline, progress=progress, node_budget=node_budget, found=found
+        problem, rng, deadline=deadline, progress=progress, node_budget=node_budget, found=found,
+        split=split,
     )
     remaining = None
     try:
-        _, complete = search.run(prefix=prefix, samples=SUBTREE_SAMPLES)
+        # The whole tree is searched as serially, with all the samples.
+        samples = SUBTREE_SAMPLES if prefix else DEFAULT_SAMPLES
+        _, complete = search.run(prefix=prefix, samples=samples)
     except _OverBudget as over:
         complete, remaining = True, over.remaining
     patterns = _pack(found.rows()) if found.keep else None
@@ -1166,12 +1469,13 @@ class _TreeSearch:
 
     def __init__(
         self, problem: _TreeProblem, rng: np.random.Generator, *, deadline=None, progress=None,
-        node_budget=None, found: _Found | None = None,
+        node_budget=None, found: _Found | None = None, split=None,
     ):
         self.problem = problem
         self.rng = rng
         self.deadline = deadline
         self.node_budget = node_budget
+        self.split = split
         self.progress = progress
         self.lp = _FeasibilityLP(
             problem.lower, problem.upper, int(rng.integers(2**31 - 1)), problem.weights[0]
@@ -1338,7 +1642,7 @@ class _TreeSearch:
     # -- search ------------------------------------------------------------
 
     def _visit(self, depth: int, witnesses: np.ndarray) -> None:
-        if self.node_budget is not None and self.nodes >= self.node_budget:
+        if self.node_budget is not None and self.nodes >= self.node_budget or self._split_asked(0):
             raise _OverBudget(self._prefix(depth))
         self.nodes += 1
         self._tick()
@@ -1496,16 +1800,25 @@ class _TreeSearch:
         block[:, self.compiled_units] = patterns
         self.found.add(block)
 
-    def layer_tick(self, nodes: int, solves: int, patterns: np.ndarray) -> bool:
+    def layer_tick(self, nodes: int, solves: int, patterns: np.ndarray) -> int:
         """Progress and the clock for :mod:`pyregions._layer_search`, which
         has searched ``nodes`` and solved ``solves`` LPs in the current call
-        and found ``patterns`` since its last tick; True when it must stop."""
+        and found ``patterns`` since its last tick; what it must do next
+        (``_layer_search.GO_ON``, ``STOP`` or ``SPLIT``)."""
         self.layer_found(patterns)
         try:
             self._tick(0, nodes - 1, solves)
         except _Interrupted:
-            return True
-        return False
+            return _layer_search.STOP
+        return _layer_search.SPLIT if self._split_asked(nodes - 1) else _layer_search.GO_ON
+
+    def _split_asked(self, nodes: int) -> bool:
+        """Whether the search, with ``nodes`` more nodes than recorded, is
+        asked to split, and has searched enough of its own to do so."""
+        return (
+            self.split is not None and self.nodes + nodes >= SPLIT_AFTER_NODES
+            and self.split.is_set()
+        )
 
     def _visit_pieces(self, depth: int, witnesses: np.ndarray) -> None:
         """Branch on the maxout unit at ``depth``: one child per piece that can win.

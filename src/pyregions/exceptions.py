@@ -15,6 +15,7 @@ __all__ = [
     "PatternFileError",
     "DatasetError",
     "ModelFormatError",
+    "WorkerStartError",
     "ThinRegionWarning",
 ]
 
@@ -49,6 +50,11 @@ class DatasetError(PyRegionsError, ValueError):
 
 class ModelFormatError(PyRegionsError, ValueError):
     """A saved PyTorch or ONNX model file is missing, corrupt or of the wrong kind."""
+
+
+class WorkerStartError(PyRegionsError, RuntimeError):
+    """Local worker processes could not start, typically because the main
+    script they import again has no ``if __name__ == "__main__":`` guard."""
 
 
 class ThinRegionWarning(UserWarning):

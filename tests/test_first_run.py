@@ -1,0 +1,76 @@
+"""A first run, with Numba's cache cold, says at once that it compiles."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pyregions import Box, count_regions
+from pyregions.counting import kernels_compiled
+
+from .reference import random_network
+
+NOTICE = "pyregions: compiling the search kernels, once"
+
+
+@pytest.fixture(scope="module")
+def warm():
+    # Any count leaves the kernels in the default cache.
+    count_regions(random_network(3, [4, 4], 0), Box(-1, 1))
+
+
+def _environment(cache_dir=None) -> dict:
+    env = dict(os.environ)
+    env.pop("NUMBA_CACHE_DIR", None)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = str(cache_dir)
+    return env
+
+
+def _kernels_compiled_in_subprocess(env) -> bool:
+    code = "from pyregions.counting import kernels_compiled; print(kernels_compiled())"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip() == "True"
+
+
+def test_the_kernels_are_compiled_once_a_count_has_run(warm):
+    assert kernels_compiled()
+    assert _kernels_compiled_in_subprocess(_environment())
+
+
+def test_an_empty_cache_directory_holds_no_compiled_kernels(tmp_path):
+    assert not _kernels_compiled_in_subprocess(_environment(tmp_path))
+
+
+def test_a_cold_count_says_it_compiles_before_it_starts(tmp_path):
+    model = tmp_path / "net.npz"
+    random_network(3, [4, 4], 0).save(model)
+    # Stopped once it has spoken: the compile itself would take half a minute.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pyregions.cli", "count", str(model), "--box", "-1:1", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment(tmp_path / "cache"),
+    )
+    try:
+        said = next((line for line in process.stderr if line.startswith("pyregions:")), "")
+    finally:
+        process.kill()
+        process.communicate()
+    assert said.startswith(NOTICE) and "s; later runs load them from the cache" in said
+
+
+def test_a_warm_count_says_nothing_of_compiling(warm, tmp_path):
+    model = tmp_path / "net.npz"
+    random_network(3, [4, 4], 0).save(model)
+    run = subprocess.run(
+        [sys.executable, "-m", "pyregions.cli", "count", str(model), "--box", "-1:1", "--no-progress"],
+        capture_output=True, text=True, env=_environment(), timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert NOTICE not in run.stderr and "regions" in run.stdout
+
