@@ -30,6 +30,28 @@ def random_network(n_inputs, widths, seed, *, scale=1.0):
     return Network(weights, biases)
 
 
+def rescaled(net, layer, unit, s):
+    """``net`` with ``unit`` of ``layer`` scaled by ``s`` in and ``1 / s`` out:
+    the same function, the same regions."""
+    weights = [layer_.weights.copy() for layer_ in net.layers]
+    biases = [layer_.bias.copy() for layer_ in net.layers]
+    weights[layer][unit] *= s
+    biases[layer][unit] *= s
+    if layer + 1 < len(weights):
+        weights[layer + 1][:, unit] /= s
+    return Network(weights, biases)
+
+
+def on_box(net, centre, half_width):
+    """``net`` composed with ``x = (y - centre) / half_width``: the same
+    regions on the box of half-width ``half_width`` around ``centre``."""
+    weights = [layer.weights.copy() for layer in net.layers]
+    biases = [layer.bias.copy() for layer in net.layers]
+    biases[0] = biases[0] - weights[0] @ np.full(net.n_inputs, centre) / half_width
+    weights[0] = weights[0] / half_width
+    return Network(weights, biases)
+
+
 def pattern_is_region(net, pattern, lower, upper, tol, domain=None):
     """Whether ``pattern`` has a point in the box at distance >= tol from its walls.
 
