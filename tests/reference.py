@@ -66,12 +66,9 @@ def pattern_is_region(net, pattern, lower, upper, tol, domain=None):
     return _feasible(rows, rhs, lower, upper, tol, domain)
 
 
-def _walls(net, pattern):
-    """``(sign, c, d)`` for each unit that splits ``pattern``'s region, its
-    pre-activation ``c x + d`` there; None when a unit constant on the
-    region contradicts the pattern (its state is the sign of its constant,
-    0 inactive)."""
-    walls = []
+def _preactivations(net, pattern):
+    """``(state, c, d)`` for each hidden unit of a ReLU network: its state in
+    ``pattern`` and its pre-activation ``c x + d`` on the pattern's region."""
     C, d, start = None, None, 0
     previous = None
     for layer in net.layers:
@@ -82,15 +79,30 @@ def _walls(net, pattern):
             active = pattern[start - previous : start]
             C, d = W[:, active] @ C[active], W[:, active] @ d[active] + b
         for i in range(W.shape[0]):
-            state, c = pattern[start + i], C[i]
-            if not c.any():
-                if (d[i] > 0) != state:
-                    return None
-                continue
-            walls.append((1.0 if state else -1.0, c, d[i]))
+            yield pattern[start + i], C[i], d[i]
         previous = W.shape[0]
         start += W.shape[0]
+
+
+def _walls(net, pattern):
+    """``(sign, c, d)`` for each unit that splits ``pattern``'s region, its
+    pre-activation ``c x + d`` there; None when a unit constant on the
+    region contradicts the pattern (its state is the sign of its constant,
+    0 inactive)."""
+    walls = []
+    for state, c, d in _preactivations(net, pattern):
+        if not c.any():
+            if (d > 0) != state:
+                return None
+            continue
+        walls.append((1.0 if state else -1.0, c, d))
     return walls
+
+
+def has_a_constant_zero_unit(net, pattern) -> bool:
+    """Whether a unit's pre-activation is exactly 0 on all of ``pattern``'s
+    region, where the paper's MILP has no region (f <= 0)."""
+    return any(not c.any() and d == 0 for _, c, d in _preactivations(net, pattern))
 
 
 def _feasible(rows, rhs, lower, upper, tol, domain=None) -> bool:

@@ -9,7 +9,15 @@ import pytest
 
 from pyregions import Box, Network, bounds, count_regions, milp
 
-from .reference import exhaustive_regions, exhaustive_states, on_box, random_network, rescaled
+from .reference import (
+    exhaustive_regions,
+    exhaustive_states,
+    has_a_constant_zero_unit,
+    on_box,
+    random_network,
+    rescaled,
+)
+from .test_scale import SMALL_NETWORKS
 
 TOL = 1e-6
 MILPS = ["milp", "milp-resolve"]
@@ -83,6 +91,17 @@ def test_rescaling_a_unit_changes_no_milp_pattern(s):
     for layer, width in enumerate(net.widths):
         net = rescaled(net, layer, int(rng.integers(width)), s)
     assert milp_patterns(net, Box(-1, 1))[1] == expected
+
+
+@pytest.mark.parametrize("name", list(SMALL_NETWORKS))
+def test_small_weights_give_the_tree_s_regions_but_constant_zero_ones(name):
+    weights, biases, _ = SMALL_NETWORKS[name]
+    net = Network([np.array(W) for W in weights], [np.array(b) for b in biases])
+    tree = tree_patterns(net, Box(-1, 1))
+    expected = {p for p in tree if not has_a_constant_zero_unit(net, np.array(p))}
+    assert milp_patterns(net, Box(-1, 1))[1] == expected
+    if name == "two layers of 0.02":  # for x < 0 the second layer reads two zeros
+        assert len(expected) == len(tree) - 1
 
 
 def test_a_unit_constant_zero_on_a_region_loses_it_in_the_milp():
