@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, bounds, count_regions, milp
+from pyregions import Box, Network, bounds, count_regions, counting, milp
 
 from .reference import (
     exhaustive_regions,
@@ -207,14 +207,35 @@ def test_ctrl_c_keeps_the_regions_found(monkeypatch, method):
     assert not result.complete
     assert 5 <= result.regions < len(everything)
     assert {tuple(p) for p in result.unpacked_patterns()} < everything
+    assert result.thin == 0  # a stopped enumeration is not held up by thin checks
 
 
+def test_ctrl_c_in_the_thin_check_keeps_every_region(monkeypatch):
+    net = random_network(3, [5, 4], 1)
+    everything = count_regions(net, Box(-1, 1), method="milp", thin_tol=0.05)
+    assert everything.complete and everything.thin > 0
+    searches = []
+    search = counting._TreeSearch.run
+
+    def interrupted_after_three(self, *args, **kwargs):
+        searches.append(args)
+        if len(searches) > 3:
+            raise KeyboardInterrupt
+        return search(self, *args, **kwargs)
+
+    monkeypatch.setattr(counting._TreeSearch, "run", interrupted_after_three)
+    result = count_regions(net, Box(-1, 1), method="milp", thin_tol=0.05)
+    assert not result.complete and len(searches) == 4
+    assert result.regions == everything.regions and result.thin <= everything.thin
+
+
+@pytest.mark.parametrize("method", MILPS)
 @pytest.mark.parametrize("seed", [12, 54])
-def test_no_region_is_lost_at_seeds_where_presolve_lost_some(seed):
-    # With HiGHS's presolve on, these seeds ended the enumeration early on
+def test_no_region_is_lost_at_seeds_where_presolve_lost_some(seed, method):
+    # With HiGHS's presolve on, these seeds ended the re-solve loop early on
     # this network, missing regions whose margin is over 0.02.
     net = random_network(10, [5, 4], 6)
-    result = count_regions(net, Box(-1, 1), method="milp", return_patterns=True, seed=seed)
+    result = count_regions(net, Box(-1, 1), method=method, return_patterns=True, seed=seed)
     expected = exhaustive_regions(net, -np.ones(10), np.ones(10), 1e-6)
     assert {tuple(p) for p in result.unpacked_patterns()} == expected
 

@@ -229,7 +229,9 @@ class RegionCount:
     thin : int
         Counted regions with no point at distance ``thin_tol`` from their
         walls: 0 when ``thin_tol <= tol``. When it is not 0, the count
-        depends on the margin between ``tol`` and ``thin_tol``.
+        depends on the margin between ``tol`` and ``thin_tol``. A lower bound
+        when ``complete`` is False; for the MILP methods, whose regions are
+        checked once all are found, then 0 or a part of the regions checked.
     thin_tol : float
     milp_solves : int
         MILP solves: 1 for ``"milp"`` (0 when no unit splits the box), one
@@ -435,8 +437,8 @@ def count_regions(
                 found.writer = PatternWriter(patterns, network.n_hidden, milp.patterns.dtype == np.bool_)
             found.add(milp.patterns)
             solves = milp.lp_solves if method == "milp" else milp.milp_solves
-            complete = milp.complete
-            thin = _thin_of(problem, milp.patterns, rng)
+            # A stopped enumeration is not held up by checks of its regions.
+            thin, complete = _thin_of(problem, milp.patterns, rng, deadline) if milp.complete else (0, False)
         else:
             complete, solves, thin = _count_tree(
                 problem, rng, found, jobs=jobs, executor=executor, deadline=deadline,
@@ -472,19 +474,25 @@ def _milp_progress(progress: Callable[[Progress], None], start: float):
     return report
 
 
-def _thin_of(problem: _TreeProblem, patterns: np.ndarray, rng) -> int:
+def _thin_of(problem: _TreeProblem, patterns: np.ndarray, rng, deadline) -> tuple[int, bool]:
     """How many of ``patterns`` (regions found by another method) are thin,
-    each decided as the tree search decides its leaves."""
+    each decided as the tree search decides its leaves, and whether all were
+    checked before the deadline or Ctrl-C."""
     if not problem.checks_thin:
-        return 0
+        return 0, True
     walls = problem.n_hidden - patterns.shape[1]
     thin = 0
-    for pattern in patterns:
-        full = np.concatenate([np.ones(walls, pattern.dtype), pattern])
-        search = _TreeSearch(problem, rng)
-        search.run(prefix=tuple(full[list(problem.order)].tolist()), samples=0)
-        thin += search.thin
-    return thin
+    try:
+        for pattern in patterns:
+            full = np.concatenate([np.ones(walls, pattern.dtype), pattern])
+            search = _TreeSearch(problem, rng, deadline=deadline)
+            _, checked = search.run(prefix=tuple(full[list(problem.order)].tolist()), samples=0)
+            if not checked:
+                return thin, False
+            thin += search.thin
+    except KeyboardInterrupt:  # between two searches (each catches its own)
+        return thin, False
+    return thin, True
 
 
 def _pack(patterns: np.ndarray) -> np.ndarray:
