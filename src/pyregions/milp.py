@@ -56,9 +56,8 @@ by a positive scale, which changes no pattern and keeps HiGHS's numbers
 near 1 at any scale: multiplying a unit's incoming weights and bias by
 s > 0 and its outgoing weights by 1/s, or scaling the box, leaves the
 scaled model as it was (but for rounding), so f > 0 means the same at every
-scale (tested for s from 1e-8 to 1e8 and boxes of width 1e-3 and 1e4, where
-HiGHS's absolute tolerances on the unscaled model lost every region). Each
-first-layer unit then has unit norm, so there
+scale (tested for s from 1e-8 to 1e8 and boxes of width 1e-3 and 1e4).
+Each first-layer unit then has unit norm, so there
 ``tol`` is the input distance of the tree search; for a deeper unit it is
 measured in units of its scale, not of its gradient on the region, so in
 general position and with a small tolerance both count the same regions.
