@@ -1,4 +1,5 @@
-"""Counting speed: the tree search against the paper's MILP, on MNIST, and its scaling.
+"""Counting speed of the tree search: on MNIST, its scaling, random wide
+networks (against the paper's MILP: bench_milp.py).
 
 Run with ``pytest bench/bench_counting.py``; the summary at the end prints
 the ratios and rates (all measured in the same run).
@@ -13,25 +14,15 @@ from pyregions.network import example_network
 
 from tests.reference import random_network
 
-from .conftest import compare, random_784, resident_mb
+from .conftest import random_784, resident_mb
 
 BOX = Box(0, 1)
 MNIST_SECONDS = 300
-# Random 784-input networks, hyperplanes centred on the box (tests/reference.py).
-VERSUS_MILP = [(4, 4), (5, 5)]
-# Where the MILP takes too long to finish, compare rates over MILP_SECONDS; the
-# MILP slows down further as its no-good cuts pile up, so this flatters it.
-RATE_VERSUS_MILP = [(6, 6)]
-MILP_SECONDS = 180
 SCALING = [(3, 3), (5, 5), (7, 7), (9, 9), (11, 10)]
 # Random-init networks of MNIST's shape, far too large to finish: their rate
 # and memory over RANDOM_SECONDS, beside the MNIST ones.
 RANDOM_WIDE = [(24, 24), (32, 16)]
 RANDOM_SECONDS = 60
-
-for widths in VERSUS_MILP:
-    name = "-".join(map(str, widths))
-    compare(f"tree vs milp, random 784-{name}", f"test_milp[{name}]", f"test_tree[{name}]")
 
 
 def _count(network, note, *, partial=False, **kwargs):
@@ -47,38 +38,6 @@ def _count(network, note, *, partial=False, **kwargs):
 
 def _ids(cases):
     return ["-".join(map(str, widths)) for widths in cases]
-
-
-@pytest.mark.parametrize("widths", VERSUS_MILP, ids=_ids(VERSUS_MILP))
-def test_tree(record, note, widths):
-    network = random_network(784, widths, 0)
-    record(lambda: _count(network, note), rounds=3)
-
-
-@pytest.mark.parametrize("widths", VERSUS_MILP, ids=_ids(VERSUS_MILP))
-def test_milp(record, note, widths):
-    """The paper's MILP as :mod:`pyregions.milp` sets up HiGHS (presolve off)."""
-    network = random_network(784, widths, 0)
-    result = record(lambda: _count(network, note, method="milp"), rounds=1)
-    assert result.regions == count_regions(network, BOX).regions
-
-
-for widths in RATE_VERSUS_MILP:
-    name = "-".join(map(str, widths))
-    compare(f"tree vs milp, regions per second, random 784-{name}", f"test_milp_rate[{name}]",
-            f"test_tree_rate[{name}]", key="regions_per_second")
-
-
-@pytest.mark.parametrize("widths", RATE_VERSUS_MILP, ids=_ids(RATE_VERSUS_MILP))
-def test_tree_rate(record, note, widths):
-    record(lambda: _count(random_network(784, widths, 0), note), rounds=1)
-
-
-@pytest.mark.parametrize("widths", RATE_VERSUS_MILP, ids=_ids(RATE_VERSUS_MILP))
-def test_milp_rate(record, note, widths):
-    network = random_network(784, widths, 0)
-    record(lambda: _count(network, note, partial=True, method="milp", time_limit=MILP_SECONDS),
-           rounds=1)
 
 
 def test_bundled_mnist_example(record, note):

@@ -30,6 +30,28 @@ def random_network(n_inputs, widths, seed, *, scale=1.0):
     return Network(weights, biases)
 
 
+def rescaled(net, layer, unit, s):
+    """``net`` with ``unit`` of ``layer`` scaled by ``s`` in and ``1 / s`` out:
+    the same function, the same regions."""
+    weights = [layer_.weights.copy() for layer_ in net.layers]
+    biases = [layer_.bias.copy() for layer_ in net.layers]
+    weights[layer][unit] *= s
+    biases[layer][unit] *= s
+    if layer + 1 < len(weights):
+        weights[layer + 1][:, unit] /= s
+    return Network(weights, biases)
+
+
+def on_box(net, centre, half_width):
+    """``net`` composed with ``x = (y - centre) / half_width``: the same
+    regions on the box of half-width ``half_width`` around ``centre``."""
+    weights = [layer.weights.copy() for layer in net.layers]
+    biases = [layer.bias.copy() for layer in net.layers]
+    biases[0] = biases[0] - weights[0] @ np.full(net.n_inputs, centre) / half_width
+    weights[0] = weights[0] / half_width
+    return Network(weights, biases)
+
+
 def pattern_is_region(net, pattern, lower, upper, tol, domain=None):
     """Whether ``pattern`` has a point in the box at distance >= tol from its walls.
 
@@ -44,12 +66,9 @@ def pattern_is_region(net, pattern, lower, upper, tol, domain=None):
     return _feasible(rows, rhs, lower, upper, tol, domain)
 
 
-def _walls(net, pattern):
-    """``(sign, c, d)`` for each unit that splits ``pattern``'s region, its
-    pre-activation ``c x + d`` there; None when a unit constant on the
-    region contradicts the pattern (its state is the sign of its constant,
-    0 inactive)."""
-    walls = []
+def _preactivations(net, pattern):
+    """``(state, c, d)`` for each hidden unit of a ReLU network: its state in
+    ``pattern`` and its pre-activation ``c x + d`` on the pattern's region."""
     C, d, start = None, None, 0
     previous = None
     for layer in net.layers:
@@ -60,15 +79,30 @@ def _walls(net, pattern):
             active = pattern[start - previous : start]
             C, d = W[:, active] @ C[active], W[:, active] @ d[active] + b
         for i in range(W.shape[0]):
-            state, c = pattern[start + i], C[i]
-            if not c.any():
-                if (d[i] > 0) != state:
-                    return None
-                continue
-            walls.append((1.0 if state else -1.0, c, d[i]))
+            yield pattern[start + i], C[i], d[i]
         previous = W.shape[0]
         start += W.shape[0]
+
+
+def _walls(net, pattern):
+    """``(sign, c, d)`` for each unit that splits ``pattern``'s region, its
+    pre-activation ``c x + d`` there; None when a unit constant on the
+    region contradicts the pattern (its state is the sign of its constant,
+    0 inactive)."""
+    walls = []
+    for state, c, d in _preactivations(net, pattern):
+        if not c.any():
+            if (d > 0) != state:
+                return None
+            continue
+        walls.append((1.0 if state else -1.0, c, d))
     return walls
+
+
+def has_a_constant_zero_unit(net, pattern) -> bool:
+    """Whether a unit's pre-activation is exactly 0 on all of ``pattern``'s
+    region, where the paper's MILP has no region (f <= 0)."""
+    return any(not c.any() and d == 0 for _, c, d in _preactivations(net, pattern))
 
 
 def _feasible(rows, rhs, lower, upper, tol, domain=None) -> bool:

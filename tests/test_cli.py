@@ -53,7 +53,7 @@ def test_bound_table_and_maxout(capsys):
 def test_count_json_in_a_subprocess(tmp_path):
     net = random_network(2, [4, 3], 0)
     net.save(tmp_path / "net.npz")
-    for method in ("tree", "milp"):
+    for method in ("tree", "milp", "milp-resolve"):
         done = run("count", str(tmp_path / "net.npz"), "--box", "-1:1", "--method", method,
                    "--json", "--no-progress")
         assert done.returncode == 0, done.stderr
@@ -247,6 +247,7 @@ def test_estimate_prints_an_interval(tmp_path):
     [
         (["bound"], "give a MODEL, or --inputs and --widths"),
         (["count", "NET", "--estimate", "--method", "milp"], "does not combine with --method milp"),
+        (["count", "NET", "--estimate", "--method", "milp-resolve"], "does not combine with --method milp-resolve"),
     ],
 )
 def test_bad_bound_and_estimate_requests(tmp_path, args, message):

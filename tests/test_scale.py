@@ -7,7 +7,7 @@ import pytest
 
 from pyregions import Box, Network, _layer_search, count_regions
 
-from .reference import exhaustive_regions_by_margin, largest_margin, random_network
+from .reference import exhaustive_regions_by_margin, largest_margin, on_box, random_network, rescaled
 
 
 def both_paths(monkeypatch, compiled):
@@ -61,28 +61,6 @@ def test_a_cancellation_left_by_rounding_is_no_hyperplane(compiled, monkeypatch)
     )
     both_paths(monkeypatch, compiled)
     assert count_regions(net, Box(0.5, 1), seed=0).regions == 1
-
-
-def rescaled(net, layer, unit, s):
-    """``net`` with ``unit`` of ``layer`` scaled by ``s`` in and ``1 / s`` out:
-    the same function, the same regions."""
-    weights = [W.copy() for W, _ in ((layer_.weights, None) for layer_ in net.layers)]
-    biases = [layer_.bias.copy() for layer_ in net.layers]
-    weights[layer][unit] *= s
-    biases[layer][unit] *= s
-    if layer + 1 < len(weights):
-        weights[layer + 1][:, unit] /= s
-    return Network(weights, biases)
-
-
-def on_box(net, centre, half_width):
-    """``net`` composed with ``x = (y - centre) / half_width``: the same
-    regions on the box of half-width ``half_width`` around ``centre``."""
-    weights = [layer.weights.copy() for layer in net.layers]
-    biases = [layer.bias.copy() for layer in net.layers]
-    biases[0] = biases[0] - weights[0] @ np.full(net.n_inputs, centre) / half_width
-    weights[0] = weights[0] / half_width
-    return Network(weights, biases)
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])

@@ -322,7 +322,7 @@ def _run_count(args) -> None:
 
 def _run_estimate(args, network: Network, box: Box) -> None:
     refused = [flag for flag, given in (
-        ("--method milp", args.method == "milp"), ("--checkpoint", args.checkpoint is not None),
+        (f"--method {args.method}", args.method != "tree"), ("--checkpoint", args.checkpoint is not None),
         ("--scheduler", args.scheduler is not None), ("--patterns", args.patterns is not None),
     ) if given]
     if refused:

@@ -92,8 +92,13 @@ Methods
     search runs as one compiled loop (:mod:`pyregions._layer_search`), from
     the root, or from the first of the deepest layers it can take.
 ``"milp"``
-    The paper's mixed-integer formulation, enumerated by no-good cuts
-    (:mod:`pyregions.milp`). Slow; kept as the faithful reference.
+    The paper's mixed-integer formulation (:mod:`pyregions.milp`), every
+    region enumerated in one branch-and-bound tree over its binaries, HiGHS
+    solving the nodes' LP relaxations: the faithful reference.
+``"milp-resolve"``
+    The same formulation solved by HiGHS's MIP solver once per region, each
+    region cut off by a no-good row before the next solve: the slowest, a
+    check by a complete MILP solver.
 """
 
 from __future__ import annotations
@@ -147,7 +152,9 @@ DEFAULT_SAMPLES = 4096
 # A subtree's region is a sliver of the box: most samples would miss it,
 # and drawing them cost more than the LPs they saved.
 SUBTREE_SAMPLES = 256
-METHODS = ("tree", "milp")
+METHODS = ("tree", "milp", "milp-resolve")
+# The MILP's search for each method that uses it (pyregions.milp.SEARCHES).
+MILP_SEARCHES = {"milp": "tree", "milp-resolve": "resolve"}
 PROGRESS_INTERVAL = 0.25
 # Code in _TreeProblem.stable of a unit that is a wall of the domain (a face
 # of a slice of the box): only its active side is searched.
@@ -232,7 +239,8 @@ class RegionCount:
     seconds : float
         Wall time of the count.
     lp_solves : int
-        Solver calls: LPs for ``"tree"``, MILPs for ``"milp"``.
+        Solver calls: LPs for ``"tree"`` and ``"milp"`` (the relaxations at
+        the nodes of its branch-and-bound tree), MILPs for ``"milp-resolve"``.
     method : str
     tol : float
         The margin used (see the module docstring).
@@ -243,8 +251,16 @@ class RegionCount:
     thin : int
         Counted regions with no point at distance ``thin_tol`` from their
         walls: 0 when ``thin_tol <= tol``. When it is not 0, the count
-        depends on the margin between ``tol`` and ``thin_tol``.
+        depends on the margin between ``tol`` and ``thin_tol``. A lower bound
+        when ``complete`` is False; for the MILP methods, whose regions are
+        checked once all are found, then 0 or a part of the regions checked.
     thin_tol : float
+    milp_solves : int
+        MILP solves: 1 for ``"milp"`` (0 when no unit splits the box), one
+        per region and a last one for ``"milp-resolve"``, 0 for ``"tree"``.
+    milp_nodes : int
+        Branch-and-bound nodes of the MILP: of its one tree for ``"milp"``,
+        HiGHS's over all its solves for ``"milp-resolve"``; 0 for ``"tree"``.
     patterns : array of uint8 or int8, or None
         With ``return_patterns=True``, one row per region. For a pure ReLU
         network the bool pattern over all hidden units (layer by layer)
@@ -264,6 +280,8 @@ class RegionCount:
     n_hidden: int
     thin: int = 0
     thin_tol: float = 0.0
+    milp_solves: int = 0
+    milp_nodes: int = 0
     patterns: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -306,10 +324,10 @@ def count_regions(
     network : Network
     box : Box
         A bounded input domain; its dimension must match the network.
-    method : {"tree", "milp"}, default="tree"
-        ``"tree"`` is the fast exact search; ``"milp"`` the paper's MILP with
-        no-good cuts (HiGHS has no lazy-constraint callback for this, so each
-        region costs one MILP re-solve).
+    method : {"tree", "milp", "milp-resolve"}, default="tree"
+        ``"tree"`` is the fast exact search; ``"milp"`` the paper's MILP,
+        enumerated in one branch-and-bound tree; ``"milp-resolve"`` the same
+        MILP re-solved by HiGHS once per region (see the module docstring).
     tol : float, default=1e-8
         Margin, a distance in input units: regions thinner than this are not
         counted (see the module docstring). Keep it at or above 1e-8, 100
@@ -350,7 +368,8 @@ def count_regions(
         far.
     progress : callable, optional
         Called with a :class:`Progress` about four times a second (and after
-        each finished subtree when the tree is cut).
+        each finished subtree when the tree is cut; before each MILP solve
+        for ``"milp-resolve"``).
     through : array_like, shape (2 or 3, n_inputs), optional
         Count only in the slice of the box by the line (2 points) or plane
         (3 points) through these points, e.g. MNIST images: the regions of
@@ -431,11 +450,13 @@ def count_regions(
     problem = _TreeProblem.build(network, lower, upper, pre_bounds, tol, thin_tol=thin_tol)
     if walls is not None:
         problem = problem.with_walls(*walls)
-    if method == "milp":
+    milp = None
+    if method in MILP_SEARCHES:
         remaining = None if deadline is None else max(deadline - time.time(), 1e-3)
         milp = enumerate_regions_milp(
-            network, lower, upper, pre_bounds,
-            tol=tol, time_limit=remaining, seed=int(rng.integers(2**31 - 1)), domain=walls,
+            network, lower, upper, pre_bounds, tol=tol, time_limit=remaining,
+            seed=int(rng.integers(2**31 - 1)), search=MILP_SEARCHES[method], domain=walls,
+            progress=None if progress is None else _milp_progress(progress, start),
         )
         found = _Found(network.n_hidden, milp.patterns.dtype, keep=return_patterns)
     else:
@@ -444,12 +465,13 @@ def count_regions(
             drop=problem.n_hidden - network.n_hidden,
         )
     try:
-        if method == "milp":
+        if milp is not None:
             if patterns is not None:
                 found.writer = PatternWriter(patterns, network.n_hidden, milp.patterns.dtype == np.bool_)
             found.add(milp.patterns)
-            solves, complete = milp.solver_calls, milp.complete
-            thin = _thin_of(problem, milp.patterns, rng)
+            solves = milp.lp_solves if method == "milp" else milp.milp_solves
+            # A stopped enumeration is not held up by checks of its regions.
+            thin, complete = _thin_of(problem, milp.patterns, rng, deadline) if milp.complete else (0, False)
         else:
             complete, solves, thin = _count_tree(
                 problem, rng, found, jobs=jobs, executor=executor, deadline=deadline,
@@ -470,6 +492,8 @@ def count_regions(
         n_hidden=network.n_hidden,
         thin=thin,
         thin_tol=float(thin_tol),
+        milp_solves=0 if milp is None else milp.milp_solves,
+        milp_nodes=0 if milp is None else milp.nodes,
         patterns=_pack(found.patterns()) if return_patterns else None,
     )
 
@@ -533,19 +557,34 @@ def _is_main_guard(test: ast.expr) -> bool:
     return names == {"__name__"} and constants == {"__main__"}
 
 
-def _thin_of(problem: _TreeProblem, patterns: np.ndarray, rng) -> int:
+def _milp_progress(progress: Callable[[Progress], None], start: float):
+    """The MILP's reports of (regions, nodes, solves) as :class:`Progress`."""
+
+    def report(regions: int, nodes: int, solves: int) -> None:
+        progress(Progress(regions, nodes, solves, time.perf_counter() - start))
+
+    return report
+
+
+def _thin_of(problem: _TreeProblem, patterns: np.ndarray, rng, deadline) -> tuple[int, bool]:
     """How many of ``patterns`` (regions found by another method) are thin,
-    each decided as the tree search decides its leaves."""
+    each decided as the tree search decides its leaves, and whether all were
+    checked before the deadline or Ctrl-C."""
     if not problem.checks_thin:
-        return 0
+        return 0, True
     walls = problem.n_hidden - patterns.shape[1]
     thin = 0
-    for pattern in patterns:
-        full = np.concatenate([np.ones(walls, pattern.dtype), pattern])
-        search = _TreeSearch(problem, rng)
-        search.run(prefix=tuple(full[list(problem.order)].tolist()), samples=0)
-        thin += search.thin
-    return thin
+    try:
+        for pattern in patterns:
+            full = np.concatenate([np.ones(walls, pattern.dtype), pattern])
+            search = _TreeSearch(problem, rng, deadline=deadline)
+            _, checked = search.run(prefix=tuple(full[list(problem.order)].tolist()), samples=0)
+            if not checked:
+                return thin, False
+            thin += search.thin
+    except KeyboardInterrupt:  # between two searches (each catches its own)
+        return thin, False
+    return thin, True
 
 
 def _pack(patterns: np.ndarray) -> np.ndarray:

@@ -12,16 +12,52 @@ get no binary.  The point x lies in the interior of region z when
     f <= h_i + (1 - z_i) M_i   and   f <= hbar_i + z_i M_i
 
 hold with f > 0 for every unstable unit; the paper maximises f.  Here f has
-the lower bound ``tol``, so any feasible solution already proves a region
-and HiGHS stops at its first one; a no-good cut then removes that z and the
-model is re-solved, until it is infeasible.  HiGHS offers no callback that
-accepts lazy constraints during one branch and bound, so each region costs
-one MILP solve: this is the faithful reference, not the fast method.
+the lower bound ``tol``, so any feasible solution proves a region: each
+distinct z of a feasible solution is one region.
 
+Enumeration
+-----------
+``search="tree"`` (default) enumerates every region in one branch-and-bound
+tree over the binaries, with HiGHS solving each node's LP relaxation (the
+constraints above, z in [0, 1], one model hot-started from node to node).
+The tree branches on the units in layer order; a node fixes the binaries
+of the units before it. It is searched depth first, and a child whose
+fixing the parent's LP point already satisfies exactly takes that point and
+costs no LP. Every z with f >= tol is found, exactly once:
+
+* the LP at a node relaxes the node's integer solutions, so a node is
+  dropped only when its LP is infeasible, that is when no region has the
+  node's prefix; there is no objective (a zero cost), hence no incumbent
+  and no pruning by bound, which would lose regions;
+* a node's children fix its next unit to each of its states, so they
+  partition its integer solutions;
+* at a leaf every binary is fixed, so its LP is exact: it is feasible if
+  and only if its z is a region. The leaf is then recorded, which is the
+  paper's no-good cut on that z: the partition removes it from the rest of
+  the tree.
+
+HiGHS's own MIP solver cannot run this enumeration in one tree: highspy
+1.16 declares ``kCallbackMipDefineLazyConstraints``, but HiGHS's MIP solver
+never calls it (it is not in ``mip/``), and no callback can add a row
+(``HighsCallbackInput`` carries an interrupt flag and a user solution
+only); ``kCallbackMipSolution`` reports each feasible solution but cannot
+reject it, and once one is accepted every node whose bound does not beat
+it is pruned. ``search="resolve"`` is the enumeration that HiGHS's MIP
+solver can do: solve the MILP, stop at its first feasible solution, add the
+no-good cut on its z, and re-solve, until the MILP is infeasible: one MILP
+solve per region, kept as a check of the tree by a complete MILP solver
+(its heuristics, cuts and branching) and as the benchmarks' baseline.
+
+Scale
+-----
 The model is built on a scaled copy of the network (:func:`_scaled`): the
 box mapped to [-1, 1]^n by one factor, each unit's pre-activation divided
 by a positive scale, which changes no pattern and keeps HiGHS's numbers
-near 1 at any scale. Each first-layer unit then has unit norm, so there
+near 1 at any scale: multiplying a unit's incoming weights and bias by
+s > 0 and its outgoing weights by 1/s, or scaling the box, leaves the
+scaled model as it was (but for rounding), so f > 0 means the same at every
+scale (tested for s from 1e-8 to 1e8 and boxes of width 1e-3 and 1e4).
+Each first-layer unit then has unit norm, so there
 ``tol`` is the input distance of the tree search; for a deeper unit it is
 measured in units of its scale, not of its gradient on the region, so in
 general position and with a small tolerance both count the same regions.
@@ -40,7 +76,8 @@ piece everywhere, never win and get none):
 with M_p = max_r u_r - l_p and M_pq = max_r u_r + u_q - 2 l_p from the
 pieces' bounds [l_p, u_p]: when z_r = 1 for r != p, f <= a_r - a_p makes the
 last rows slack. A unit with one candidate piece is stable: y = a_p. The
-region of z is given per unit by the piece with z_p = 1.
+region of z is given per unit by the piece with z_p = 1; the tree branches
+on such a unit once, one child per candidate piece.
 
 Each activation is added to the model by a function of :data:`ACTIVATIONS`.
 """
@@ -48,6 +85,7 @@ Each activation is added to the model by a function of :data:`ACTIVATIONS`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import highspy
@@ -58,7 +96,7 @@ from .exceptions import SolverError, UnsupportedLayerError
 from .network import Network
 from .tightening import PreactivationBounds
 
-__all__ = ["ACTIVATIONS", "FORMULATIONS", "MilpEnumeration", "enumerate_regions_milp"]
+__all__ = ["ACTIVATIONS", "FORMULATIONS", "SEARCHES", "MilpEnumeration", "enumerate_regions_milp"]
 
 
 @dataclass(frozen=True)
@@ -71,44 +109,65 @@ class MilpEnumeration:
         One activation pattern per region, in the order found: bool for a
         pure ReLU network, else int8 states (0/1 for ReLU, the winning piece
         for maxout).
-    solver_calls : int
-        MILP solves, the last one (infeasible) included.
     complete : bool
         False when the time limit or Ctrl-C stopped the enumeration.
+    milp_solves : int
+        MILP solves: 1 for the one tree (0 when no unit splits the box), one
+        per region plus the last, infeasible one for ``search="resolve"``.
+    lp_solves : int
+        LP relaxations solved by the one tree (0 for ``"resolve"``, whose
+        LPs are HiGHS's).
+    nodes : int
+        Branch-and-bound nodes: of the one tree, or HiGHS's over all solves.
     """
 
     patterns: np.ndarray
-    solver_calls: int
     complete: bool
+    milp_solves: int
+    lp_solves: int
+    nodes: int
 
 
 _FEASIBLE = 2  # HiGHS's kSolutionStatusFeasible
+# Progress reports from the search, at most this often (seconds).
+PROGRESS_INTERVAL = 0.25
 
 
-class _OutOfTime(Exception):
-    """The time limit ended a MILP solve before it found or refuted a region."""
+class _Stopped(Exception):
+    """The time limit came before the enumeration ended."""
+
+
+@dataclass(frozen=True)
+class _Branching:
+    """A unit the tree branches on: its binaries' columns, and per state the
+    state's code in a pattern and the binaries' values that fix it."""
+
+    unit: int
+    columns: np.ndarray
+    states: list
+    values: np.ndarray  # shape (states, columns)
 
 
 class _PaperFormulation:
-    """Constraints (1)-(6) of the paper on one HiGHS model, built once."""
+    """Constraints (1)-(6) of the paper on one HiGHS model, built once, with
+    the binaries continuous in [0, 1] (the LP relaxation): a search fixes
+    them or declares them integer."""
 
     def __init__(self, network, lower, upper, pre_bounds, tol, seed):
         self.model = model = _highs.new_model(seed)
-        model.setOptionValue("mip_max_improving_sols", 1)
         model.setOptionValue("mip_feasibility_tolerance", 1e-9)
         model.setOptionValue("primal_feasibility_tolerance", 1e-9)
         # With presolve, HiGHS declared the MILP infeasible while regions of
         # wide margin were left (2 of 68 seeds on a 10-input test network,
-        # none of 120 without it); without, it is also about twice as fast.
+        # none of 120 without it); without, it is also about twice as fast,
+        # and the tree's LPs start from the previous node's basis.
         model.setOptionValue("presolve", "off")
         layers, pre, lower, upper, self.centre, self.radius = _scaled(network, lower, upper, pre_bounds)
         previous = list(range(lower.shape[0]))
         model.addVars(lower.shape[0], lower, upper)
         # f comes first so that each unit's rows can bound it as they are added.
         self.f = self._add_column(tol / self.radius, highspy.kHighsInf)
-        self.binaries: list[int] = []  # column of each z
-        self.binary_units: list[int] = []  # the hidden unit of each z
-        self.binary_states: list[int] = []  # the unit's state when z = 1
+        self.branchings: list[_Branching] = []
         maxout = network.maxout_rank is not None
         self.stable_pattern = np.zeros(network.n_hidden, dtype=np.int8 if maxout else bool)
         self.stable = np.concatenate(pre_bounds.stable_at(tol))
@@ -126,16 +185,14 @@ class _PaperFormulation:
             previous = add_layer(self, layer, bounds, previous, offset)
             offset += layer.n_neurons
         self.n_hidden = offset
-        model.changeColCost(self.f, 1.0)
-        model.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        self.binaries = np.array([c for b in self.branchings for c in b.columns], dtype=np.int32)
 
-    def _add_binary(self, unit: int, state: int) -> int:
-        z = self._add_column(0.0, 1.0)
-        self.model.changeColIntegrality(z, highspy.HighsVarType.kInteger)
-        self.binaries.append(z)
-        self.binary_units.append(unit)
-        self.binary_states.append(state)
-        return z
+    def _add_binaries(self, unit: int, states: list, values: np.ndarray) -> list[int]:
+        """Columns in [0, 1] for a unit the tree branches on; ``values[k]``
+        fixes them to state ``states[k]``."""
+        columns = [self._add_column(0.0, 1.0) for _ in range(values.shape[1])]
+        self.branchings.append(_Branching(unit, np.array(columns), states, values))
+        return columns
 
     def restrict(self, rows: np.ndarray, rhs: np.ndarray) -> None:
         """Keep x in {rows @ x >= rhs}, with f bounding the distance to each
@@ -157,37 +214,170 @@ class _PaperFormulation:
         index = np.asarray(index, dtype=np.int32)
         self.model.addRow(low, high, index.size, index, np.asarray(values, dtype=float))
 
-    def next_region(self, time_limit: float | None) -> np.ndarray | None:
-        """The pattern of a region not yet cut off, or None when none is left.
+    def cut_off(self, z: np.ndarray) -> None:
+        """No-good cut: sum_{z_i = 1} (1 - z_i) + sum_{z_i = 0} z_i >= 1."""
+        self._add_row(1.0 - z.sum(), highspy.kHighsInf, self.binaries, np.where(z, -1.0, 1.0))
 
-        Raises :class:`_OutOfTime` when the time limit came before an answer.
-        """
-        if time_limit is not None:
-            self.model.setOptionValue("time_limit", max(time_limit, 1e-3))
-        self.model.run()
-        status = self.model.getModelStatus()
+    def pattern(self, z: np.ndarray) -> np.ndarray:
+        """The activation pattern of the binaries' values ``z`` (0 or 1)."""
+        pattern = self.stable_pattern.copy()
+        start = 0
+        for branching in self.branchings:
+            values = z[start : start + branching.columns.size]
+            state = int(np.flatnonzero((branching.values == values).all(axis=1))[0])
+            pattern[branching.unit] = branching.states[state]
+            start += branching.columns.size
+        return pattern
+
+
+class _OneTree:
+    """All regions in one depth-first branch-and-bound tree over the
+    binaries, HiGHS solving the nodes' LPs (see the module docstring)."""
+
+    def __init__(self, form: _PaperFormulation, deadline, progress):
+        self.form, self.deadline, self.progress = form, deadline, progress
+        self.model = form.model
+        # Where each unit's binaries sit in ``form.binaries``.
+        sizes = [b.columns.size for b in form.branchings]
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self.low = np.zeros(form.binaries.size)
+        self.high = np.ones(form.binaries.size)
+        self.patterns: list[np.ndarray] = []
+        self.nodes = self.lp_solves = 0
+        self.last_report = time.monotonic()
+
+    def run(self) -> MilpEnumeration:
+        branchings = self.form.branchings
+        # A node: (depth, state of unit depth - 1, a point of its parent's LP).
+        stack: list[tuple[int, int, np.ndarray | None]] = [(0, -1, None)]
+        complete = True
+        try:
+            while stack:
+                self._tick()
+                depth, state, point = stack.pop()
+                self.nodes += 1
+                if depth > 0:
+                    self._fix(depth - 1, state)
+                    if not self._satisfies(point, depth - 1, state):
+                        point = None
+                if point is None:
+                    point = self._solve()
+                    if point is None:
+                        continue
+                if depth == len(branchings):
+                    self.patterns.append(self.form.pattern(self.low))
+                    continue
+                states = range(len(branchings[depth].states))
+                # The child the point satisfies last, so that it is taken
+                # first, at no LP.
+                order = sorted(states, key=lambda k: self._satisfies(point, depth, k))
+                stack.extend((depth + 1, k, point) for k in order)
+        except (_Stopped, KeyboardInterrupt):
+            complete = False
+        found = np.array(self.patterns, dtype=self.form.stable_pattern.dtype)
+        return MilpEnumeration(
+            found.reshape(len(self.patterns), self.form.n_hidden), complete, 1, self.lp_solves, self.nodes
+        )
+
+    def _fix(self, index: int, state: int) -> None:
+        """Fix unit ``index`` of the tree to ``state``, free those after it."""
+        start, stop = self.starts[index], self.starts[index + 1]
+        self.low[start:stop] = self.high[start:stop] = self.form.branchings[index].values[state]
+        self.low[stop:], self.high[stop:] = 0.0, 1.0
+
+    def _satisfies(self, point: np.ndarray | None, index: int, state: int) -> bool:
+        """Whether ``point`` has unit ``index``'s binaries exactly at ``state``."""
+        if point is None:
+            return False
+        branching = self.form.branchings[index]
+        return bool(np.array_equal(point[branching.columns], branching.values[state]))
+
+    def _solve(self) -> np.ndarray | None:
+        """A point of the current node's LP, or None if it is infeasible."""
+        model = self.model
+        model.changeColsBounds(self.low.size, self.form.binaries, self.low, self.high)
+        model.run()
+        self.lp_solves += 1
+        status = model.getModelStatus()
         if status == highspy.HighsModelStatus.kInfeasible:
             return None
-        found = self.model.getInfo().primal_solution_status == _FEASIBLE
-        if status == highspy.HighsModelStatus.kTimeLimit and not found:
-            raise _OutOfTime
-        if not found:
+        if status != highspy.HighsModelStatus.kOptimal:
             msg = (
-                f"HiGHS failed on the region MILP: {self.model.modelStatusToString(status)}; "
+                f"HiGHS failed on a node LP of the region MILP: {model.modelStatusToString(status)}; "
                 "count with method='tree', or retry with another seed"
             )
             raise SolverError(msg)
-        values = np.asarray(self.model.getSolution().col_value)
-        z = values[self.binaries] > 0.5
-        self._cut_off(z)
-        pattern = self.stable_pattern.copy()
-        pattern[np.asarray(self.binary_units)[z]] = np.asarray(self.binary_states)[z]
-        return pattern
+        return np.asarray(model.getSolution().col_value)
 
-    def _cut_off(self, z: np.ndarray) -> None:
-        """No-good cut: sum_{z_i = 1} (1 - z_i) + sum_{z_i = 0} z_i >= 1."""
-        values = np.where(z, -1.0, 1.0)
-        self._add_row(1.0 - z.sum(), highspy.kHighsInf, self.binaries, values)
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self.deadline is not None and now > self.deadline:
+            raise _Stopped
+        if self.progress is not None and now - self.last_report >= PROGRESS_INTERVAL:
+            self.last_report = now
+            self.progress(len(self.patterns), self.nodes, self.lp_solves)
+
+
+class _Resolve:
+    """One HiGHS MILP solve per region, each stopped at its first feasible
+    solution, whose z is then cut off by a no-good row."""
+
+    def __init__(self, form: _PaperFormulation, deadline, progress):
+        self.form, self.deadline, self.progress = form, deadline, progress
+        model = self.model = form.model
+        model.changeColsIntegrality(
+            form.binaries.size, form.binaries,
+            np.full(form.binaries.size, highspy.HighsVarType.kInteger),
+        )
+        model.changeColCost(form.f, 1.0)
+        model.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        model.setOptionValue("mip_max_improving_sols", 1)
+        self.nodes = self.solves = 0
+
+    def run(self) -> MilpEnumeration:
+        patterns, complete = [], True
+        try:
+            while True:
+                if self.progress is not None:
+                    self.progress(len(patterns), self.nodes, self.solves)
+                z = self._next()
+                if z is None:
+                    break
+                patterns.append(self.form.pattern(z))
+        except (_Stopped, KeyboardInterrupt):
+            complete = False
+        found = np.array(patterns, dtype=self.form.stable_pattern.dtype)
+        return MilpEnumeration(
+            found.reshape(len(patterns), self.form.n_hidden), complete, self.solves, 0, self.nodes
+        )
+
+    def _next(self) -> np.ndarray | None:
+        """The binaries of a region not yet cut off, cut off now; None when
+        none is left."""
+        model = self.model
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Stopped
+            model.setOptionValue("time_limit", max(remaining, 1e-3))
+        model.run()
+        self.solves += 1
+        self.nodes += max(model.getInfo().mip_node_count, 0)
+        status = model.getModelStatus()
+        if status == highspy.HighsModelStatus.kInfeasible:
+            return None
+        found = model.getInfo().primal_solution_status == _FEASIBLE
+        if status == highspy.HighsModelStatus.kTimeLimit and not found:
+            raise _Stopped
+        if not found:
+            msg = (
+                f"HiGHS failed on the region MILP: {model.modelStatusToString(status)}; "
+                "count with method='tree', or retry with another seed"
+            )
+            raise SolverError(msg)
+        z = np.asarray(model.getSolution().col_value)[self.form.binaries] > 0.5
+        self.form.cut_off(z)
+        return z.astype(float)
 
 
 def _relu_bigm(form: _PaperFormulation, layer, bounds, previous, offset) -> list[int]:
@@ -213,7 +403,7 @@ def _relu_bigm(form: _PaperFormulation, layer, bounds, previous, offset) -> list
         form._add_row(layer.bias[i], layer.bias[i], [h, hbar, *previous],
                       np.concatenate([[1.0, -1.0], -layer.weights[i]]))
         if state == 0:
-            z = form._add_binary(offset + i, True)
+            (z,) = form._add_binaries(offset + i, [True, False], np.array([[1.0], [0.0]]))
             form._add_row(-inf, 0.0, [h, z], [1.0, -m_plus])
             form._add_row(-inf, m_minus, [hbar, z], [1.0, m_minus])
             big_m = max(m_plus, m_minus)
@@ -247,7 +437,7 @@ def _maxout_bigm(form: _PaperFormulation, layer, bounds, previous, offset) -> li
             form.stable_pattern[offset + i] = p
             columns.append(y)
             continue
-        zs = [form._add_binary(offset + i, int(p)) for p in candidates]
+        zs = form._add_binaries(offset + i, [int(p) for p in candidates], np.eye(candidates.size))
         form._add_row(1.0, 1.0, zs, np.ones(len(zs)))
         for p, z in zip(candidates, zs):
             m = top - low[i, p]
@@ -301,9 +491,12 @@ def _scaled(network, lower, upper, pre_bounds):
 ACTIVATIONS = {"relu": _relu_bigm, "maxout": _maxout_bigm}
 
 #: The MILP formulations available, by name; each builds one HiGHS model from
-#: (network, lower, upper, pre_bounds, tol, seed) and yields regions from
-#: ``next_region``.
+#: (network, lower, upper, pre_bounds, tol, seed), its binaries continuous
+#: in ``branchings`` (see :class:`_PaperFormulation`).
 FORMULATIONS = {"serra2018": _PaperFormulation}
+
+#: The enumerations of a formulation's regions, by name (see the module docstring).
+SEARCHES = {"tree": _OneTree, "resolve": _Resolve}
 
 
 def enumerate_regions_milp(
@@ -316,7 +509,9 @@ def enumerate_regions_milp(
     time_limit: float | None = None,
     seed: int = 0,
     formulation: str = "serra2018",
+    search: str = "tree",
     domain: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> MilpEnumeration:
     """Enumerate the regions of ``network`` over the box [lower, upper].
 
@@ -335,8 +530,15 @@ def enumerate_regions_milp(
         HiGHS's random seed.
     formulation : str, default="serra2018"
         A key of :data:`FORMULATIONS`.
+    search : {"tree", "resolve"}, default="tree"
+        One branch-and-bound tree, or one MILP solve per region (a key of
+        :data:`SEARCHES`).
     domain : (rows, rhs), optional
         Count in the polytope {x in box : rows @ x >= rhs} only (a slice).
+    progress : callable, optional
+        Called with (regions, nodes, solves) so far: about four times a
+        second by the tree, counting its LPs; before each MILP solve by
+        ``"resolve"``, counting them.
 
     Returns
     -------
@@ -345,28 +547,13 @@ def enumerate_regions_milp(
     if formulation not in FORMULATIONS:
         msg = f"formulation must be one of {sorted(FORMULATIONS)}, got {formulation!r}"
         raise ValueError(msg)
+    if search not in SEARCHES:
+        msg = f"search must be one of {sorted(SEARCHES)}, got {search!r}"
+        raise ValueError(msg)
     deadline = None if time_limit is None else time.monotonic() + time_limit
-    model = FORMULATIONS[formulation](network, lower, upper, pre_bounds, tol, seed)
+    form = FORMULATIONS[formulation](network, lower, upper, pre_bounds, tol, seed)
     if domain is not None:
-        model.restrict(*domain)
-    if not model.binaries:  # no unit splits the box: one region, nothing to solve
-        return MilpEnumeration(model.stable_pattern[None, :].copy(), 0, True)
-    patterns, calls, complete = [], 0, True
-    while True:
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            complete = False
-            break
-        calls += 1
-        try:
-            pattern = model.next_region(remaining)
-        except (_OutOfTime, KeyboardInterrupt):
-            complete = False
-            break
-        if pattern is None:
-            break
-        patterns.append(pattern)
-    found = np.array(patterns, dtype=model.stable_pattern.dtype).reshape(
-        len(patterns), model.n_hidden
-    )
-    return MilpEnumeration(found, calls, complete)
+        form.restrict(*domain)
+    if not form.branchings:  # no unit splits the box: one region, nothing to solve
+        return MilpEnumeration(form.stable_pattern[None, :].copy(), True, 0, 0, 0)
+    return SEARCHES[search](form, deadline, progress).run()
