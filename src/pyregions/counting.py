@@ -98,12 +98,11 @@ Methods
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -111,7 +110,7 @@ from pathlib import Path
 import highspy
 import numpy as np
 
-from . import _highs, _kernels, _layer_search, _simplex
+from . import _highs, _kernels, _layer_search, _simplex, _workers
 from ._validation import check_int, check_positive, check_seed
 from .checkpoint import (
     CheckpointState,
@@ -620,9 +619,8 @@ class _SubtreeRun:
             self._finish(state, prefix, part)
         return True
 
-    def _local_pool(self) -> ProcessPoolExecutor:
-        # spawn, not fork: HiGHS may hold threads that a fork would not copy.
-        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"))
+    def _local_pool(self) -> _workers.WorkerPool:
+        return _workers.WorkerPool(self.jobs)
 
     def _run_on_executor(self, state: CheckpointState) -> bool:
         own_pool = self.executor is None
@@ -637,7 +635,6 @@ class _SubtreeRun:
             )
             running[future] = prefix
 
-        complete = True
         try:
             for prefix in state.pending:
                 submit(prefix)
@@ -666,26 +663,38 @@ class _SubtreeRun:
                             break
                         submit(prefix)
                         continue
-                    if part.children is not None:
-                        # Pending before finished: a checkpoint saved in
-                        # between must not lose the unvisited nodes.
-                        state.pending.extend(part.children)
-                        self._finish(state, prefix, part)
-                        for child in part.children:
-                            submit(child)
-                    elif not part.complete:
-                        self.partial.append(part)
-                        complete = False
-                    else:
-                        self._finish(state, prefix, part)
+                    for child in self._take(state, prefix, part):
+                        submit(child)
         except KeyboardInterrupt:
-            complete = False
+            if own_pool:
+                # Keep what the running subtrees found; the others stay pending.
+                for future in executor.stop(running):
+                    prefix = running.pop(future)
+                    if future.exception() is None:
+                        self._take(state, prefix, future.result())
         finally:
             for future in running:
                 future.cancel()
-            if own_pool:
+            if own_pool and running:
+                executor.kill()
+            elif own_pool:
                 executor.shutdown(cancel_futures=True)
-        return complete and not state.pending
+        return not state.pending
+
+    def _take(self, state, prefix, part: _Subtree) -> list[tuple]:
+        """Record a worker's result for ``prefix``; return the subtrees it
+        handed back, to be run."""
+        if part.children is not None:
+            # Pending before finished: a checkpoint saved in between must
+            # not lose the unvisited nodes.
+            state.pending.extend(part.children)
+            self._finish(state, prefix, part)
+            return part.children
+        if part.complete:
+            self._finish(state, prefix, part)
+        else:
+            self.partial.append(part)
+        return []
 
     def _after(self, done: Progress) -> Callable[[Progress], None]:
         """A progress callback for one subtree that adds what is ``done``."""
@@ -1138,7 +1147,8 @@ class _HighsFeasibility:
 
 
 class _Interrupted(Exception):
-    """Raised inside the search when the time limit is reached."""
+    """Raised inside the search when the time limit is reached, or when the
+    parent of a worker process asks it to stop."""
 
 
 class _OverBudget(Exception):
@@ -1859,7 +1869,7 @@ class _TreeSearch:
     def _tick(self, regions: int = 0, nodes: int = 0, solves: int = 0) -> None:
         """Stop at the deadline; report progress, counting ``regions``,
         ``nodes`` and ``solves`` not yet recorded."""
-        if self.deadline is not None and time.time() > self.deadline:
+        if self.deadline is not None and time.time() > self.deadline or _workers.stop_requested():
             raise _Interrupted
         now = time.perf_counter()
         if self.progress is not None and now - self.last_report >= PROGRESS_INTERVAL:
