@@ -356,7 +356,10 @@ def count_regions(
     -----
     Ctrl-C (KeyboardInterrupt) stops the count cleanly: the result has
     ``complete=False`` and the regions found so far, and the checkpoint, if
-    any, keeps every finished subtree.
+    any, keeps every finished subtree. With ``jobs``, the workers stop too
+    and hand back what their subtrees found (within half a second; a worker
+    still busy then is ended, and its subtree stays pending); on an
+    ``executor``, the subtrees still running are cancelled.
 
     Examples
     --------
