@@ -20,14 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from . import bounds, plots
-from ._validation import unreadable_reason
 from .counting import DEFAULT_THIN_TOL, DEFAULT_TOL, METHODS, Progress, count_regions
 from .domain import Box
 from .estimation import DEFAULT_PROBES, EstimateProgress, estimate_regions
 from .exceptions import DatasetError, ModelFormatError, PyRegionsError, ShapeError
+from .io import load_array
 from .network import Network, example_network
 from .reproduce import reproduce_serra2018
 
@@ -249,23 +247,10 @@ def _load_model(path: str | None) -> Network:
     return Network.from_torch(path)
 
 
-def _load_array(path: str) -> np.ndarray:
-    try:
-        with open(path, "rb") as handle:
-            array = np.load(handle, allow_pickle=False)
-    except (ValueError, EOFError) as err:
-        msg = f"{path}: not a readable .npy array ({unreadable_reason(err)})"
-        raise ModelFormatError(msg) from err
-    if not isinstance(array, np.ndarray):
-        msg = f"{path}: an .npz archive, expected a single .npy array"
-        raise ModelFormatError(msg)
-    return array
-
-
 def _load_box(args) -> Box:
     if args.box_file is None:
         return args.box or Box(0.0, 1.0)
-    corners = _load_array(args.box_file)
+    corners = load_array(args.box_file)
     if corners.ndim != 2 or corners.shape[0] != 2:
         msg = f"{args.box_file}: expected an array of shape (2, n_inputs), lower then upper"
         raise ShapeError(msg)
@@ -341,7 +326,7 @@ def _run_count(args) -> int:
             seed=args.seed, jobs=jobs, progress=None if bar.bar is None else bar.count,
             checkpoint=args.checkpoint, patterns=args.patterns,
             executor=None if client is None else client.get_executor(),
-            through=None if args.through is None else _load_array(args.through),
+            through=None if args.through is None else load_array(args.through),
         )
     finally:
         bar.close()
@@ -446,7 +431,7 @@ def _run_reproduce(args) -> int:
 def _run_plot(args) -> None:
     network = _load_model(args.model)
     box = _load_box(args)
-    points = _load_array(args.through)
+    points = load_array(args.through)
     if points.ndim != 2 or points.shape[0] not in (2, 3) or points.shape[1] != network.n_inputs:
         msg = (f"{args.through}: expected an array of shape (3, {network.n_inputs}) for a plane "
                f"or (2, {network.n_inputs}) for a line, got {points.shape}")
