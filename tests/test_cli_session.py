@@ -350,9 +350,11 @@ def test_the_tree_bar_shows_the_nodes_and_lps_of_the_same_update(monkeypatch):
         no_progress = False
 
     bar = _ProgressBar(Args, unit=" regions", mininterval=0)
-    bar.count(Progress(regions=10, nodes=20, lp_solves=30, seconds=1.0))
-    last = terminal.getvalue().rsplit("\r", 1)[-1]
-    assert "10 regions" in last and "nodes=20" in last and "lps=30" in last
+    for update in (Progress(10, 20, 30, 1.0), Progress(10, 25, 31, 1.2)):  # no new region
+        bar.count(update)
+        last = terminal.getvalue().rsplit("\r", 1)[-1]
+        assert f"nodes={update.nodes}" in last and f"lps={update.lp_solves}" in last
+        assert "10 regions" in last
     bar.close()
 
 

@@ -284,13 +284,20 @@ class _ProgressBar:
     def count(self, update: Progress) -> None:
         # The postfix first: update() draws the bar with it.
         self.bar.set_postfix(nodes=update.nodes, lps=update.lp_solves, refresh=False)
-        self.bar.update(update.regions - self.bar.n)
+        self._advance_to(update.regions)
 
     def estimate(self, update: EstimateProgress) -> None:
         low, high = update.ci95
         self.bar.set_postfix_str(f"estimate {update.estimate:.4g} (95% CI {low:.4g} to {high:.4g})",
                                  refresh=False)
-        self.bar.update(update.samples - self.bar.n)
+        self._advance_to(update.samples)
+
+    def _advance_to(self, n: int) -> None:
+        # The postfix changes also when the count does not: draw it then too.
+        if n == self.bar.n:
+            self.bar.refresh()
+        else:
+            self.bar.update(n - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
