@@ -251,7 +251,7 @@ def test_cli_interrupt_and_errors(tmp_path, monkeypatch, capsys):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "reproduce_serra2018", interrupted)
-    assert cli.main(["reproduce", "serra2018", "--quick"]) == 0
+    assert cli.main(["reproduce", "serra2018", "--quick"]) == cli.EXIT_INTERRUPTED
     assert "rerun the same command to resume from serra2018-quick" in capsys.readouterr().err
     assert cli.main(["reproduce", "serra2019"]) == 2
     assert "invalid choice: 'serra2019'" in capsys.readouterr().err

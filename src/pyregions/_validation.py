@@ -91,3 +91,15 @@ def check_seed(seed) -> np.random.Generator:
     if seed is None:
         return np.random.default_rng()
     return np.random.default_rng(check_int(seed, "seed", minimum=0))
+
+
+def unreadable_reason(err: BaseException) -> str:
+    """Why ``np.load`` refused a file, without numpy's advice to load it with
+    ``allow_pickle``: unpickling an untrusted file can run any code, and a
+    file that numpy takes for a pickle is usually no NumPy file at all."""
+    text = str(err)
+    if "Object arrays" in text:
+        return "it holds Python objects, which are never loaded (loading them could run code)"
+    if "pickle" in text:
+        return "neither an .npy nor an .npz file"
+    return text or type(err).__name__

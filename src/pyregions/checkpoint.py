@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import unreadable_reason
 from .exceptions import CheckpointError
 
 # 2: each finished subtree's count of regions and of thin regions, its
@@ -87,24 +88,28 @@ class CheckpointState:
             np.concatenate(kept) if kept else np.empty((0, width), np.uint8 if self.packed else np.int8)
         )
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        with open(partial, "wb") as handle:
-            np.savez(
-                handle,
-                version=np.array(FORMAT_VERSION),
-                fingerprint=np.array(self.fingerprint),
-                n_hidden=np.array(self.n_hidden),
-                pending=np.array([prefix_key(p) for p in self.pending], dtype=str),
-                finished=np.array(keys, dtype=str),
-                counts=counts,
-                solves=np.array([self.finished[k].lp_solves for k in keys], dtype=np.int64),
-                nodes=np.array([self.finished[k].nodes for k in keys], dtype=np.int64),
-                thin=np.array([self.finished[k].thin for k in keys], dtype=np.int64),
-                patterns=patterns.reshape(-1, width),
-                frontier_solves=np.array(self.frontier_solves),
-                packed=np.array(self.packed),
-            )
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(partial, "wb") as handle:
+                np.savez(
+                    handle,
+                    version=np.array(FORMAT_VERSION),
+                    fingerprint=np.array(self.fingerprint),
+                    n_hidden=np.array(self.n_hidden),
+                    pending=np.array([prefix_key(p) for p in self.pending], dtype=str),
+                    finished=np.array(keys, dtype=str),
+                    counts=counts,
+                    solves=np.array([self.finished[k].lp_solves for k in keys], dtype=np.int64),
+                    nodes=np.array([self.finished[k].nodes for k in keys], dtype=np.int64),
+                    thin=np.array([self.finished[k].thin for k in keys], dtype=np.int64),
+                    patterns=patterns.reshape(-1, width),
+                    frontier_solves=np.array(self.frontier_solves),
+                    packed=np.array(self.packed),
+                )
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as err:
+            msg = f"{path}: cannot write the checkpoint there ({err.strerror})"
+            raise CheckpointError(msg) from err
         os.replace(partial, path)
 
     @classmethod
@@ -159,5 +164,8 @@ class CheckpointState:
         except CheckpointError:
             raise
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-            msg = f"{path}: not a readable pyregions checkpoint ({err})"
+            msg = (
+                f"{path}: not a readable pyregions checkpoint ({unreadable_reason(err)}); "
+                "remove it to count afresh"
+            )
             raise CheckpointError(msg) from err

@@ -4,7 +4,9 @@
 (or estimates) the regions of a network over a box or a slice of it;
 ``plot`` draws the regions of a slice; ``design`` ranks architectures by
 their bounds; ``reproduce serra2018`` reruns the paper's MNIST experiment.
-Bad input ends with one line on stderr and exit code 2, never a traceback.
+Bad input ends with one line on stderr and exit code 2, never a traceback;
+an incomplete result is printed, then ends with exit code 3 (a time limit)
+or 130 (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import argparse
 import itertools
 import json
 import math
+import os
 import sys
+import time
 from pathlib import Path
-
-import numpy as np
 
 from . import bounds, plots
 from .counting import (
@@ -29,14 +31,28 @@ from .counting import (
     kernels_compiled,
 )
 from .domain import Box
-from .estimation import DEFAULT_PROBES, estimate_regions
-from .exceptions import ModelFormatError, PyRegionsError, ShapeError
+from .estimation import DEFAULT_PROBES, EstimateProgress, estimate_regions
+from .exceptions import DatasetError, ModelFormatError, PyRegionsError, ShapeError
+from .io import load_array
 from .network import Network, example_network
 from .reproduce import reproduce_serra2018
 
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3  # stopped by --time-limit; the partial result was printed
 EXIT_INTERRUPTED = 130  # the shell's code for a SIGINT
+EXIT_BROKEN_PIPE = 141  # the shell's code for a SIGPIPE, as Unix tools end
 SCHEDULER_TIMEOUT = 10  # seconds to reach a Dask scheduler before giving up
+
+DESCRIPTION = "Bound and count the linear regions of piecewise-linear (ReLU, maxout) networks."
+EPILOG = f"""\
+exit codes:
+  0    done; the result is complete
+  1    an internal error
+  {EXIT_USAGE}    bad input or usage: one line on stderr, nothing on stdout
+  {EXIT_INCOMPLETE}    stopped by --time-limit: the partial result is printed (complete: false)
+  {EXIT_INTERRUPTED}  stopped by Ctrl-C: the partial result is printed (complete: false)
+  {EXIT_BROKEN_PIPE}  the reader of the output went away (| head): a quiet stop, as Unix tools
+"""
 
 
 class _UsageError(Exception):
@@ -46,6 +62,17 @@ class _UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise _UsageError(message)
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, when it has one worth showing."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        shown = action.default not in (None, argparse.SUPPRESS) and action.default is not False
+        if shown and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
 
 
 def _positive_ints(text: str) -> list[int]:
@@ -64,15 +91,21 @@ def _parse_box(text: str) -> Box:
         return Box(float(low), float(high))
     except ValueError as err:
         detail = f": {err}" if str(err) else ""
-        msg = f"--box expects LO:HI with numbers, got {text!r}{detail}"
+        low, comma, high = text.partition(",")
+        hint = f"; did you mean --box {low}:{high}?" if comma and not sep else ""
+        msg = f"--box expects LO:HI with numbers, got {text!r}{detail}{hint}"
         raise argparse.ArgumentTypeError(msg) from None
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pyregions", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="pyregions", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=_HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    bound = commands.add_parser("bound", help="bounds on the number of regions of an architecture")
+    def add_command(name, **kwargs):
+        return commands.add_parser(name, formatter_class=_HelpFormatter, epilog=EPILOG, **kwargs)
+
+    bound = add_command("bound", help="bounds on the number of regions of an architecture")
     bound.add_argument(
         "model", nargs="?",
         help="a network file: its architecture, plus the network-aware bound over --box",
@@ -83,25 +116,30 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_box_options(bound)
     bound.add_argument("--json", action="store_true", help="print one JSON object")
 
-    count = commands.add_parser("count", help="count the linear regions of a network over a box")
+    count = add_command("count", help="count the linear regions of a network over a box")
     count.add_argument(
         "model", nargs="?",
         help="network file: .npz (W0, b0, W1, b1, ...), .onnx, or .pt (a saved nn.Sequential); "
         "default: the bundled MNIST example",
     )
     _add_box_options(count)
-    count.add_argument("--method", choices=METHODS, default="tree")
+    count.add_argument("--method", choices=METHODS, default="tree",
+                       help="tree: the fast exact search; milp: the paper's MILP, slow, the reference")
     workers = count.add_mutually_exclusive_group()
-    workers.add_argument("--jobs", type=int, default=1, help="local worker processes (tree)")
+    workers.add_argument("--jobs", type=int, default=1,
+                         help="local worker processes (tree search, or --estimate)")
     workers.add_argument("--scheduler", help="run subtrees on the Dask scheduler at this address")
-    count.add_argument("--time-limit", type=float, help="stop after this many seconds")
+    count.add_argument("--time-limit", type=float,
+                       help=f"stop after this many seconds; print the partial result, exit {EXIT_INCOMPLETE}")
     count.add_argument("--checkpoint", help="keep finished work in this file; rerun to resume")
     count.add_argument("--patterns", metavar="FILE",
                        help="write every region's pattern to FILE (read with pyregions.read_patterns)")
     count.add_argument("--tol", type=float, default=DEFAULT_TOL, help="region margin in input units")
     count.add_argument("--thin-tol", type=float, default=DEFAULT_THIN_TOL,
                        help="report regions with no point this far from their walls as thin")
-    count.add_argument("--seed", type=int, default=0)
+    count.add_argument("--seed", type=int, default=0,
+                       help="seeds the witness points and LPs (the count does not depend on it) "
+                       "and the --estimate probes")
     count.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     count.add_argument("--through", metavar="P.npy",
                        help="count in the line or plane through the 2 or 3 points (rows) of P.npy")
@@ -110,7 +148,7 @@ def _build_parser() -> argparse.ArgumentParser:
     count.add_argument("--samples", type=int, default=DEFAULT_PROBES, help="probes for --estimate")
     count.add_argument("--json", action="store_true", help="print one JSON object")
 
-    reproduce = commands.add_parser("reproduce", help="rerun an experiment of the paper")
+    reproduce = add_command("reproduce", help="rerun an experiment of the paper")
     reproduce.add_argument("experiment", choices=["serra2018"], help="the MNIST experiment")
     reproduce.add_argument("--quick", action="store_true", help="a subset that runs in minutes")
     reproduce.add_argument("--out", help="output directory (default serra2018 or serra2018-quick)")
@@ -118,28 +156,32 @@ def _build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--jobs", type=int, default=1, help="networks trained and counted at once")
     workers.add_argument("--scheduler", help="run the networks on the Dask scheduler at this address")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
-    reproduce.add_argument("--data", help="directory of the MNIST files")
+    reproduce.add_argument("--data", metavar="DIR",
+                           help="directory of the MNIST files (default: $PYREGIONS_DATA, else a "
+                           "cache directory, downloading missing files)")
 
-    design = commands.add_parser("design", help="rank the ways to split hidden units into layers")
+    design = add_command("design", help="rank the ways to split hidden units into layers")
     design.add_argument("--inputs", type=_positive_ints, required=True,
                         help="input dimension n0 (a comma list only with --plot: one curve each)")
     design.add_argument("--units", type=int, required=True, help="total hidden units")
     depth = design.add_mutually_exclusive_group()
     depth.add_argument("--depth", type=int, help="only networks of exactly this many layers")
     depth.add_argument("--max-depth", type=int, help="networks of 1 to this many layers")
-    design.add_argument("--bound", choices=bounds.DESIGN_BOUNDS, default="serra2018")
-    design.add_argument("--top", type=int, default=10, help="how many to rank (default 10)")
+    design.add_argument("--bound", choices=bounds.DESIGN_BOUNDS, default="serra2018",
+                        help="the bound ranked by: Theorem 1 of Serra et al. 2018, or Montufar 2017")
+    design.add_argument("--top", type=int, default=10, help="how many to rank")
     design.add_argument("--json", action="store_true", help="print one JSON object")
-    design.add_argument("--plot", metavar="PNG", help="also write the design figure here")
+    design.add_argument("--plot", metavar="FILE", help="also write the design figure here (.png, .pdf, .svg, ...)")
 
-    plot = commands.add_parser(
+    plot = add_command(
         "plot", help="draw the linear regions on the plane (or line) through given points",
     )
     plot.add_argument("model", nargs="?", help="network file, as for count; default: the bundled example")
     _add_box_options(plot)
     plot.add_argument("--through", metavar="NPY", required=True,
                       help=".npy of shape (3, n_inputs), points of a plane, or (2, n_inputs), a line")
-    plot.add_argument("--out", metavar="PNG", required=True, help="where to write the figure")
+    plot.add_argument("--out", metavar="FILE", required=True,
+                      help="where to write the figure, in the format its suffix names (.png, .pdf, .svg, ...)")
     plot.add_argument("--colour", choices=plots.COLOURS, default="pattern",
                       help="fill by a hash of the activation pattern or by the gradient norm")
     plot.add_argument("--tol", type=float, default=DEFAULT_TOL, help="thinnest region drawn")
@@ -200,33 +242,23 @@ def _load_model(path: str | None) -> Network:
     if path is None:
         return example_network()
     suffix = Path(path).suffix.lower()
+    if suffix not in (".npz", ".onnx", ".pt", ".pth"):
+        msg = f"{path}: unknown model type {suffix or '(no suffix)'!r}; expected .npz, .onnx or .pt"
+        raise ModelFormatError(msg)
+    if not Path(path).is_file():
+        msg = f"{path}: No such file; give a network file, or no MODEL for the bundled example"
+        raise ModelFormatError(msg)
     if suffix == ".npz":
         return Network.load(path)
     if suffix == ".onnx":
         return Network.from_onnx(path)
-    if suffix in (".pt", ".pth"):
-        return Network.from_torch(path)
-    msg = f"{path}: unknown model type {suffix or '(no suffix)'!r}; expected .npz, .onnx or .pt"
-    raise ModelFormatError(msg)
-
-
-def _load_array(path: str) -> np.ndarray:
-    try:
-        with open(path, "rb") as handle:
-            array = np.load(handle, allow_pickle=False)
-    except (ValueError, EOFError) as err:
-        msg = f"{path}: not a readable .npy array ({err})"
-        raise ModelFormatError(msg) from err
-    if not isinstance(array, np.ndarray):
-        msg = f"{path}: an .npz archive, expected a single .npy array"
-        raise ModelFormatError(msg)
-    return array
+    return Network.from_torch(path)
 
 
 def _load_box(args) -> Box:
     if args.box_file is None:
         return args.box or Box(0.0, 1.0)
-    corners = _load_array(args.box_file)
+    corners = load_array(args.box_file)
     if corners.ndim != 2 or corners.shape[0] != 2:
         msg = f"{args.box_file}: expected an array of shape (2, n_inputs), lower then upper"
         raise ShapeError(msg)
@@ -248,19 +280,36 @@ def _connect(address: str):
 
 
 class _ProgressBar:
-    """A tqdm bar of regions found, on stderr; closed before results print."""
+    """A tqdm bar on stderr, shown only on a terminal; closed before results print."""
 
-    def __init__(self):
-        from tqdm import tqdm
+    def __init__(self, args, **options):
+        self.bar = None
+        if not args.no_progress and sys.stderr.isatty():
+            from tqdm import tqdm
 
-        self.bar = tqdm(unit=" regions", file=sys.stderr, dynamic_ncols=True, leave=False)
+            self.bar = tqdm(file=sys.stderr, dynamic_ncols=True, leave=False, **options)
 
-    def __call__(self, update: Progress) -> None:
-        self.bar.update(update.regions - self.bar.n)
+    def count(self, update: Progress) -> None:
+        # The postfix first: update() draws the bar with it.
         self.bar.set_postfix(nodes=update.nodes, lps=update.lp_solves, refresh=False)
+        self._advance_to(update.regions)
+
+    def estimate(self, update: EstimateProgress) -> None:
+        low, high = update.ci95
+        self.bar.set_postfix_str(f"estimate {update.estimate:.4g} (95% CI {low:.4g} to {high:.4g})",
+                                 refresh=False)
+        self._advance_to(update.samples)
+
+    def _advance_to(self, n: int) -> None:
+        # The postfix changes also when the count does not: draw it then too.
+        if n == self.bar.n:
+            self.bar.refresh()
+        else:
+            self.bar.update(n - self.bar.n)
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _say_if_compiling() -> None:
@@ -272,29 +321,43 @@ def _say_if_compiling() -> None:
         )
 
 
-def _run_count(args) -> None:
+def _exit_code(complete: bool, started: float, time_limit: float | None) -> int:
+    """0 for a complete result; else why it stopped: the time limit, or Ctrl-C
+    (counts and estimates end cleanly on both, so only the clock tells)."""
+    if complete:
+        return 0
+    if time_limit is not None and time.perf_counter() - started >= time_limit:
+        return EXIT_INCOMPLETE
+    return EXIT_INTERRUPTED
+
+
+def _run_count(args) -> int:
     network = _load_model(args.model)
     box = _load_box(args)
     _say_if_compiling()
     if args.estimate:
-        _run_estimate(args, network, box)
-        return
+        return _run_estimate(args, network, box)
+    if args.method != "tree" and (args.jobs != 1 or args.scheduler is not None):
+        msg = f"--method {args.method} runs in one process: --jobs and --scheduler are for the tree search"
+        raise _UsageError(msg)
     client = None if args.scheduler is None else _connect(args.scheduler)
     jobs = args.jobs if client is None else max(len(client.scheduler_info()["workers"]), 1)
-    bar = _ProgressBar() if not args.no_progress and sys.stderr.isatty() else None
+    bar = _ProgressBar(args, unit=" regions")
+    started = time.perf_counter()
     try:
         result = count_regions(
             network, box, method=args.method, tol=args.tol, thin_tol=args.thin_tol,
             time_limit=args.time_limit,
-            seed=args.seed, jobs=jobs, progress=bar, checkpoint=args.checkpoint,
-            patterns=args.patterns, executor=None if client is None else client.get_executor(),
-            through=None if args.through is None else _load_array(args.through),
+            seed=args.seed, jobs=jobs, progress=None if bar.bar is None else bar.count,
+            checkpoint=args.checkpoint, patterns=args.patterns,
+            executor=None if client is None else client.get_executor(),
+            through=None if args.through is None else load_array(args.through),
         )
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if client is not None:
             client.close()
+    code = _exit_code(result.complete, started, args.time_limit)
     found = bounds.all_bounds(network.n_inputs, network.widths, maxout_rank=network.maxout_rank)
     if args.json:
         print(json.dumps({
@@ -306,10 +369,10 @@ def _run_count(args) -> None:
             "method": result.method,
             "bounds": _bounds_json(found),
         }))
-        return
+        return code
     name = "the bundled example" if args.model is None else args.model
     architecture = "-".join(map(str, (network.n_inputs, *network.widths)))
-    state = "" if result.complete else " (incomplete: a lower bound)"
+    state = "" if result.complete else f" (incomplete: a lower bound; {_stop_reason(code)})"
     print(f"{name}: {architecture} network, {network.n_hidden} hidden units "
           f"({result.n_stable} stable over the box)")
     print(f"  regions              {result.regions}{state}")
@@ -318,39 +381,55 @@ def _run_count(args) -> None:
     _print_bounds(found)
     print(f"  {result.seconds:.2f} s, {result.lp_solves} solver calls "
           f"({result.lp_solves_per_region:.2f} per region), method {result.method}")
+    return code
 
 
-def _run_estimate(args, network: Network, box: Box) -> None:
+def _stop_reason(code: int) -> str:
+    return "stopped by the time limit" if code == EXIT_INCOMPLETE else "interrupted"
+
+
+def _run_estimate(args, network: Network, box: Box) -> int:
     refused = [flag for flag, given in (
         (f"--method {args.method}", args.method != "tree"), ("--checkpoint", args.checkpoint is not None),
         ("--scheduler", args.scheduler is not None), ("--patterns", args.patterns is not None),
     ) if given]
     if refused:
         raise _UsageError(f"--estimate does not combine with {', '.join(refused)}")
-    result = estimate_regions(
-        network, box, samples=args.samples, seed=args.seed, tol=args.tol,
-        time_limit=args.time_limit, jobs=args.jobs,
-    )
+    bar = _ProgressBar(args, unit=" probes", total=args.samples)
+    started = time.perf_counter()
+    try:
+        result = estimate_regions(
+            network, box, samples=args.samples, seed=args.seed, tol=args.tol,
+            time_limit=args.time_limit, jobs=args.jobs,
+            progress=None if bar.bar is None else bar.estimate,
+        )
+    finally:
+        bar.close()
+    complete = result.samples == args.samples
+    code = _exit_code(complete, started, args.time_limit)
     found = bounds.all_bounds(network.n_inputs, network.widths, maxout_rank=network.maxout_rank)
     if args.json:
         print(json.dumps({
             "estimate": result.estimate,
             "ci95": list(result.ci95),
             "samples": result.samples,
+            "complete": complete,
             "regions_seen": result.regions_seen,
             "seconds": round(result.seconds, 3),
             "lp_solves": result.lp_solves,
             "method": result.method,
             "bounds": _bounds_json(found),
         }))
-        return
+        return code
     low, high = result.ci95
+    state = "" if complete else f" of {args.samples} asked, {_stop_reason(code)}"
     print(f"estimate ~ {result.estimate:.6g} regions (95% CI {low:.6g} to {high:.6g}, "
-          f"{result.samples} probes; at least {result.regions_seen} regions seen)")
+          f"{result.samples} probes{state}; at least {result.regions_seen} regions seen)")
     _print_bounds(found)
+    return code
 
 
-def _run_reproduce(args) -> None:
+def _run_reproduce(args) -> int:
     out = args.out or ("serra2018-quick" if args.quick else "serra2018")
     client = None if args.scheduler is None else _connect(args.scheduler)
     try:
@@ -361,19 +440,23 @@ def _run_reproduce(args) -> None:
     except KeyboardInterrupt:
         print(f"pyregions: interrupted; rerun the same command to resume from {out}",
               file=sys.stderr)
-        return
+        return EXIT_INTERRUPTED
+    except DatasetError as err:
+        msg = f"{err} (the command line takes the MNIST directory as --data DIR)"
+        raise DatasetError(msg) from err
     finally:
         if client is not None:
             client.close()
     print(f"{done.counted} networks counted, {done.reused} already done: {done.results}")
     for figure in done.figures:
         print(f"figure: {figure}")
+    return 0
 
 
 def _run_plot(args) -> None:
     network = _load_model(args.model)
     box = _load_box(args)
-    points = _load_array(args.through)
+    points = load_array(args.through)
     if points.ndim != 2 or points.shape[0] not in (2, 3) or points.shape[1] != network.n_inputs:
         msg = (f"{args.through}: expected an array of shape (3, {network.n_inputs}) for a plane "
                f"or (2, {network.n_inputs}) for a line, got {points.shape}")
@@ -439,20 +522,21 @@ def _show_design(n_inputs: int, args) -> None:
     print(f"{'rank':<12}{'depth':>5}  {'log10':>10}  {'bound':<28}widths")
     rows = [(f"{rank}", item) for rank, item in enumerate(ranking, start=1)]
     rows += [("shallow", shallow)] + [("equal width", item) for item in equal]
-    for label, (widths, bound) in rows:
-        print(f"{label:<12}{len(widths):>5}  {bound.log10:>10.4f}  "
-              f"{_show_count(bound, args.units):<28}{_show_widths(widths)}")
+    shown = _show_counts([bound for _, (_, bound) in rows], args.units)
+    for (label, (widths, bound)), count in zip(rows, shown):
+        print(f"{label:<12}{len(widths):>5}  {bound.log10:>10.4f}  {count:<28}{_show_widths(widths)}")
 
 
-def _show_count(bound: bounds.Bound, units: int) -> str:
-    """The exact bound when short, else its distance below 2^units when that
-    is short (n0 >= units puts the best ones there), else a power of ten."""
-    if bound.value is not None and bound.log10 < 25:
-        return str(bound.value)
-    gap = (1 << units) - bound.value if bound.value is not None else None
-    if gap is not None and gap < 10**15:
-        return f"2^{units} - {gap}" if gap else f"2^{units}"
-    return f"10^{bound.log10:.4f}"
+def _show_counts(found: list[bounds.Bound], units: int) -> list[str]:
+    """The bounds of one table, all in one form: exact when all are short,
+    else as distances below 2^units when all those are short (n0 >= units
+    puts the best ones there), else as powers of ten."""
+    if all(b.value is not None and b.log10 < 25 for b in found):
+        return [str(b.value) for b in found]
+    gaps = [None if b.value is None else (1 << units) - b.value for b in found]
+    if all(gap is not None and gap < 10**15 for gap in gaps):
+        return [f"2^{units} - {gap}" if gap else f"2^{units}" for gap in gaps]
+    return [f"10^{b.log10:.4f}" for b in found]
 
 
 def _show_widths(widths: tuple[int, ...]) -> str:
@@ -469,27 +553,34 @@ def main(argv: list[str] | None = None) -> int:
     # Exact bounds can have up to bounds.MAX_EXACT_DIGITS digits.
     sys.set_int_max_str_digits(0)
     argv = _attach_negative_values(sys.argv[1:] if argv is None else list(argv))
+    commands = {
+        "bound": _run_bound, "count": _run_count, "design": _run_design, "plot": _run_plot,
+        "reproduce": _run_reproduce,
+    }
     try:
         args = _build_parser().parse_args(argv)
-        if args.command == "bound":
-            _run_bound(args)
-        elif args.command == "reproduce":
-            _run_reproduce(args)
-        elif args.command == "design":
-            _run_design(args)
-        elif args.command == "plot":
-            _run_plot(args)
-        else:
-            _run_count(args)
+        code = commands[args.command](args) or 0
+        # Flushed here, so that a closed pipe is met here.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader has gone (``| head``): end quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (_UsageError, PyRegionsError, ValueError, OSError, ImportError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"pyregions: error: {message}", file=sys.stderr)
+        print(f"pyregions: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        # Counts stop cleanly on Ctrl-C by themselves; this is any other step.
+        # Counts and estimates stop cleanly on Ctrl-C by themselves; this is any other step.
         print("pyregions: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0
+    return code
+
+
+def _one_line(err: BaseException) -> str:
+    """The first line of an error's message; an OS error as ``file: reason``."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ from pathlib import Path
 import highspy
 import numpy as np
 
-from . import _highs, _kernels, _layer_search, _simplex
+from . import _highs, _kernels, _layer_search, _simplex, _workers
 from ._validation import check_int, check_positive, check_seed
 from .checkpoint import (
     CheckpointState,
@@ -407,7 +407,9 @@ def count_regions(
     -----
     Ctrl-C (KeyboardInterrupt) stops the count cleanly: the result has
     ``complete=False`` and the regions found so far, and the checkpoint, if
-    any, keeps every finished subtree.
+    any, keeps every finished subtree. With ``jobs``, the workers stop too
+    and hand back what their subtrees found; on an ``executor``, the
+    subtrees still running are cancelled.
 
     Examples
     --------
@@ -1480,7 +1482,8 @@ class _HighsFeasibility:
 
 
 class _Interrupted(Exception):
-    """Raised inside the search when the time limit is reached."""
+    """Raised inside the search when the time limit is reached, or when the
+    parent of a worker process asks it to stop."""
 
 
 class _OverBudget(Exception):
@@ -2211,7 +2214,7 @@ class _TreeSearch:
     def _tick(self, regions: int = 0, nodes: int = 0, solves: int = 0) -> None:
         """Stop at the deadline; report progress, counting ``regions``,
         ``nodes`` and ``solves`` not yet recorded."""
-        if self.deadline is not None and time.time() > self.deadline:
+        if self.deadline is not None and time.time() > self.deadline or _workers.stop_requested():
             raise _Interrupted
         now = time.perf_counter()
         if self.progress is not None and now - self.last_report >= PROGRESS_INTERVAL:

@@ -177,8 +177,8 @@ def _download(base: str, directory: Path, filename: str, md5: str) -> Path:
             except (urllib.error.URLError, OSError, ValueError) as err:
                 msg = (
                     f"could not download {url} ({err}); put the MNIST files in "
-                    f"{directory} by hand or choose another mirror with "
-                    f"mirror=... or ${MIRROR_ENV}"
+                    f"{directory} by hand, point ${DATA_ENV} at a directory holding them, "
+                    f"or choose another mirror with ${MIRROR_ENV}"
                 )
                 raise DatasetError(msg) from err
             out.flush()

@@ -48,16 +48,18 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import math
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import wait
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _kernels
 from ._validation import check_int, check_positive, check_seed
+from ._workers import WorkerPool, shared_queue, stop_requested
 from .counting import DEFAULT_SAMPLES as WITNESS_SAMPLES
 from .counting import DEFAULT_TOL, _TreeProblem, _TreeSearch
 from .domain import Box
@@ -65,10 +67,12 @@ from .exceptions import UnsupportedLayerError
 from .network import Network
 from .tightening import check_network_and_box, preactivation_bounds
 
-__all__ = ["DEFAULT_PROBES", "RegionEstimate", "estimate_regions"]
+__all__ = ["DEFAULT_PROBES", "EstimateProgress", "RegionEstimate", "estimate_regions"]
 
 DEFAULT_PROBES = 1000
 METHOD = "knuth"
+# Seconds between progress reports: each one sums every product so far.
+PROGRESS_INTERVAL = 1.0
 # Nodes whose non-empty children the probes remember: about 150 MB. Only
 # the top levels are met again, and they fill the memory first.
 MAX_REMEMBERED_NODES = 1_000_000
@@ -113,6 +117,17 @@ class RegionEstimate:
     tol: float
 
 
+@dataclass(frozen=True)
+class EstimateProgress:
+    """A snapshot of a running estimate, passed to the ``progress`` callback:
+    the probes done, and the estimate and its 95% interval from them."""
+
+    samples: int
+    estimate: float
+    ci95: tuple[float, float]
+    seconds: float
+
+
 def estimate_regions(
     network: Network,
     box: Box,
@@ -122,6 +137,7 @@ def estimate_regions(
     tol: float = DEFAULT_TOL,
     time_limit: float | None = None,
     jobs: int = 1,
+    progress: Callable[[EstimateProgress], None] | None = None,
 ) -> RegionEstimate:
     """Estimate the number of linear regions of ``network`` over ``box``.
 
@@ -148,8 +164,8 @@ def estimate_regions(
     jobs : int, default=1
         Local worker processes, each running its share of the probes with
         its own seed drawn from ``seed`` (so the result depends on ``jobs``).
-        An interrupt ends the probes and reports those done, with
-        ``jobs=1`` only.
+    progress : callable, optional
+        Called with an :class:`EstimateProgress` about once a second.
 
     Returns
     -------
@@ -169,6 +185,12 @@ def estimate_regions(
         ``time_limit``.
     SolverError
         When neither the simplex nor HiGHS can decide an LP.
+
+    Notes
+    -----
+    Ctrl-C (KeyboardInterrupt) ends the probes, also in worker processes,
+    and the result is the estimate from those done (``samples`` tells how
+    many); fewer than two done raise the KeyboardInterrupt.
 
     Examples
     --------
@@ -202,14 +224,11 @@ def estimate_regions(
     problem = _TreeProblem.build(network, lower, upper, pre_bounds, tol)
     shares = [len(part) for part in np.array_split(np.arange(samples), min(jobs, samples // 2))]
     seeds = [int(s) for s in rng.integers(2**31 - 1, size=len(shares))]
+    report = None if progress is None else _Reporter(progress, start)
     if len(shares) == 1:
-        runs = [_run_probes(problem, seeds[0], shares[0], deadline)]
+        runs = [_run_probes(problem, seeds[0], shares[0], deadline, report)]
     else:
-        # spawn, not fork: HiGHS may hold threads that a fork would not copy.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(len(shares), mp_context=context) as pool:
-            runs = list(pool.map(_run_probes, [problem] * len(shares), seeds, shares,
-                                 [deadline] * len(shares)))
+        runs = _run_in_workers(problem, seeds, shares, deadline, report)
     products = [p for run in runs for p in run.products]
     if len(products) < 2:
         # Only an interrupt stops a run before its first two probes.
@@ -236,23 +255,91 @@ class _Probes:
     lp_solves: int
 
 
-def _run_probes(problem: _TreeProblem, seed: int, count: int, deadline: float | None) -> _Probes:
-    """Run ``count`` probes, or fewer past ``deadline`` (never fewer than 2).
+def _run_in_workers(problem: _TreeProblem, seeds, shares, deadline, report) -> list[_Probes]:
+    """Run each share of the probes in a worker process, calling ``report``
+    with the products the workers send as they go; after an interrupt, the
+    runs that ended within the grace period, with the probes they did."""
+    pool = WorkerPool(len(shares))
+    futures = []
+    with shared_queue() if report is not None else contextlib.nullcontext() as queue:
+        forward = None if queue is None else _Forwarder(queue)
+        try:
+            for seed, share in zip(seeds, shares):
+                futures.append(pool.submit(_run_probes, problem, seed, share, deadline, forward))
+            products: list[int] = []
+            running = futures
+            while running:
+                running = wait(running, timeout=None if queue is None else PROGRESS_INTERVAL).not_done
+                if queue is not None:
+                    while not queue.empty():
+                        products += queue.get_nowait()
+                    report(products)
+            ended = futures
+        except KeyboardInterrupt:
+            ended = [future for future in futures if future in pool.stop(futures)]
+        finally:
+            if all(future.done() for future in futures):
+                pool.shutdown()
+            else:
+                pool.kill()
+    return [future.result() for future in ended]
 
-    Also the entry point of a worker process. An interrupt ends the run with
-    the probes finished so far.
+
+class _Forwarder:
+    """Sends a worker's new products to its parent's queue, at most every
+    ``PROGRESS_INTERVAL`` seconds; called with the products after each probe."""
+
+    def __init__(self, queue):
+        self.queue, self.sent, self.last = queue, 0, -math.inf
+
+    def __call__(self, products: list[int]) -> None:
+        now = time.perf_counter()
+        if self.queue is not None and now - self.last >= PROGRESS_INTERVAL:
+            self.last = now
+            try:
+                self.queue.put(products[self.sent :])
+            except (OSError, EOFError):
+                self.queue = None  # the parent has gone: progress is lost, not the probes
+            self.sent = len(products)
+
+
+class _Reporter:
+    """Calls ``progress`` with the estimate so far, at most every
+    ``PROGRESS_INTERVAL`` seconds."""
+
+    def __init__(self, progress: Callable[[EstimateProgress], None], start: float):
+        self.progress, self.start, self.last = progress, start, start
+
+    def __call__(self, products: list[int]) -> None:
+        now = time.perf_counter()
+        if now - self.last >= PROGRESS_INTERVAL and len(products) >= 2:
+            self.last = now
+            estimate, ci95 = _mean_interval(products)
+            self.progress(EstimateProgress(len(products), estimate, ci95, now - self.start))
+
+
+def _run_probes(
+    problem: _TreeProblem, seed: int, count: int, deadline: float | None, report=None
+) -> _Probes:
+    """Run ``count`` probes, or fewer past ``deadline`` (never fewer than 2),
+    calling ``report`` with the products after each.
+
+    Also the entry point of a worker process. An interrupt, or the parent's
+    request to stop, ends the run with the probes finished so far.
     """
     search = _ProbeSearch(problem, np.random.default_rng(seed))
     products: list[int] = []
     leaves: set[bytes] = set()
     try:
-        while len(products) < count:
+        while len(products) < count and not stop_requested():
             if deadline is not None and len(products) >= 2 and time.time() > deadline:
                 break
             product, pattern = search.probe()
             products.append(product)
             if product:
                 leaves.add(np.packbits(pattern).tobytes())
+            if report is not None:
+                report(products)
     except KeyboardInterrupt:
         pass
     return _Probes(products, leaves, search.lp.solves)
@@ -266,7 +353,8 @@ def _mean_interval(products: list[int]) -> tuple[float, tuple[float, float]]:
     variance cannot overflow; a result past the float range is infinite.
     """
     shift = max(products).bit_length()
-    values = np.array([p / (1 << shift) for p in products])
+    scale = 1 << shift
+    values = np.array([p / scale for p in products])
     mean = float(values.mean())
     half = Z95 * float(values.std(ddof=1)) / math.sqrt(values.size)
     return _times_power_of_two(mean, shift), (

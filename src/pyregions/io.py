@@ -24,6 +24,9 @@ evaluation mode) are skipped. Weights are converted to float64.
 
 ``torch`` and ``onnx`` are optional: each is imported only by the function
 that needs it (``pip install pyregions[torch]`` or ``pyregions[onnx]``).
+
+:func:`load_array` reads the other arrays a count takes from files (a box's
+corners, the points of a slice), never unpickling anything.
 """
 
 from __future__ import annotations
@@ -35,10 +38,34 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import unreadable_reason
 from .exceptions import ModelFormatError, ShapeError, UnsupportedLayerError
 from .network import Network
 
-__all__ = ["network_from_torch", "network_from_torch_file", "network_from_onnx"]
+
+def load_array(path: str | PathLike) -> np.ndarray:
+    """Read the single array of an ``.npy`` file, refusing pickled objects.
+
+    Raises
+    ------
+    ModelFormatError
+        When the file is no ``.npy`` array (an ``.npz`` archive, another
+        format, or Python objects).
+    FileNotFoundError
+        When ``path`` does not exist.
+    """
+    try:
+        with open(path, "rb") as handle:
+            array = np.load(handle, allow_pickle=False)
+    except (ValueError, EOFError) as err:
+        msg = f"{path}: not a readable .npy array ({unreadable_reason(err)})"
+        raise ModelFormatError(msg) from err
+    if not isinstance(array, np.ndarray):
+        msg = f"{path}: an .npz archive, expected a single .npy array"
+        raise ModelFormatError(msg)
+    return array
+
+__all__ = ["load_array", "network_from_torch", "network_from_torch_file", "network_from_onnx"]
 
 
 def _require(module: str, what: str):

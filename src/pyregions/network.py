@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_array
+from ._validation import check_array, unreadable_reason
 from .exceptions import ShapeError
 
 __all__ = ["LinearLayer", "MaxoutLayer", "Network", "ReluLayer", "example_network"]
@@ -294,7 +294,7 @@ class Network:
         except FileNotFoundError:
             raise
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-            msg = f"{path}: not a readable .npz network ({err})"
+            msg = f"{path}: not a readable .npz network ({unreadable_reason(err)})"
             raise ShapeError(msg) from err
         n_layers = 0
         while f"W{n_layers}" in arrays:

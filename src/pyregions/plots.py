@@ -65,7 +65,8 @@ def plot_regions_vs_bounds(n1, regions, bounds_by_name, path) -> Path:
     bounds_by_name : dict of str to array_like of shape (n_networks,)
         Each bound's value for each network; networks of one n1 share it.
     path : str or path-like
-        Where to write the PNG; replaced atomically.
+        Where to write the figure, in the format its suffix names (``.png``,
+        ``.pdf``, ``.svg``, ...); replaced atomically.
 
     Returns
     -------
@@ -105,7 +106,8 @@ def plot_error_vs_regions(n1, regions, test_error, path) -> Path:
     n1, regions, test_error : array_like of shape (n_networks,)
         First hidden width, region count and test error of each network.
     path : str or path-like
-        Where to write the PNG; replaced atomically.
+        Where to write the figure, in the format its suffix names (``.png``,
+        ``.pdf``, ``.svg``, ...); replaced atomically.
 
     Returns
     -------
@@ -133,7 +135,7 @@ def plot_error_vs_regions(n1, regions, test_error, path) -> Path:
 
 
 def design_figure(n_inputs, total_units, path, *, max_depth=6, bound="serra2018") -> Path:
-    """Write the two design panels for a fixed number of hidden units as PNG.
+    """Write the two design panels for a fixed number of hidden units.
 
     Left: two hidden layers n1 + n2 = ``total_units``, log10 of the bound
     against n1; for large n0 it rises with n1, the bottleneck of a narrow
@@ -149,7 +151,8 @@ def design_figure(n_inputs, total_units, path, *, max_depth=6, bound="serra2018"
     total_units : int
         Hidden units, at least 2.
     path : str or path-like
-        Where to write the PNG; replaced atomically.
+        Where to write the figure, in the format its suffix names (``.png``,
+        ``.pdf``, ``.svg``, ...); replaced atomically.
     max_depth : int, default=6
         Deepest network in the right panel (capped at ``total_units``).
     bound : {"serra2018", "montufar2017"}, default="serra2018"
@@ -167,6 +170,8 @@ def design_figure(n_inputs, total_units, path, *, max_depth=6, bound="serra2018"
     ImportError
         If matplotlib is not installed.
     """
+    _agg()
+    _image_format(path)  # before the rankings are computed
     inputs = check_int_sequence(
         [n_inputs] if isinstance(n_inputs, int) else n_inputs, "n_inputs", minimum=1
     )
@@ -206,9 +211,24 @@ def design_figure(n_inputs, total_units, path, *, max_depth=6, bound="serra2018"
     return _write_atomically(figure, Path(path))
 
 
+def _image_format(path) -> str:
+    """The image format that ``path``'s suffix names; refuse any other."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    known = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().removeprefix(".")
+    if suffix not in known:
+        listed = ", ".join(f".{name}" for name in sorted(known))
+        msg = f"{path}: unknown image suffix {Path(path).suffix or '(none)'!r}; use one of {listed}"
+        raise ValueError(msg)
+    return suffix
+
+
 def _write_atomically(figure, path: Path) -> Path:
-    """Save to a temporary file beside ``path``, then rename it over ``path``,
-    so that a reader never sees a half-written image."""
+    """Save to a temporary file beside ``path``, in the format its suffix
+    names, then rename it over ``path``, so that a reader never sees a
+    half-written image."""
+    image_format = _image_format(path)
     try:
         handle, temporary = tempfile.mkstemp(
             dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
@@ -218,7 +238,7 @@ def _write_atomically(figure, path: Path) -> Path:
         raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from err
     try:
         with os.fdopen(handle, "wb") as stream:
-            figure.savefig(stream, format="png", dpi=120)
+            figure.savefig(stream, format=image_format, dpi=120)
         # mkstemp makes the file private; give it the usual permissions.
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
@@ -351,7 +371,7 @@ def slice_regions(network, box, points, *, tol: float = 1e-6) -> SliceRegions:
 
 
 def plot_regions(network, box, points, path, *, colour: str = "pattern", tol: float = 1e-6) -> Path:
-    """Draw the linear regions on the plane (or line) through ``points`` as PNG.
+    """Draw the linear regions on the plane (or line) through ``points``.
 
     Each region of :func:`slice_regions` is a polygon with visible edges,
     filled by a colour picked by a hash of its activation pattern, or with
@@ -365,7 +385,8 @@ def plot_regions(network, box, points, path, *, colour: str = "pattern", tol: fl
     box : Box
     points : array_like of shape (2 or 3, n_inputs)
     path : str or path-like
-        Where to write the PNG; replaced atomically.
+        Where to write the figure, in the format its suffix names (``.png``,
+        ``.pdf``, ``.svg``, ...); replaced atomically.
     colour : {"pattern", "function"}, default="pattern"
         ``"function"``: the Frobenius norm of the Jacobian, with respect to the
         input, of the network's output (of its last hidden layer when it has
@@ -382,7 +403,7 @@ def plot_regions(network, box, points, path, *, colour: str = "pattern", tol: fl
     ShapeError, UnsupportedLayerError
         See :func:`slice_regions`.
     ValueError
-        If ``colour`` is unknown.
+        If ``colour`` or the suffix of ``path`` is unknown.
     ImportError
         If matplotlib is not installed.
 
@@ -400,6 +421,7 @@ def plot_regions(network, box, points, path, *, colour: str = "pattern", tol: fl
         msg = f"colour must be one of {', '.join(COLOURS)}; got {colour!r}"
         raise ValueError(msg)
     Figure, FigureCanvasAgg = _agg()
+    _image_format(path)  # before the regions are found
     found = slice_regions(network, box, points, tol=tol)
     figure = Figure(figsize=(7, 6) if found.n_dims == 2 else (9, 2.6), layout="constrained")
     axes = figure.subplots()

@@ -40,13 +40,12 @@ import contextlib
 import csv
 import io
 import json
-import multiprocessing
 import os
 import resource
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache
@@ -58,6 +57,7 @@ import numpy as np
 from . import bounds, plots
 from ._report import summary_markdown
 from ._validation import check_int, check_int_sequence
+from ._workers import WorkerPool
 from .counting import DEFAULT_TOL, count_regions
 from .datasets import mnist
 from .domain import Box
@@ -223,39 +223,40 @@ def reproduce_serra2018(
     # Fail now rather than after hours of counting.
     plots.pyplot()
     out = Path(out_dir)
-    (out / NETWORKS_DIR).mkdir(parents=True, exist_ok=True)
     settings = {"epochs": plan.epochs, "tol": DEFAULT_TOL}
     _check_settings(out / SETTINGS_NAME, settings)
     results = out / RESULTS_NAME
     rows = _read_results(results)
     pending = [key for key in plan.keys if not _is_done(out, rows.get(key))]
     reused = len(plan.keys) - len(pending)
-    report = _stderr_report if progress else _silent
-    if reused:
-        report(f"{reused} of {len(plan.keys)} networks already counted in {results}")
     if pending and data is None:
         _mnist(data_path)  # downloaded if missing here, before any worker reads it
     source = data_path if data is None else _check_data(data)
+    # Only now, so that a run that cannot start leaves nothing behind.
+    (out / NETWORKS_DIR).mkdir(parents=True, exist_ok=True)
+    if not (out / SETTINGS_NAME).is_file():
+        _replace_text(out / SETTINGS_NAME, json.dumps(settings) + "\n")
+    report = _stderr_report if progress else _silent
+    if reused:
+        report(f"{reused} of {len(plan.keys)} networks already counted in {results}")
+    tally = _Tally(pending, len(plan.keys))
 
     counted = 0
 
-    def record(index: int, key, row: dict) -> None:
+    def record(key, row: dict) -> None:
         nonlocal counted
         counted += 1
         rows[key] = row
         _write_results(results, rows)
         _checkpoint_path(out, key).unlink(missing_ok=True)
-        report(
-            f"[{index}/{len(pending)}] 784-{key[0]}-{key[1]}-10 seed {key[2]}: {row['regions']} "
-            f"regions in {row['seconds']:.1f} s, test error {row['test_error']:.4f}"
-        )
+        report(tally.done(key, row))
 
     started, clock, cpu = time.strftime("%Y-%m-%d %H:%M", time.gmtime()), time.perf_counter(), _cpu_seconds()
     try:
         if pending and jobs == 1 and executor is None:
-            for index, key in enumerate(pending, start=1):
-                report(f"[{index}/{len(pending)}] 784-{key[0]}-{key[1]}-10 seed {key[2]}: training and counting")
-                record(index, key, _run_one(out, key, plan.epochs, source))
+            for key in pending:
+                report(tally.starting(key))
+                record(key, _run_one(out, key, plan.epochs, source))
         elif pending:
             _run_parallel(out, pending, plan.epochs, source, jobs, executor, record, report)
     finally:
@@ -341,7 +342,6 @@ def _run_parallel(out, pending, epochs, source, jobs, executor, record, report) 
         try:
             for key in largest_first:
                 running[executor.submit(_run_one, out, key, epochs, source)] = key
-            done = 0
             while running:
                 future = next(as_completed(running))
                 key = running.pop(future)
@@ -366,25 +366,27 @@ def _run_parallel(out, pending, epochs, source, jobs, executor, record, report) 
                     for lost in again:
                         running[executor.submit(_run_one, out, lost, epochs, source)] = lost
                     continue
-                done += 1
-                record(done, key, row)
+                record(key, row)
         except KeyboardInterrupt:
             if own:
-                # Networks already handed to the workers would start after
-                # the one interrupted; their checkpoints keep what was done.
-                for process in multiprocessing.active_children():
-                    process.terminate()
+                # The workers' counts stop and save their checkpoints; a
+                # network that ended meanwhile keeps its row.
+                for future in executor.stop(running):
+                    key = running.pop(future)
+                    if future.exception() is None:
+                        record(key, future.result())
             raise
         finally:
             for future in running:
                 future.cancel()
-            if own:
+            if own and running:
+                executor.kill()
+            elif own:
                 executor.shutdown(cancel_futures=True)
 
 
-def _local_pool(jobs: int) -> ProcessPoolExecutor:
-    # spawn, not fork: HiGHS may hold threads that a fork would not copy.
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+def _local_pool(jobs: int) -> WorkerPool:
+    return WorkerPool(jobs)
 
 
 @contextlib.contextmanager
@@ -464,21 +466,62 @@ def _check_data(data):
 
 
 def _check_settings(path: Path, settings: dict) -> None:
-    """Record the run's settings, or check them against those recorded."""
-    if path.is_file():
-        try:
-            recorded = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            msg = f"{path}: unreadable run settings ({err})"
-            raise CheckpointError(msg) from err
-        if recorded != settings:
-            msg = (
-                f"{path.parent} holds a run made with {recorded}, not {settings}: "
-                "use another directory"
-            )
-            raise CheckpointError(msg)
+    """Check the run's settings against those recorded, if any."""
+    if not path.is_file():
         return
-    _replace_text(path, json.dumps(settings) + "\n")
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        msg = f"{path}: unreadable run settings ({err})"
+        raise CheckpointError(msg) from err
+    if recorded != settings:
+        msg = (
+            f"{path.parent} holds a run made with {recorded}, not {settings}: "
+            "use another directory"
+        )
+        raise CheckpointError(msg)
+
+
+def _name(key: tuple[int, int, int]) -> str:
+    return f"784-{key[0]}-{key[1]}-10 seed {key[2]}"
+
+
+class _Tally:
+    """The progress of a run over the whole plan: networks done (those of
+    earlier runs included, so a resumed run numbers on), regions counted per
+    second of this run, and the time left, estimated as if time were
+    proportional to Theorem 1's bound (the counts follow it loosely)."""
+
+    def __init__(self, pending, total: int):
+        self.weights = {key: bounds.serra2018(N_INPUTS, key[:2]) for key in pending}
+        self.total, self.finished = total, total - len(pending)
+        self.weight_left = sum(self.weights.values())
+        self.weight_done = self.regions = 0
+        self.started = time.perf_counter()
+
+    def starting(self, key) -> str:
+        return f"[{self.finished + 1}/{self.total}] {_name(key)}: training and counting"
+
+    def done(self, key, row: dict) -> str:
+        """Count ``key`` as done; return its progress line."""
+        self.finished += 1
+        self.regions += row["regions"]
+        self.weight_done += self.weights[key]
+        elapsed = time.perf_counter() - self.started
+        left = elapsed * (self.weight_left - self.weight_done) / self.weight_done
+        return (
+            f"[{self.finished}/{self.total}] {_name(key)}: {row['regions']} regions in "
+            f"{row['seconds']:.1f} s, test error {row['test_error']:.4f}; this run "
+            f"{self.regions / max(elapsed, 1e-9):,.0f} regions/s, about {_duration(left)} left"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 _INT_COLUMNS = ("n1", "n2", "seed", "regions", "thin", "serra2018", "montufar2017", "trivial")

@@ -1,0 +1,102 @@
+"""Local worker processes that leave Ctrl-C to the parent.
+
+Ctrl-C at a terminal reaches every process of the foreground group. A worker
+that took it would die with a traceback if idle or still starting, and the
+parent, waiting for the subtrees or probes already running, would stop only
+when they end. Workers of a :class:`WorkerPool` ignore SIGINT instead; the
+interrupted parent calls :meth:`WorkerPool.stop`, which sets a flag the
+workers read between units of work (:func:`stop_requested`), so they return
+what they have at once; :meth:`WorkerPool.kill` ends those that do not
+within a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from multiprocessing.managers import SyncManager
+
+__all__ = ["STOP_GRACE", "WorkerPool", "shared_queue", "stop_requested"]
+
+# Seconds an interrupted parent waits for its workers' partial results.
+STOP_GRACE = 0.5
+
+_stop_flag = None  # in a worker: its pool's flag, set by the parent to stop
+
+
+def stop_requested() -> bool:
+    """Whether this process is a pool worker whose parent asked it to stop."""
+    return _stop_flag is not None and bool(_stop_flag.value)
+
+
+def _start_worker(flag) -> None:
+    global _stop_flag
+    _stop_flag = flag
+    _ignore_sigint()
+
+
+def _ignore_sigint() -> None:
+    # Ignoring SIGINT discards one that arrived while the process started.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextlib.contextmanager
+def shared_queue():
+    """A queue that can be passed to pool workers with their tasks, served
+    by a manager process that leaves Ctrl-C to the parent as they do."""
+    manager = SyncManager(ctx=multiprocessing.get_context("spawn"))
+    with _sigint_blocked():
+        manager.start(_ignore_sigint)
+    try:
+        yield manager.Queue()
+    finally:
+        manager.shutdown()
+
+
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Block SIGINT in this thread: a Ctrl-C meanwhile is delivered after."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class WorkerPool(ProcessPoolExecutor):
+    """A process pool of ``jobs`` spawned workers that ignore SIGINT."""
+
+    def __init__(self, jobs: int):
+        # spawn, not fork: HiGHS may hold threads that a fork would not copy.
+        context = multiprocessing.get_context("spawn")
+        self._stop_flag = context.RawValue("b", 0)
+        super().__init__(jobs, mp_context=context, initializer=_start_worker,
+                         initargs=(self._stop_flag,))
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        # Workers are started in here: they inherit SIGINT blocked, until
+        # they ignore it, so that none dies of a Ctrl-C while starting.
+        with _sigint_blocked():
+            return super().submit(fn, *args, **kwargs)
+
+    def stop(self, futures) -> set[Future]:
+        """Ask the workers to stop, cancel the ``futures`` not started, and
+        wait up to ``STOP_GRACE`` seconds for the others; return those done
+        with a result or an exception."""
+        self._stop_flag.value = 1
+        for future in futures:
+            future.cancel()
+        try:
+            wait(futures, timeout=STOP_GRACE)
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: wait no longer
+        return {future for future in futures if future.done() and not future.cancelled()}
+
+    def kill(self) -> None:
+        """End the workers at once, busy or not, and shut the pool down."""
+        for process in list((self._processes or {}).values()):
+            process.terminate()
+        self.shutdown(cancel_futures=True)
