@@ -115,19 +115,57 @@ def test_point_box_has_one_region():
     )
 
 
-def test_time_limit_gives_a_partial_lower_count():
-    net = random_network(784, [8, 8], 3)
-    partial = count_regions(net, Box(0, 1), time_limit=0.5, seed=0)
-    assert not partial.complete
-    assert partial.regions < 2**16
+MNIST_SIZED = random_network(784, [8, 8], 3)
+MNIST_SIZED_REGIONS = 22_004
 
 
-def test_progress_is_reported():
-    net = random_network(6, [8, 8], 4)
+@pytest.fixture(scope="module")
+def mnist_sized():
+    result = count_regions(MNIST_SIZED, Box(0, 1), return_patterns=True, seed=0)
+    assert result.complete and result.regions == MNIST_SIZED_REGIONS
+    return result
+
+
+def test_a_time_limit_gives_a_partial_lower_count(mnist_sized, clock, report_every_tick):
+    reports = []
+
+    def expire_after_three(progress):
+        reports.append(progress)
+        if len(reports) == 3:
+            clock.expire()
+
+    partial = count_regions(
+        MNIST_SIZED, Box(0, 1), time_limit=3600, seed=0, return_patterns=True,
+        progress=expire_after_three,
+    )
+    assert not partial.complete and len(reports) == 3
+    assert reports[-1].regions <= partial.regions < MNIST_SIZED_REGIONS
+    found = {tuple(p) for p in partial.unpacked_patterns()}
+    assert len(found) == partial.regions
+    assert found < {tuple(p) for p in mnist_sized.unpacked_patterns()}
+
+
+def test_progress_is_reported_and_bounded_by_the_result(mnist_sized, report_every_tick):
     seen = []
-    result = count_regions(net, Box(-1, 1), progress=seen.append)
-    assert result.complete
-    assert all(p.regions <= result.regions for p in seen)
+    result = count_regions(MNIST_SIZED, Box(0, 1), progress=seen.append, seed=0)
+    assert result.regions == MNIST_SIZED_REGIONS
+    # The compiled loop reports every TICK_NODES nodes, and each region is a node.
+    assert len(seen) >= MNIST_SIZED_REGIONS // _layer_search.TICK_NODES
+    for name in ("regions", "nodes", "lp_solves", "seconds"):
+        values = [getattr(p, name) for p in seen]
+        assert values == sorted(values), name
+    assert all(p.regions <= p.nodes for p in seen)
+    assert 0 < seen[-1].regions <= result.regions
+    assert seen[-1].lp_solves <= result.lp_solves and seen[-1].seconds <= result.seconds
+
+
+def test_patterns_are_kept_only_when_asked():
+    net = random_network(2, [4, 3], 0)
+    result = count_regions(net, Box(-1, 1))
+    assert result.patterns is None
+    assert result.regions == len(exhaustive_regions(net, -np.ones(2), np.ones(2), TOL))
+    with pytest.raises(ValueError, match="patterns were not kept in memory"):
+        result.unpacked_patterns()
 
 
 @pytest.mark.parametrize(
