@@ -28,6 +28,11 @@ class ManualClock:
         """Jump past any time limit set so far."""
         self.offset += 10**9
 
+    def lag(self) -> None:
+        """Run far behind the real clock: a deadline set here has passed for
+        worker processes (which read the real one) before they start."""
+        self.offset -= 10**9
+
 
 @pytest.fixture
 def clock(monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, _layer_search, bounds, count_regions
+from pyregions import Box, Network, SolverError, _layer_search, bounds, count_regions, counting
 from pyregions.counting import _TreeProblem, _TreeSearch
 from pyregions.tightening import preactivation_bounds
 
@@ -166,6 +166,64 @@ def test_patterns_are_kept_only_when_asked():
     assert result.regions == len(exhaustive_regions(net, -np.ones(2), np.ones(2), TOL))
     with pytest.raises(ValueError, match="patterns were not kept in memory"):
         result.unpacked_patterns()
+
+
+def degenerate_networks():
+    """Networks off general position, each with the reason it is degenerate."""
+    yield "three lines through one point", Network([np.array([[1.0, 0], [0, 1], [1, 1]])], [np.zeros(3)])
+    yield "a unit twice", Network([np.array([[1.0, 2], [1, 2], [-1, 0.5]])], [np.array([0.1, 0.1, 0])])
+    yield "parallel lines", Network([np.array([[1.0, 0], [2, 0], [0, 1]])], [np.array([0, -0.5, 0.2])])
+    yield "a line on a face of the box", Network([np.array([[1.0, 0], [0, 1]])], [np.array([1.0, 0.3])])
+    yield "zero weights", Network(
+        [np.array([[0.0, 0], [0, 0], [1, -1]]), np.array([[1.0, 1, 0], [0, 0, 0], [0, 0, 1]])],
+        [np.array([1.0, 0, 0]), np.array([-0.5, 0, 0])],
+    )
+    net = random_network(3, [5, 4], 8)
+    W0, W1 = net.layers[0].weights.copy(), net.layers[1].weights
+    b0 = net.layers[0].bias.copy()
+    W0[3], b0[3] = W0[1], b0[1]
+    rank_one = np.outer(W1[:, 0], W1[0])
+    yield "a repeated unit, then a rank-one layer", Network([W0, rank_one], [b0, net.layers[1].bias])
+    # The second layer's first unit is the first layer's, passed on: the same hyperplane twice.
+    W1 = np.zeros((2, 2))
+    W1[0, 0], W1[1] = 1.0, [0.5, -1.0]
+    yield "a unit repeated a layer down", Network([np.array([[1.0, 0.5], [-0.3, 1]]), W1], [np.zeros(2), np.zeros(2)])
+
+
+# The MILP asks a unit that is constant 0 on a region for the margin tol
+# instead of reading it as inactive, and so loses those regions (issue 20).
+MILP_LOSES = {"zero weights", "a unit repeated a layer down"}
+
+
+@pytest.mark.parametrize(
+    ("why", "net", "method"),
+    [
+        pytest.param(
+            why, net, method, id=f"{method}-{why}",
+            marks=[pytest.mark.xfail(reason="MILP: constant 0 units", strict=True)]
+            if method == "milp" and why in MILP_LOSES else [],
+        )
+        for why, net in degenerate_networks()
+        for method in ("tree", "milp")
+    ],
+)
+def test_degenerate_networks_equal_exhaustive_enumeration(why, net, method):
+    box = Box(-1, 1)
+    result = count_regions(net, box, method=method, return_patterns=True)
+    lower, upper = box.bounds(net.n_inputs)
+    expected = exhaustive_regions(net, lower, upper, TOL)
+    assert result.complete and {tuple(p) for p in result.unpacked_patterns()} == expected
+
+
+@pytest.mark.parametrize("where", ["compiled", "python"])
+def test_an_lp_neither_solver_decides_is_a_solver_error(where, monkeypatch):
+    net = random_network(3, [5, 6], 8)
+    if where == "python":
+        monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)
+    monkeypatch.setattr(counting, "SIMPLEX_ITERATION_LIMIT", 0)
+    monkeypatch.setattr(counting, "LP_ITERATION_LIMIT", 0)
+    with pytest.raises(SolverError, match="HiGHS could not decide a feasibility LP"):
+        count_regions(net, Box(-1, 1))
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,6 @@ from .exceptions import (
     PyRegionsError,
     ShapeError,
     SolverError,
-    ThinRegionWarning,
     UnsupportedLayerError,
 )
 from .network import Network
@@ -37,7 +36,6 @@ __all__ = [
     "PyRegionsError",
     "ShapeError",
     "SolverError",
-    "ThinRegionWarning",
     "UnsupportedLayerError",
     "bounds",
     "count_regions",

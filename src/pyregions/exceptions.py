@@ -1,4 +1,4 @@
-"""Exceptions and warnings raised by pyregions.
+"""Exceptions raised by pyregions.
 
 Every error derives from :class:`PyRegionsError`; each subclass also derives
 from the builtin it refines, so ``except ValueError`` keeps working.
@@ -15,7 +15,6 @@ __all__ = [
     "PatternFileError",
     "DatasetError",
     "ModelFormatError",
-    "ThinRegionWarning",
 ]
 
 
@@ -49,7 +48,3 @@ class DatasetError(PyRegionsError, ValueError):
 
 class ModelFormatError(PyRegionsError, ValueError):
     """A saved PyTorch or ONNX model file is missing, corrupt or of the wrong kind."""
-
-
-class ThinRegionWarning(UserWarning):
-    """Some region is thinner than the tolerance and may have been missed."""
