@@ -8,7 +8,7 @@ import pytest
 from pyregions import Box, _layer_search, count_regions, counting
 from pyregions.tightening import preactivation_bounds
 
-from .reference import exhaustive_regions, pattern_is_region, random_network
+from .reference import exhaustive_regions, network_on_slice, pattern_is_region, random_network
 
 
 def problem_of(net, box):
@@ -109,3 +109,22 @@ def test_a_compiled_search_stopped_at_a_tick_keeps_what_it_found(stop, clock, re
     assert all(
         pattern_is_region(SLOW, np.array(p), lower, upper, counting.DEFAULT_TOL) for p in sample
     )
+
+
+@pytest.mark.parametrize(("widths", "seed"), [([5, 4], 4), ([8], 7)])
+def test_the_compiled_search_at_784_inputs_against_a_random_plane(widths, seed):
+    # Too many patterns to try each in 784 dimensions: every region of a
+    # random plane (enumerated there) must be found, and every region found
+    # (a sample) must be one, by LPs that share nothing with the search.
+    net = random_network(784, widths, seed)
+    found = patterns_of(count_regions(net, Box(0, 1), return_patterns=True, seed=seed))
+    lower, upper = np.zeros(784), np.ones(784)
+    # Near three random corners: the plane crosses many units' hyperplanes.
+    points = 0.5 + 0.45 * np.random.default_rng(seed).choice([-1.0, 1.0], size=(3, 784))
+    sliced, t_lower, t_upper, domain = network_on_slice(net, points, lower, upper)
+    in_plane = exhaustive_regions(sliced, t_lower, t_upper, 1e-6, domain=domain)
+    assert len(in_plane) >= 5 and in_plane <= found
+    rng = np.random.default_rng(seed)
+    sample = [np.array(p) for p in sorted(found)]
+    sample = [sample[i] for i in rng.choice(len(sample), size=min(40, len(sample)), replace=False)]
+    assert all(pattern_is_region(net, p, lower, upper, counting.DEFAULT_TOL) for p in sample)
