@@ -92,7 +92,9 @@ def test_an_interrupted_count_resumes_to_the_exact_total(tmp_path, serial, monke
         assert resumed.patterns is None
 
 
-def test_a_time_limit_keeps_the_finished_subtrees(tmp_path, serial, monkeypatch, clock, report_subtrees_only):
+def test_a_time_limit_keeps_the_finished_subtrees(
+    tmp_path, serial, monkeypatch, clock, report_subtrees_only
+):
     path = tmp_path / "count.ckpt"
     reports = []
 

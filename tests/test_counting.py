@@ -187,7 +187,9 @@ def degenerate_networks():
     # The second layer's first unit is the first layer's, passed on: the same hyperplane twice.
     W1 = np.zeros((2, 2))
     W1[0, 0], W1[1] = 1.0, [0.5, -1.0]
-    yield "a unit repeated a layer down", Network([np.array([[1.0, 0.5], [-0.3, 1]]), W1], [np.zeros(2), np.zeros(2)])
+    yield "a unit repeated a layer down", Network(
+        [np.array([[1.0, 0.5], [-0.3, 1]]), W1], [np.zeros(2), np.zeros(2)]
+    )
 
 
 # Networks with a unit constantly 0 on some region, which the MILP (like the
@@ -195,7 +197,9 @@ def degenerate_networks():
 CONSTANT_ZERO = {"zero weights", "a unit repeated a layer down"}
 
 
-@pytest.mark.parametrize(("why", "net"), list(degenerate_networks()), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize(
+    ("why", "net"), list(degenerate_networks()), ids=lambda x: x if isinstance(x, str) else ""
+)
 @pytest.mark.parametrize("method", ["tree", "milp"])
 def test_degenerate_networks_equal_exhaustive_enumeration(why, net, method):
     box = Box(-1, 1)
