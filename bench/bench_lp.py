@@ -1,11 +1,14 @@
-"""The tree search's LPs: its Numba dual simplex against HiGHS, on one sequence.
+"""The Python tree search's LPs: its Numba dual simplex against HiGHS, on one sequence.
 
 The LPs of the first RECORD_SECONDS of a count of the bundled MNIST example
-(here, the whole count) are recorded (rows, rhs and the path's row ids), then replayed through the
-search's own LP (:class:`pyregions.counting._FeasibilityLP`) and through one
-HiGHS model kept in step with the path (rows deleted and appended, re-run
-from the last basis, presolve and scaling off), which is how the search used
-HiGHS before it had its own simplex. Both must decide every LP alike.
+by the Python search (the compiled loop calls the simplex directly, where
+they cannot be recorded; its LPs start from other bases) are recorded
+(rows, rhs and the path's row ids), then replayed through the search's own
+LP (:class:`pyregions.counting._FeasibilityLP`) and through one HiGHS model
+kept in step with the path (rows deleted and appended, re-run from the last
+basis, presolve off), which is how the search used HiGHS before it had its
+own simplex: with HiGHS's default scaling, as the fallback for undecided
+LPs runs it, and with scaling off. All must decide every LP alike.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from .conftest import compare
 
 RECORD_SECONDS = 3.0
 
-compare("tree-search LPs, Numba simplex vs HiGHS (same LPs)", "test_highs_lps", "test_simplex_lps")
+for scaling in ("default", "off"):
+    compare(f"Python search's LPs, Numba simplex vs HiGHS warm-started, scaling {scaling} (same LPs)",
+            f"test_highs_lps[scaling-{scaling}]", "test_simplex_lps")
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +65,17 @@ def simplex_decisions(problem, lps) -> list[bool]:
     return [lp.point_in(rows, rhs, ids) is not None for rows, rhs, ids in lps]
 
 
-def highs_decisions(problem, lps) -> list[bool]:
+def highs_decisions(problem, lps, *, scaling: bool = True) -> list[bool]:
     n = problem.lower.shape[0]
     highs = new_model(0)
     for option, value in [
         ("primal_feasibility_tolerance", counting.LP_FEASIBILITY_TOLERANCE),
         ("dual_feasibility_tolerance", counting.LP_FEASIBILITY_TOLERANCE),
-        ("presolve", "off"), ("simplex_scale_strategy", 0), ("simplex_strategy", 1),
+        ("presolve", "off"), ("simplex_strategy", 1),
     ]:
         highs.setOptionValue(option, value)
+    if not scaling:
+        highs.setOptionValue("simplex_scale_strategy", 0)
     empty = np.array([], dtype=np.int32)
     highs.addCols(n, np.zeros(n), problem.lower, problem.upper, 0, empty, empty, np.array([]))
     index = np.arange(n, dtype=np.int32)
@@ -103,7 +110,8 @@ def test_simplex_lps(record, note, recorded):
     assert decisions == highs_decisions(problem, lps)
 
 
-def test_highs_lps(record, note, recorded):
+@pytest.mark.parametrize("scaling", [True, False], ids=["scaling-default", "scaling-off"])
+def test_highs_lps(record, note, recorded, scaling):
     problem, lps = recorded
-    record(lambda: highs_decisions(problem, lps), rounds=1)
+    record(lambda: highs_decisions(problem, lps, scaling=scaling), rounds=3)
     note(lps=len(lps))

@@ -241,3 +241,35 @@ def exhaustive_regions_by_margin(net: Network, lower, upper, tol) -> set[tuple[b
         for bits in itertools.product((False, True), repeat=net.n_hidden)
         if largest_margin(net, np.array(bits), lower, upper) >= tol
     }
+
+
+def network_on_slice(net: Network, points, lower, upper):
+    """The ReLU network restricted to the line (2 points) or plane (3) through
+    ``points``, in orthonormal coordinates ``t`` of our own (NumPy's QR):
+    ``x = points[0] + Q t``.
+
+    Returns ``(network, t_lower, t_upper, domain)``: the bounding box of the
+    slice of the box in ``t``, and ``domain = (rows, rhs)``, the box's faces as
+    ``rows @ t >= rhs``, for :func:`exhaustive_regions`.
+    """
+    points = np.asarray(points, float)
+    origin = points[0]
+    Q, _ = np.linalg.qr((points[1:] - origin).T)
+    first = net.layers[0]
+    sliced = Network(
+        [first.weights @ Q, *(layer.weights for layer in net.layers[1:])],
+        [first.bias + first.weights @ origin, *(layer.bias for layer in net.layers[1:])],
+    )
+    moving = np.abs(Q).max(axis=1) > 1e-12  # the other coordinates stay at the origin's
+    rows = np.vstack([Q[moving], -Q[moving]])
+    rhs = np.concatenate([(lower - origin)[moving], (origin - upper)[moving]])
+    k = Q.shape[1]
+    ends = []
+    for sign in (1.0, -1.0):
+        for i in range(k):
+            cost = np.zeros(k)
+            cost[i] = sign
+            result = linprog(cost, A_ub=-rows, b_ub=-rhs, bounds=[(None, None)] * k, method="highs")
+            assert result.status == 0, "the slice misses the box"
+            ends.append(result.x[i])
+    return sliced, np.array(ends[:k]), np.array(ends[k:]), (rows, rhs)

@@ -10,7 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyregions import bounds
+from scipy.optimize import linprog
+
+from pyregions import Box, bounds, count_regions
+
+from .reference import random_maxout_network
 
 
 def theorem1_by_enumeration(n_inputs, widths, ranks=None):
@@ -111,6 +115,50 @@ def test_maxout_matches_its_formula(architecture, rank):
         m = rank * (rank - 1) // 2 * w
         expected *= sum(math.comb(m, j) for j in range(min(d, m) + 1))
     assert bounds.maxout(n_inputs, widths, rank) == expected
+
+
+def arrangement_cells(rows, offsets, radius, margin=1e-7):
+    """Cells of the arrangement of the hyperplanes ``rows @ x + offsets = 0``
+    in the box [-radius, radius]^n: every sign vector tried, one LP each."""
+    norms = np.linalg.norm(rows, axis=1)
+    cells = 0
+    for signs in itertools.product((-1.0, 1.0), repeat=len(rows)):
+        s = np.array(signs)
+        result = linprog(
+            np.zeros(rows.shape[1]), A_ub=-s[:, None] * rows, b_ub=s * offsets - margin * norms,
+            bounds=[(-radius, radius)] * rows.shape[1], method="highs",
+        )
+        cells += result.status == 0
+    return cells
+
+
+def tie_hyperplanes(layer):
+    """Each maxout unit's hyperplanes a_p = a_q, p < q, as (rows, offsets)."""
+    W, b = layer.weights, layer.bias
+    pairs = list(itertools.combinations(range(W.shape[1]), 2))
+    rows = np.array([W[i, p] - W[i, q] for i in range(W.shape[0]) for p, q in pairs])
+    offsets = np.array([b[i, p] - b[i, q] for i in range(W.shape[0]) for p, q in pairs])
+    return rows, offsets
+
+
+@pytest.mark.parametrize(("n_inputs", "width", "rank"), [(2, 4, 2), (2, 2, 3), (3, 3, 3), (2, 1, 4)])
+def test_the_maxout_bound_of_one_layer_holds_the_cells_of_its_ties(n_inputs, width, rank):
+    # One layer: the bound is the cell count of k(k-1)/2 * width hyperplanes
+    # in general position in min(n_inputs, width) dimensions; a unit's ties
+    # all meet where its pieces are equal, so they have fewer cells, and its
+    # regions are unions of cells.
+    net = random_maxout_network(n_inputs, [width], rank, 0)
+    radius = 1e3
+    cells = arrangement_cells(*tie_hyperplanes(net.layers[0]), radius)
+    bound = bounds.maxout(n_inputs, [width], rank)
+    regions = count_regions(net, Box(-radius, radius)).regions
+    assert regions <= min(cells, bound)
+    if width >= n_inputs:
+        assert cells <= bound
+    if rank == 2:  # one hyperplane per unit, in general position: the bound is met
+        assert cells == bound
+    if width == 1:  # a single unit: each piece wins somewhere, and nothing else
+        assert regions == rank
 
 
 @settings(max_examples=100, deadline=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
@@ -24,14 +25,45 @@ def serial():
     return result
 
 
-def test_a_checkpointed_count_equals_the_serial_one(tmp_path, serial):
+def recorded_subtrees(monkeypatch):
+    """The prefixes of the subtrees counted from now on, as checkpoint keys."""
+    counted = []
+    original = counting._count_subtree
+
+    def recorded(problem, prefix, *args, **kwargs):
+        counted.append(counting.prefix_key(prefix))
+        return original(problem, prefix, *args, **kwargs)
+
+    monkeypatch.setattr(counting, "_count_subtree", recorded)
+    return counted
+
+
+def load_state(path):
+    with np.load(path) as data:
+        key = str(data["fingerprint"])
+    return counting.CheckpointState.load(path, key)
+
+
+def resume_counts_only_the_pending(path, monkeypatch, **options):
+    """Resume from ``path``: exactly its pending subtrees are counted, each once."""
+    before = load_state(path)
+    counted = recorded_subtrees(monkeypatch)
+    resumed = count_regions(NET, BOX, checkpoint=path, **options)
+    assert sorted(counted) == sorted(counting.prefix_key(p) for p in before.pending)
+    assert not set(counted) & set(before.finished)
+    return resumed
+
+
+def test_a_checkpointed_count_equals_the_serial_one(tmp_path, serial, monkeypatch):
     path = tmp_path / "count.ckpt"
     result = count_regions(NET, BOX, return_patterns=True, checkpoint=path)
     assert result.complete and path.exists()
     np.testing.assert_array_equal(result.patterns, serial.patterns)
+    counted = recorded_subtrees(monkeypatch)
+    monkeypatch.setattr(counting, "_frontier", None)  # the tree must not even be cut again
     again = count_regions(NET, BOX, return_patterns=True, checkpoint=path)
     np.testing.assert_array_equal(again.patterns, serial.patterns)
-    assert again.lp_solves == result.lp_solves  # nothing redone: read back
+    assert counted == [] and again.lp_solves == result.lp_solves
 
 
 @pytest.mark.parametrize("keep", [True, False], ids=["patterns", "count-only"])
@@ -50,9 +82,9 @@ def test_an_interrupted_count_resumes_to_the_exact_total(tmp_path, serial, monke
     with pytest.raises(KeyboardInterrupt):
         count_regions(NET, BOX, return_patterns=keep, checkpoint=path)
     monkeypatch.setattr(counting, "_count_subtree", original)
-    state = counting.CheckpointState.load(path, _fingerprint_of(path))
+    state = load_state(path)
     assert len(state.finished) == 5 and state.pending
-    resumed = count_regions(NET, BOX, return_patterns=keep, checkpoint=path)
+    resumed = resume_counts_only_the_pending(path, monkeypatch, return_patterns=keep)
     assert resumed.complete and resumed.regions == serial.regions
     if keep:
         np.testing.assert_array_equal(resumed.patterns, serial.patterns)
@@ -60,18 +92,32 @@ def test_an_interrupted_count_resumes_to_the_exact_total(tmp_path, serial, monke
         assert resumed.patterns is None
 
 
-def _fingerprint_of(path):
-    with np.load(path) as data:
-        return str(data["fingerprint"])
-
-
-def test_a_time_limit_keeps_the_finished_subtrees(tmp_path, serial):
+def test_a_time_limit_keeps_the_finished_subtrees(
+    tmp_path, serial, monkeypatch, clock, report_subtrees_only
+):
     path = tmp_path / "count.ckpt"
-    partial = count_regions(NET, BOX, checkpoint=path, time_limit=0.3)
-    assert partial.regions <= serial.regions
-    if not partial.complete:
-        resumed = count_regions(NET, BOX, checkpoint=path)
-        assert resumed.complete and resumed.regions == serial.regions
+    reports = []
+
+    def expire_after_five(progress):
+        reports.append(progress)
+        if len(reports) == 5:
+            clock.expire()
+
+    partial = count_regions(NET, BOX, checkpoint=path, time_limit=3600, progress=expire_after_five)
+    assert not partial.complete and len(reports) == 5
+    state = load_state(path)
+    assert len(state.finished) == 5 and state.pending
+    assert reports[-1].regions == sum(r.regions for r in state.finished.values())
+    assert reports[-1].regions <= partial.regions < serial.regions
+    resumed = resume_counts_only_the_pending(path, monkeypatch)
+    assert resumed.complete and resumed.regions == serial.regions
+
+
+def test_a_checkpoint_as_a_kill_leaves_it_resumes_exactly(serial, monkeypatch, checkpoint_killed_after):
+    killed, whole = checkpoint_killed_after(NET, BOX, 7)
+    assert whole.regions == serial.regions and len(load_state(killed).finished) == 7
+    resumed = resume_counts_only_the_pending(killed, monkeypatch)
+    assert resumed.complete and resumed.regions == serial.regions
 
 
 def test_a_checkpoint_of_another_count_is_refused(tmp_path):
@@ -161,11 +207,12 @@ def test_checkpoints_work_the_same_on_an_executor(tmp_path, serial, monkeypatch)
     with ThreadPoolExecutor(2) as pool:
         result = count_regions(NET, BOX, return_patterns=True, executor=pool, jobs=2, checkpoint=path)
     np.testing.assert_array_equal(result.patterns, serial.patterns)
-    state = counting.CheckpointState.load(path, _fingerprint_of(path))
+    state = load_state(path)
     assert not state.pending and len(state.finished) > counting.CHECKPOINT_SUBTREES
+    counted = recorded_subtrees(monkeypatch)
     again = count_regions(NET, BOX, return_patterns=True, checkpoint=path)  # read back, serially
     np.testing.assert_array_equal(again.patterns, serial.patterns)
-    assert again.lp_solves == result.lp_solves
+    assert counted == [] and again.lp_solves == result.lp_solves
 
 
 def test_a_checkpoint_keeps_the_thin_regions_of_its_subtrees(tmp_path):
@@ -188,3 +235,36 @@ def test_a_checkpoint_of_the_first_format_is_refused_clearly(tmp_path):
         np.savez(handle, **arrays)
     with pytest.raises(CheckpointError, match="format 1 has no thin-region counts"):
         count_regions(NET, BOX, checkpoint=path)
+
+
+class BrokenPool(ThreadPoolExecutor):
+    """A local pool whose worker died: every result is lost."""
+
+    def submit(self, fn, *args, **kwargs):
+        future = Future()
+        future.set_exception(BrokenProcessPool("a worker died"))
+        return future
+
+
+def test_a_broken_local_pool_is_replaced_and_nothing_counted_twice(serial, monkeypatch):
+    pools = []
+
+    def local_pool(run):
+        pools.append(ThreadPoolExecutor(2) if pools else BrokenPool(1))
+        return pools[-1]
+
+    monkeypatch.setattr(counting._SubtreeRun, "_local_pool", local_pool)
+    result = count_regions(NET, BOX, return_patterns=True, jobs=2)
+    assert result.complete and [type(p) for p in pools] == [BrokenPool, ThreadPoolExecutor]
+    np.testing.assert_array_equal(result.patterns, serial.patterns)
+
+
+def test_a_time_limit_reaches_the_worker_processes(tmp_path, serial, monkeypatch, clock):
+    path = tmp_path / "count.ckpt"
+    clock.lag()  # the tree is cut here in time; every subtree's worker is already late
+    partial = count_regions(NET, BOX, jobs=2, time_limit=3600, checkpoint=path)
+    assert not partial.complete and partial.regions == 0
+    state = load_state(path)
+    assert not state.finished and len(state.pending) >= counting.CHECKPOINT_SUBTREES
+    resumed = resume_counts_only_the_pending(path, monkeypatch)
+    assert resumed.complete and resumed.regions == serial.regions

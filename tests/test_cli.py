@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import warnings
 
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, bounds, count_regions
+from pyregions import Box, Network, bounds, count_regions, estimate_regions
 from pyregions.cli import main
 
-from .reference import random_network
+from .reference import random_maxout_network, random_network
 
 
 def run(*args):
@@ -118,12 +117,26 @@ def test_negative_box_bounds_work_as_typed(tmp_path, box):
     assert json.loads(done.stdout)["regions"] == count_regions(net, Box(-1, 1)).regions
 
 
-def test_count_without_model_uses_the_bundled_example():
-    done = run("count", "--time-limit", "2", "--json", "--no-progress")
+def test_count_without_model_counts_the_bundled_example_exactly():
+    done = run("count", "--json", "--no-progress")
+    assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert done.returncode == (0 if out["complete"] else 3), done.stderr
     assert out["bounds"]["serra2018"]["value"] == bounds.serra2018(784, [8, 8])
-    assert 0 < out["regions"] <= out["bounds"]["serra2018"]["value"]
+    assert out["complete"] is True and out["regions"] == 10_481
+
+
+def test_count_options_reach_the_library(tmp_path, capsys):
+    net = random_network(2, [6, 6, 4], 1)  # regions of width 0.05 to 1e-8: --tol changes the count
+    net.save(tmp_path / "net.npz")
+    thick = count_regions(net, Box(-4, 4), tol=0.05)
+    assert thick.regions < count_regions(net, Box(-4, 4)).regions
+    argv = ["count", str(tmp_path / "net.npz"), "--box=-4:4", "--tol", "0.05", "--json",
+            "--no-progress"]
+    assert main([*argv, "--jobs", "2", "--seed", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["complete"] is True and out["regions"] == thick.regions
+    assert out["thin"] == 0  # thin_tol (1e-6) is below this tol: nothing is thin
 
 
 def test_count_table_shows_the_count_beside_the_bounds(tmp_path):
@@ -136,14 +149,6 @@ def test_count_table_shows_the_count_beside_the_bounds(tmp_path):
 SLOW = random_network(5, [20, 20], 3)
 
 
-def finished_subtrees(path):
-    try:
-        with np.load(path) as data:
-            return len(data["finished"])
-    except (OSError, ValueError, KeyError):
-        return 0
-
-
 def start_count(tmp_path, *extra):
     return subprocess.Popen(
         [sys.executable, "-m", "pyregions.cli", "count", str(tmp_path / "net.npz"), "--box", "-1:1",
@@ -152,28 +157,21 @@ def start_count(tmp_path, *extra):
     )
 
 
-def test_a_killed_count_resumes_to_the_uninterrupted_total(tmp_path):
+def test_a_killed_count_resumes_to_the_uninterrupted_total(tmp_path, checkpoint_killed_after):
     SLOW.save(tmp_path / "net.npz")
-    checkpoint = tmp_path / "count.ckpt"
-    process = start_count(tmp_path, "--checkpoint", str(checkpoint))
-    deadline = time.monotonic() + 120
-    while finished_subtrees(checkpoint) == 0 and process.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    process.kill()  # SIGKILL: no chance to save anything more
-    process.communicate()
-    assert process.returncode != 0, "the count finished before it could be killed"
+    killed, whole = checkpoint_killed_after(SLOW, Box(-1, 1), 3)
+    assert whole.regions == count_regions(SLOW, Box(-1, 1)).regions
+    with np.load(killed) as data:
+        assert len(data["finished"]) == 3
     resumed = run("count", str(tmp_path / "net.npz"), "--box", "-1:1", "--json",
-                  "--checkpoint", str(checkpoint))
+                  "--checkpoint", str(killed))
     assert resumed.returncode == 0, resumed.stderr
     out = json.loads(resumed.stdout)
-    assert out["complete"] is True
-    assert out["regions"] == count_regions(SLOW, Box(-1, 1)).regions
+    assert out["complete"] is True and out["regions"] == whole.regions
 
 
 def test_torch_and_onnx_models_count_like_their_arrays(tmp_path):
-    torch = pytest.importorskip("torch", reason="the torch extra is not installed")
-    pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    import torch
     torch.manual_seed(0)
     module = torch.nn.Sequential(
         torch.nn.Linear(2, 5), torch.nn.ReLU(), torch.nn.Linear(5, 4), torch.nn.ReLU(),
@@ -192,7 +190,7 @@ def test_torch_and_onnx_models_count_like_their_arrays(tmp_path):
 
 
 def test_unsupported_onnx_operator_is_one_line(tmp_path):
-    onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
@@ -216,16 +214,31 @@ def test_bound_of_a_model_adds_the_network_aware_bound(tmp_path):
     assert exact <= found["network"]["value"] <= found["serra2018"]["value"]
 
 
-def test_estimate_prints_an_interval(tmp_path):
+def test_estimate_is_the_library_estimate_of_its_seed(tmp_path, capsys):
     net = random_network(2, [5, 4], 2)
     net.save(tmp_path / "net.npz")
-    done = run("count", str(tmp_path / "net.npz"), "--box", "-1:1", "--estimate",
-               "--samples", "400", "--json")
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
-    low, high = out["ci95"]
-    assert low <= out["estimate"] <= high and out["samples"] == 400
-    assert out["regions_seen"] <= count_regions(net, Box(-1, 1)).regions
+    exact = count_regions(net, Box(-1, 1)).regions
+    estimates = {}
+    for seed in (1, 2):
+        argv = ["count", str(tmp_path / "net.npz"), "--box=-1:1", "--estimate", "--samples", "400",
+                "--seed", str(seed), "--json"]
+        assert main(argv) == 0
+        out = json.loads(capsys.readouterr().out)
+        library = estimate_regions(net, Box(-1, 1), samples=400, seed=seed)
+        assert out["estimate"] == library.estimate and out["ci95"] == list(library.ci95)
+        assert out["samples"] == 400 and out["regions_seen"] == library.regions_seen <= exact
+        low, high = out["ci95"]
+        assert low <= exact <= high  # for these seeds; the interval is 95%
+        estimates[seed] = out["estimate"]
+    assert estimates[1] != estimates[2]
+
+
+def test_bound_of_a_maxout_model_is_the_maxout_bound(tmp_path, capsys):
+    random_maxout_network(3, [4, 3], 3, 0).save(tmp_path / "maxout.npz")
+    assert main(["bound", str(tmp_path / "maxout.npz"), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert set(found) == {"maxout"}
+    assert found["maxout"]["value"] == bounds.maxout(3, [4, 3], 3)
 
 
 @pytest.mark.parametrize(
@@ -234,6 +247,9 @@ def test_estimate_prints_an_interval(tmp_path):
         (["bound"], "give a MODEL, or --inputs and --widths"),
         (["count", "NET", "--estimate", "--method", "milp"], "does not combine with --method milp"),
         (["count", "NET", "--estimate", "--method", "milp-resolve"], "does not combine with --method milp-resolve"),
+        (["count", "NET", "--estimate", "--checkpoint", "x.ckpt"], "does not combine with --checkpoint"),
+        (["count", "NET", "--estimate", "--scheduler", "tcp://127.0.0.1:9"],
+         "does not combine with --scheduler"),
     ],
 )
 def test_bad_bound_and_estimate_requests(tmp_path, args, message):

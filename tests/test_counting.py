@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, _layer_search, bounds, count_regions
+from pyregions import Box, Network, SolverError, _layer_search, bounds, count_regions, counting
 from pyregions.counting import _TreeProblem, _TreeSearch
 from pyregions.tightening import preactivation_bounds
 
@@ -115,19 +115,114 @@ def test_point_box_has_one_region():
     )
 
 
-def test_time_limit_gives_a_partial_lower_count():
-    net = random_network(784, [8, 8], 3)
-    partial = count_regions(net, Box(0, 1), time_limit=0.5, seed=0)
-    assert not partial.complete
-    assert partial.regions < 2**16
+MNIST_SIZED = random_network(784, [8, 8], 3)
+MNIST_SIZED_REGIONS = 22_004
 
 
-def test_progress_is_reported():
-    net = random_network(6, [8, 8], 4)
+@pytest.fixture(scope="module")
+def mnist_sized():
+    result = count_regions(MNIST_SIZED, Box(0, 1), return_patterns=True, seed=0)
+    assert result.complete and result.regions == MNIST_SIZED_REGIONS
+    return result
+
+
+def test_a_time_limit_gives_a_partial_lower_count(mnist_sized, clock, report_every_tick):
+    reports = []
+
+    def expire_after_three(progress):
+        reports.append(progress)
+        if len(reports) == 3:
+            clock.expire()
+
+    partial = count_regions(
+        MNIST_SIZED, Box(0, 1), time_limit=3600, seed=0, return_patterns=True,
+        progress=expire_after_three,
+    )
+    assert not partial.complete and len(reports) == 3
+    assert reports[-1].regions <= partial.regions < MNIST_SIZED_REGIONS
+    found = {tuple(p) for p in partial.unpacked_patterns()}
+    assert len(found) == partial.regions
+    assert found < {tuple(p) for p in mnist_sized.unpacked_patterns()}
+
+
+def test_progress_is_reported_and_bounded_by_the_result(mnist_sized, report_every_tick):
     seen = []
-    result = count_regions(net, Box(-1, 1), progress=seen.append)
+    result = count_regions(MNIST_SIZED, Box(0, 1), progress=seen.append, seed=0)
+    assert result.regions == MNIST_SIZED_REGIONS
+    # The compiled loop reports every TICK_NODES nodes, and each region is a node.
+    assert len(seen) >= MNIST_SIZED_REGIONS // _layer_search.TICK_NODES
+    for name in ("regions", "nodes", "lp_solves", "seconds"):
+        values = [getattr(p, name) for p in seen]
+        assert values == sorted(values), name
+    assert all(p.regions <= p.nodes for p in seen)
+    assert 0 < seen[-1].regions <= result.regions
+    assert seen[-1].lp_solves <= result.lp_solves and seen[-1].seconds <= result.seconds
+
+
+def test_patterns_are_kept_only_when_asked():
+    net = random_network(2, [4, 3], 0)
+    result = count_regions(net, Box(-1, 1))
+    assert result.patterns is None
+    assert result.regions == len(exhaustive_regions(net, -np.ones(2), np.ones(2), TOL))
+    with pytest.raises(ValueError, match="patterns were not kept in memory"):
+        result.unpacked_patterns()
+
+
+def degenerate_networks():
+    """Networks off general position, each with the reason it is degenerate."""
+    yield "three lines through one point", Network([np.array([[1.0, 0], [0, 1], [1, 1]])], [np.zeros(3)])
+    yield "a unit twice", Network([np.array([[1.0, 2], [1, 2], [-1, 0.5]])], [np.array([0.1, 0.1, 0])])
+    yield "parallel lines", Network([np.array([[1.0, 0], [2, 0], [0, 1]])], [np.array([0, -0.5, 0.2])])
+    yield "a line on a face of the box", Network([np.array([[1.0, 0], [0, 1]])], [np.array([1.0, 0.3])])
+    yield "zero weights", Network(
+        [np.array([[0.0, 0], [0, 0], [1, -1]]), np.array([[1.0, 1, 0], [0, 0, 0], [0, 0, 1]])],
+        [np.array([1.0, 0, 0]), np.array([-0.5, 0, 0])],
+    )
+    net = random_network(3, [5, 4], 8)
+    W0, W1 = net.layers[0].weights.copy(), net.layers[1].weights
+    b0 = net.layers[0].bias.copy()
+    W0[3], b0[3] = W0[1], b0[1]
+    rank_one = np.outer(W1[:, 0], W1[0])
+    yield "a repeated unit, then a rank-one layer", Network([W0, rank_one], [b0, net.layers[1].bias])
+    # The second layer's first unit is the first layer's, passed on: the same hyperplane twice.
+    W1 = np.zeros((2, 2))
+    W1[0, 0], W1[1] = 1.0, [0.5, -1.0]
+    yield "a unit repeated a layer down", Network(
+        [np.array([[1.0, 0.5], [-0.3, 1]]), W1], [np.zeros(2), np.zeros(2)]
+    )
+
+
+# Networks with a unit constantly 0 on some region, which the MILP (like the
+# paper's formulation, as the README says) loses.
+CONSTANT_ZERO = {"zero weights", "a unit repeated a layer down"}
+
+
+@pytest.mark.parametrize(
+    ("why", "net"), list(degenerate_networks()), ids=lambda x: x if isinstance(x, str) else ""
+)
+@pytest.mark.parametrize("method", ["tree", "milp"])
+def test_degenerate_networks_equal_exhaustive_enumeration(why, net, method):
+    box = Box(-1, 1)
+    result = count_regions(net, box, method=method, return_patterns=True)
+    lower, upper = box.bounds(net.n_inputs)
+    expected = exhaustive_regions(net, lower, upper, TOL)
+    found = {tuple(p) for p in result.unpacked_patterns()}
     assert result.complete
-    assert all(p.regions <= result.regions for p in seen)
+    if method == "milp" and why in CONSTANT_ZERO:
+        assert found < expected
+    else:
+        assert found == expected
+
+
+@pytest.mark.parametrize("where", ["compiled", "python"])
+def test_an_lp_neither_solver_decides_is_a_solver_error(where, monkeypatch):
+    net = random_network(3, [5, 6], 8)
+    if where == "python":
+        monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)
+    monkeypatch.setattr(counting, "SIMPLEX_ITERATION_LIMIT", 0)
+    monkeypatch.setattr(counting, "LP_ITERATION_LIMIT", 0)
+    with pytest.raises(SolverError, match="HiGHS could not decide a feasibility LP"):
+        count_regions(net, Box(-1, 1))
 
 
 @pytest.mark.parametrize(

@@ -192,7 +192,6 @@ def test_design_without_matplotlib_is_a_usage_error(capsys, monkeypatch, tmp_pat
 
 
 def test_design_figure_is_written_atomically(tmp_path, capsys):
-    pytest.importorskip("matplotlib", reason="the design figure needs matplotlib")
     from pyregions import plots
 
     target = tmp_path / "design.png"

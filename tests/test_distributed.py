@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import distributed
 import numpy as np
 import pytest
 
@@ -16,7 +17,6 @@ from pyregions import Box, count_regions
 
 from .reference import random_network
 
-distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
 NET = random_network(5, [16, 14], 3)
 BOX = Box(-1, 1)

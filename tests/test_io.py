@@ -1,11 +1,12 @@
 """Tests of importing PyTorch and ONNX models.
 
-Needs ``pip install torch onnx onnxscript`` (onnxscript only for the default
-``torch.onnx.export`` of torch >= 2.9); tests skip what is missing.
+torch, onnx and onnxscript (for the default ``torch.onnx.export`` of
+torch >= 2.9) come with the ``test`` extra: nothing here is skipped.
 """
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import warnings
@@ -44,7 +45,7 @@ def assert_same_network(net, weights, biases, output=None):
 
 @pytest.fixture
 def torch():
-    return pytest.importorskip("torch", reason="PyTorch import needs pip install torch")
+    return importlib.import_module("torch")
 
 
 def sequential(torch, sizes, seed=0):
@@ -201,7 +202,7 @@ def test_missing_dependency_names_the_extra(monkeypatch, tmp_path):
 
 @pytest.fixture
 def onnx():
-    return pytest.importorskip("onnx", reason="ONNX import needs pip install onnx")
+    return importlib.import_module("onnx")
 
 
 def test_onnx_legacy_export_equals_torch(torch, onnx, tmp_path):
@@ -231,9 +232,6 @@ def test_onnx_legacy_export_equals_torch(torch, onnx, tmp_path):
 
 
 def test_onnx_default_export_equals_torch(torch, onnx, tmp_path):
-    pytest.importorskip(
-        "onnxscript", reason="torch's default ONNX exporter needs pip install onnxscript"
-    )
     nn = torch.nn
     torch.manual_seed(3)
     module = nn.Sequential(
@@ -637,9 +635,6 @@ def test_onnx_legacy_export_of_maxout_equals_torch(torch, onnx, tmp_path, kind):
 
 @pytest.mark.parametrize("kind", ["maxout", "mixed"])
 def test_onnx_default_export_of_maxout_equals_torch(torch, onnx, tmp_path, kind):
-    pytest.importorskip(
-        "onnxscript", reason="torch's default ONNX exporter needs pip install onnxscript"
-    )
     module = maxout_sequential(torch, kind)
     path = tmp_path / "dynamo.onnx"
     with warnings.catch_warnings():

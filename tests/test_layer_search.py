@@ -8,7 +8,7 @@ import pytest
 from pyregions import Box, _layer_search, count_regions, counting
 from pyregions.tightening import preactivation_bounds
 
-from .reference import exhaustive_regions, random_network
+from .reference import exhaustive_regions, network_on_slice, pattern_is_region, random_network
 
 
 def problem_of(net, box):
@@ -68,31 +68,63 @@ def test_lps_the_simplex_leaves_undecided_go_to_highs(monkeypatch):
     assert patterns_of(result) == exhaustive_regions(net, lower, upper, counting.DEFAULT_TOL)
 
 
-def test_an_error_in_a_progress_callback_reaches_the_caller():
-    net = random_network(5, [24, 24], 3)  # about 2.5 s, nearly all in the compiled search
+SLOW = random_network(5, [24, 24], 3)  # about 2.5 s, nearly all in the compiled search
+
+
+def test_an_error_in_a_progress_callback_reaches_the_caller(report_every_tick):
+    reports = []
 
     def fail(progress):
-        if progress.regions > 100:
+        reports.append(progress)
+        if len(reports) == 3:
             raise RuntimeError("stop here")
 
     with pytest.raises(RuntimeError, match="stop here"):
-        count_regions(net, Box(-1, 1), progress=fail)
+        count_regions(SLOW, Box(-1, 1), progress=fail)
+    assert len(reports) == 3
 
 
-def test_ctrl_c_in_a_progress_callback_ends_the_count_cleanly():
-    net = random_network(5, [24, 24], 3)
+@pytest.mark.parametrize("stop", ["ctrl-c", "time limit"])
+def test_a_compiled_search_stopped_at_a_tick_keeps_what_it_found(stop, clock, report_every_tick):
+    reports = []
 
-    def interrupt(progress):
-        if progress.regions > 100:
-            raise KeyboardInterrupt
+    def third_tick(progress):
+        reports.append(progress)
+        if len(reports) == 3:
+            if stop == "ctrl-c":
+                raise KeyboardInterrupt
+            clock.expire()
 
-    partial = count_regions(net, Box(-1, 1), progress=interrupt, return_patterns=True)
-    assert not partial.complete and 100 < partial.regions
+    partial = count_regions(
+        SLOW, Box(-1, 1), progress=third_tick, return_patterns=True, time_limit=3600, seed=0
+    )
+    assert not partial.complete and len(reports) == 3
+    # The compiled loop ticks every TICK_NODES nodes: a ctrl-c stops it at the
+    # third tick, a time limit at the fourth; the root was the first, in Python.
+    assert reports[-1].nodes == 2 * _layer_search.TICK_NODES
+    assert 0 < reports[-1].regions <= partial.regions < 3 * _layer_search.TICK_NODES
     assert len(patterns_of(partial)) == partial.regions
+    lower, upper = -np.ones(5), np.ones(5)
+    sample = {tuple(p) for p in partial.unpacked_patterns()[:: max(partial.regions // 20, 1)]}
+    assert all(
+        pattern_is_region(SLOW, np.array(p), lower, upper, counting.DEFAULT_TOL) for p in sample
+    )
 
 
-def test_a_time_limit_stops_a_compiled_search():
-    net = random_network(5, [24, 24], 3)
-    partial = count_regions(net, Box(-1, 1), time_limit=0.5, return_patterns=True)
-    assert not partial.complete and 0 < partial.regions
-    assert len(patterns_of(partial)) == partial.regions
+@pytest.mark.parametrize(("widths", "seed"), [([5, 4], 4), ([8], 7)])
+def test_the_compiled_search_at_784_inputs_against_a_random_plane(widths, seed):
+    # Too many patterns to try each in 784 dimensions: every region of a
+    # random plane (enumerated there) must be found, and every region found
+    # (a sample) must be one, by LPs that share nothing with the search.
+    net = random_network(784, widths, seed)
+    found = patterns_of(count_regions(net, Box(0, 1), return_patterns=True, seed=seed))
+    lower, upper = np.zeros(784), np.ones(784)
+    # Near three random corners: the plane crosses many units' hyperplanes.
+    points = 0.5 + 0.45 * np.random.default_rng(seed).choice([-1.0, 1.0], size=(3, 784))
+    sliced, t_lower, t_upper, domain = network_on_slice(net, points, lower, upper)
+    in_plane = exhaustive_regions(sliced, t_lower, t_upper, 1e-6, domain=domain)
+    assert len(in_plane) >= 5 and in_plane <= found
+    rng = np.random.default_rng(seed)
+    sample = [np.array(p) for p in sorted(found)]
+    sample = [sample[i] for i in rng.choice(len(sample), size=min(40, len(sample)), replace=False)]
+    assert all(pattern_is_region(net, p, lower, upper, counting.DEFAULT_TOL) for p in sample)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import re
+from importlib.resources import files
 
 import numpy as np
 import pytest
@@ -18,64 +20,58 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture
 def matplotlib():
-    return pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
+    return importlib.import_module("matplotlib")
 
 
-def split_slice(network, found, tol):
-    """Every region of the slice, by splitting it by each unit's line in turn:
-    a reference that shares only the geometry with the count's patterns.
-
-    Returns ``(polygons, patterns)``.
-    """
-    C, d = plots._first_layer(found.slice.network(network))
-    pieces = [(found.slice_polygon, [], C, d)]
-    for l, layer in enumerate(network.layers):
-        split = []
-        for polygon, states, C, d in pieces:
-            for part, state in split_layer(polygon, C, d, tol):
-                nxt = plots._next_layer(network.layers[l + 1], state, C, d) \
-                    if l + 1 < len(network.layers) else (None, None)
-                split.append((part, [*states, state], *nxt))
-        pieces = split
-    polygons = [polygon for polygon, *_ in pieces]
-    patterns = np.array([np.concatenate(states) for _, states, *_ in pieces], dtype=bool)
-    return polygons, patterns.reshape(len(polygons), network.n_hidden)
+def area(polygon):
+    """Shoelace area."""
+    x, y = polygon.T
+    return 0.5 * abs(x @ np.roll(y, -1) - y @ np.roll(x, -1))
 
 
-def split_layer(polygon, C, d, tol):
-    """The parts of ``polygon`` on which every unit of one layer keeps its state."""
-    done = []
-    stack = [(polygon, np.full(len(d), -1, dtype=np.int8))]
-    while stack:
-        polygon, forced = stack.pop()
-        S = polygon @ C.T + d
-        # Units already split on keep their side, whatever rounding says.
-        straddle = (S.max(axis=0) > 0) & (S.min(axis=0) < 0) & (forced < 0)
-        if not straddle.any():
-            done.append((polygon, np.where(forced >= 0, forced == 1, S.max(axis=0) > 0)))
-            continue
-        j = int(np.argmax(straddle))
-        for side, sign in ((0, 1.0), (1, -1.0)):
-            part = plots._clip(polygon, sign * C[j], -sign * d[j])
-            if plots._thickness(part) >= tol:
-                state = forced.copy()
-                state[j] = side
-                stack.append((part, state))
-    return done
+def inside(polygon, t):
+    """Which points ``t`` lie strictly inside the convex ``polygon``."""
+    edges = np.roll(polygon, -1, axis=0) - polygon
+    offsets = t[:, None, :] - polygon[None]
+    cross = edges[None, :, 0] * offsets[..., 1] - edges[None, :, 1] * offsets[..., 0]
+    return (cross > 0).all(axis=1) | (cross < 0).all(axis=1)
 
 
-def areas(found):
-    return np.array([plots._area(polygon) for polygon in found.polygons])
-
-
-def check_regions(net, found):
-    """Polygons tile the slice, and each one's pattern is the network's there."""
-    total = plots._area(found.slice_polygon)
-    assert areas(found).sum() == pytest.approx(total, rel=1e-9)
-    assert (areas(found) > 0).all()
+def check_regions(net, box, found, samples=4000):
+    """The polygons tile the slice of the box, and the network's pattern at
+    points sampled in each one is the one drawn there."""
+    rng = np.random.default_rng(0)
+    lower, upper = box.bounds(net.n_inputs)
     assert len({row.tobytes() for row in found.patterns}) == len(found.polygons)
-    centroids = np.array([polygon.mean(axis=0) for polygon in found.polygons])
-    assert (net.activation_patterns(found.to_inputs(centroids)) == found.patterns).all()
+    assert sum(map(area, found.polygons)) == pytest.approx(area(found.slice_polygon), rel=1e-9)
+    # Points in each polygon (convex combinations of its vertices) have its pattern.
+    for polygon, pattern in zip(found.polygons, found.patterns):
+        assert area(polygon) > 0
+        t = rng.dirichlet(np.ones(len(polygon)), size=8) @ polygon
+        x = found.to_inputs(t)
+        assert np.all((x >= lower - 1e-9) & (x <= upper + 1e-9))
+        assert (net.activation_patterns(x) == pattern).all()
+    # Points of the slice drawn at random fall in exactly one polygon, those
+    # outside the box in none.
+    low, high = found.slice_polygon.min(axis=0), found.slice_polygon.max(axis=0)
+    t = rng.uniform(low, high, size=(samples, 2))
+    x = found.to_inputs(t)
+    in_box = np.all((x >= lower) & (x <= upper), axis=1)
+    hits = np.array([inside(polygon, t) for polygon in found.polygons])
+    assert (hits.sum(axis=0) == in_box).all()
+    drawn = found.patterns[hits.argmax(axis=0)[in_box]]
+    assert (net.activation_patterns(x[in_box]) == drawn).all()
+
+
+def check_coordinates(found, points):
+    """``to_inputs`` maps the plane's coordinates isometrically through the points."""
+    np.testing.assert_allclose(found.to_inputs(found.coordinates), points, atol=1e-12)
+    t = np.random.default_rng(1).normal(size=(6, 2))
+    if found.n_dims == 1:
+        t[:, 1] = 0.5  # the strip's dummy coordinate
+    x = found.to_inputs(t)
+    distances = np.linalg.norm(t[:, None] - t[None], axis=2)
+    np.testing.assert_allclose(np.linalg.norm(x[:, None] - x[None], axis=2), distances, atol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -91,9 +87,10 @@ def test_polygons_of_a_2_input_network_tile_the_box_and_match_the_count(widths, 
     net = random_network(2, widths, seed)
     box = Box(-1, 1)
     found = plots.slice_regions(net, box, points)
-    check_regions(net, found)
+    check_regions(net, box, found)
+    check_coordinates(found, points)
     # The plane is the whole input space: the slice is the box.
-    assert plots._area(found.slice_polygon) == pytest.approx(4.0, rel=1e-12)
+    assert area(found.slice_polygon) == pytest.approx(4.0, rel=1e-12)
     assert len(found.polygons) == count_regions(net, box).regions
 
 
@@ -101,7 +98,8 @@ def test_intervals_of_a_1_input_network_tile_the_line_and_match_the_count():
     net = random_network(1, [5, 4], 4)
     box = Box(-1, 1)
     found = plots.slice_regions(net, box, [[0.3], [-0.2]])
-    check_regions(net, found)
+    check_regions(net, box, found)
+    check_coordinates(found, [[0.3], [-0.2]])
     lengths = [np.ptp(polygon[:, 0]) for polygon in found.polygons]
     assert sum(lengths) == pytest.approx(2.0, rel=1e-9)
     assert len(found.polygons) == count_regions(net, box).regions
@@ -122,8 +120,8 @@ def test_random_784_input_slice_holds_every_sampled_pattern():
     net = random_network(784, [12, 10], 5)
     points = np.random.default_rng(5).random((3, 784))
     found = plots.slice_regions(net, Box(0, 1), points)
-    check_regions(net, found)
-    assert np.allclose(found.to_inputs(found.coordinates), points)
+    check_regions(net, Box(0, 1), found)
+    check_coordinates(found, points)
     sampled = grid_patterns(net, found)
     drawn = {row.tobytes() for row in found.patterns}
     assert sampled <= drawn
@@ -131,26 +129,61 @@ def test_random_784_input_slice_holds_every_sampled_pattern():
 
 
 @pytest.mark.parametrize("rows", [3, 2])
-def test_regions_of_the_count_are_those_of_splitting_the_slice(rows):
+def test_regions_drawn_are_those_counted_in_the_slice(rows):
     net = random_network(784, [10, 8], 6)
     points = np.random.default_rng(6).random((rows, 784))
     found = plots.slice_regions(net, Box(0, 1), points)
-    check_regions(net, found)
-    polygons, patterns = split_slice(net, found, 1e-6)
-    order = np.lexsort(found.patterns.T)
-    assert (patterns[np.lexsort(patterns.T)] == found.patterns[order]).all()
-    split_areas = np.array([plots._area(p) for p in polygons])[np.lexsort(patterns.T)]
-    assert np.allclose(split_areas, areas(found)[order], rtol=1e-9, atol=1e-12)
+    check_regions(net, Box(0, 1), found)
+    check_coordinates(found, points)
+    counted = count_regions(net, Box(0, 1), through=points, tol=1e-6, return_patterns=True)
+    assert {row.tobytes() for row in found.patterns} == {
+        row.tobytes() for row in counted.unpacked_patterns()
+    }
 
 
-def test_png_is_written_for_a_plane_and_a_line(matplotlib, tmp_path):
+@pytest.fixture
+def figures(monkeypatch):
+    """The figures written, as they were saved."""
+    saved = []
+    write = plots._write_atomically
+
+    def recorded(figure, path):
+        saved.append(figure)
+        return write(figure, path)
+
+    monkeypatch.setattr(plots, "_write_atomically", recorded)
+    return saved
+
+
+def check_figure(figure, path, found, size):
+    """One filled polygon per region, the count in the title, and a PNG of
+    ``size`` pixels that is not blank."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.image import imread
+
+    axes = figure.axes[0]
+    (collection,) = [c for c in axes.collections if isinstance(c, PolyCollection)]
+    drawn = [path.vertices for path in collection.get_paths()]
+    assert len(drawn) == len(found.polygons)
+    for vertices, polygon in zip(drawn, found.polygons):
+        np.testing.assert_allclose(vertices[: len(polygon)], polygon)
+    assert axes.get_title().startswith(f"{len(found.polygons)} linear regions on the {found.slice.kind}")
+    image = imread(path)
+    assert path.read_bytes().startswith(PNG_MAGIC) and image.shape[:2] == size
+    assert len(np.unique(image.reshape(-1, image.shape[2]), axis=0)) > len(found.polygons)
+
+
+def test_png_is_written_for_a_plane_and_a_line(matplotlib, tmp_path, figures):
     net = random_network(784, [6, 6], 8)
     points = np.random.default_rng(8).random((3, 784))
-    for name, rows, colour in (("plane", 3, "pattern"), ("function", 3, "function"),
-                               ("line", 2, "pattern")):
+    for name, rows, colour, size in (("plane", 3, "pattern", (720, 840)),
+                                     ("function", 3, "function", (720, 840)),
+                                     ("line", 2, "pattern", (312, 1080))):
         path = tmp_path / f"{name}.png"
         assert plots.plot_regions(net, Box(0, 1), points[:rows], path, colour=colour) == path
-        assert path.read_bytes().startswith(PNG_MAGIC)
+        check_figure(figures[-1], path, plots.slice_regions(net, Box(0, 1), points[:rows]), size)
+    faces = [figure.axes[0].collections[0].get_facecolors() for figure in figures[:2]]
+    assert faces[0].shape == faces[1].shape and not np.allclose(faces[0], faces[1])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["function.png", "line.png", "plane.png"]
 
 
@@ -201,14 +234,37 @@ def model(tmp_path):
     return path
 
 
-def test_cli_plot_writes_the_figure(matplotlib, model, tmp_path, capsys):
-    through = tmp_path / "p.npy"
-    np.save(through, np.random.default_rng(9).random((3, 4)))
+def test_cli_plot_writes_the_figure(matplotlib, model, tmp_path, capsys, figures):
+    points = np.random.default_rng(9).random((3, 4))
+    np.save(tmp_path / "p.npy", points)
     out = tmp_path / "regions.png"
-    assert main(["plot", str(model), "--box", "0:1", "--through", str(through),
+    assert main(["plot", str(model), "--box", "0:1", "--through", str(tmp_path / "p.npy"),
                  "--out", str(out), "--colour", "function"]) == 0
     assert capsys.readouterr().out == f"Figure written to {out}\n"
-    assert out.read_bytes().startswith(PNG_MAGIC)
+    net = Network.load(model)
+    check_figure(figures[-1], out, plots.slice_regions(net, Box(0, 1), points), (720, 840))
+
+
+def test_cli_plot_of_a_line_in_a_box_file(matplotlib, model, tmp_path, capsys, figures):
+    points = np.array([[-0.5, 0.1, 0.2, 0.9], [1.5, 0.3, 0.1, -0.2]])
+    np.save(tmp_path / "p.npy", points)
+    box = Box([-1, 0, 0, -0.5], [2, 0.5, 0.5, 1])
+    np.save(tmp_path / "box.npy", np.array(box.bounds(4)))
+    out = tmp_path / "line.png"
+    assert main(["plot", str(model), "--box-file", str(tmp_path / "box.npy"), "--through",
+                 str(tmp_path / "p.npy"), "--out", str(out), "--tol", "1e-4"]) == 0
+    found = plots.slice_regions(Network.load(model), box, points, tol=1e-4)
+    check_regions(Network.load(model), box, found)
+    check_figure(figures[-1], out, found, (312, 1080))
+
+
+def test_cli_plot_without_a_model_draws_the_bundled_example(matplotlib, tmp_path, capsys, figures):
+    points = np.random.default_rng(10).random((3, 784))
+    np.save(tmp_path / "p.npy", points)
+    out = tmp_path / "bundled.png"
+    assert main(["plot", "--through", str(tmp_path / "p.npy"), "--out", str(out)]) == 0
+    bundled = Network.load(files("pyregions") / "data" / "mnist_784_8_8.npz")
+    check_figure(figures[-1], out, plots.slice_regions(bundled, Box(0, 1), points), (720, 840))
 
 
 @pytest.mark.parametrize(

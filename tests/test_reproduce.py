@@ -24,8 +24,6 @@ from pyregions import (
 from pyregions.reproduce import COLUMNS, reproduce_serra2018
 from pyregions.training import error_rate
 
-pytest.importorskip("matplotlib", reason="the experiment's figures need matplotlib")
-
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 TINY = {"configurations": [(1, 2), (2, 1)], "seeds": [0, 1], "epochs": 1}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -214,6 +212,19 @@ def test_progress_lines_go_to_stderr(tmp_path, data, capsys):
     assert "784-2-1-10 seed 0: " in captured.err and " regions in " in captured.err
 
 
+def one_unit_regions(net):
+    """Regions over [0, 1]^784 of a network with one first-layer ReLU h: one
+    where h is inactive (every later unit constant), and on the segment of
+    h > 0 one piece more than the second-layer units crossing 0 inside it."""
+    (w,), (b,) = net.layers[0].weights, net.layers[0].bias
+    low, high = b + np.minimum(w, 0).sum(), b + np.maximum(w, 0).sum()
+    v, c = net.layers[1].weights[:, 0], net.layers[1].bias
+    moving = v != 0
+    crossings = np.unique(-c[moving] / v[moving])
+    inside = crossings[(crossings > max(low, 0.0)) & (crossings < high)]
+    return int(low < 0) + (1 + len(inside) if high > 0 else 0)
+
+
 @pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"MNIST not found at {MNIST_DIR}")
 def test_real_mnist_one_network(tmp_path):
     done = reproduce_serra2018(
@@ -221,9 +232,8 @@ def test_real_mnist_one_network(tmp_path):
         configurations=[(1, 21)], seeds=[0], epochs=1,
     )
     (row,) = done.rows
-    # One first-layer ReLU leaves a constant on its inactive side (1 region)
-    # and a line cut by 21 points on its active side (22): Theorem 1's 23.
-    assert 1 <= row["regions"] <= row["serra2018"] == 23
+    net = Network.load(tmp_path / reproduce.NETWORKS_DIR / "n1-1_seed-0.npz")
+    assert row["regions"] == one_unit_regions(net) and row["serra2018"] == 23
     assert row["test_error"] < 0.8
 
 

@@ -8,7 +8,7 @@ import pytest
 from pyregions import Box, ShapeError, UnsupportedLayerError, count_regions
 from pyregions.slices import Slice
 
-from .reference import exhaustive_regions, random_maxout_network, random_network
+from .reference import exhaustive_regions, network_on_slice, random_maxout_network, random_network
 
 TOL = 1e-6
 
@@ -20,12 +20,9 @@ def slice_patterns(net, box, points, **kwargs):
 
 
 def exhaustive_in_slice(net, box, points):
-    """Exhaustive enumeration on the network restricted to the slice (independent LPs)."""
-    lower, upper = box.bounds(net.n_inputs)
-    plane = Slice.through(points, lower, upper)
-    return exhaustive_regions(
-        plane.network(net), plane.lower, plane.upper, TOL, domain=(plane.rows, plane.rhs)
-    )
+    """Exhaustive enumeration on the network restricted to the slice, projected here."""
+    sliced, lower, upper, domain = network_on_slice(net, points, *box.bounds(net.n_inputs))
+    return exhaustive_regions(sliced, lower, upper, TOL, domain=domain)
 
 
 @pytest.mark.parametrize(("n_inputs", "widths", "seed"), [(3, [4, 3], 0), (5, [3, 3], 1), (784, [3, 3], 2)])

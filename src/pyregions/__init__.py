@@ -12,12 +12,14 @@ from .domain import Box
 from .estimation import RegionEstimate, estimate_regions
 from .exceptions import (
     CheckpointError,
+    DatasetError,
+    ModelFormatError,
     PatternFileError,
     PyRegionsError,
     ShapeError,
     SolverError,
-    ThinRegionWarning,
     UnsupportedLayerError,
+    WorkerStartError,
 )
 from .network import Network
 from .patterns import read_patterns
@@ -28,6 +30,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Box",
     "CheckpointError",
+    "DatasetError",
+    "ModelFormatError",
     "Network",
     "PatternFileError",
     "PreactivationBounds",
@@ -37,8 +41,8 @@ __all__ = [
     "PyRegionsError",
     "ShapeError",
     "SolverError",
-    "ThinRegionWarning",
     "UnsupportedLayerError",
+    "WorkerStartError",
     "bounds",
     "count_regions",
     "estimate_regions",

@@ -1,4 +1,4 @@
-"""Exceptions and warnings raised by pyregions.
+"""Exceptions raised by pyregions.
 
 Every error derives from :class:`PyRegionsError`; each subclass also derives
 from the builtin it refines, so ``except ValueError`` keeps working.
@@ -16,7 +16,6 @@ __all__ = [
     "DatasetError",
     "ModelFormatError",
     "WorkerStartError",
-    "ThinRegionWarning",
 ]
 
 
@@ -56,6 +55,3 @@ class WorkerStartError(PyRegionsError, RuntimeError):
     """Local worker processes could not start, typically because the main
     script they import again has no ``if __name__ == "__main__":`` guard."""
 
-
-class ThinRegionWarning(UserWarning):
-    """Some region is thinner than the tolerance and may have been missed."""
