@@ -185,6 +185,23 @@ def test_a_lost_worker_loses_no_subtree(serial):
     assert sorted(found) == sorted(tuple(row) for row in serial.unpacked_patterns())
 
 
+def test_a_time_limit_reaches_the_worker_processes():
+    problem = _problem(NET)
+    cut, _, _ = counting._frontier(problem, np.random.default_rng(0), 6, None)
+    todo = deque(counting._prefixes(cut))
+    parts = []
+    workers = counting._Workers(1, problem, True, time.time() - 1, lambda: 0)  # already late
+    try:
+        workers.ready.result()
+        workers.feed(todo)
+        while workers.running:
+            parts.extend(part for _, part in workers.finished(todo, wait_for_one=True))
+    finally:
+        workers.close()
+    assert parts and not any(part.complete for part in parts)
+    assert all(part.regions == 0 for part in parts)  # stopped before their first leaf
+
+
 def test_workers_that_stop_as_they_start_give_one_clear_error():
     workers = object.__new__(counting._Workers)
     workers.count, workers.running = 1, {}

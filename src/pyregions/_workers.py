@@ -18,7 +18,7 @@ import signal
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from multiprocessing.managers import SyncManager
 
-__all__ = ["STOP_GRACE", "WorkerPool", "shared_queue", "stop_requested"]
+__all__ = ["STOP_GRACE", "WorkerPool", "shared_queue", "sigint_blocked", "stop_requested"]
 
 # Seconds an interrupted parent waits for its workers' partial results.
 STOP_GRACE = 0.5
@@ -48,7 +48,7 @@ def shared_queue():
     """A queue that can be passed to pool workers with their tasks, served
     by a manager process that leaves Ctrl-C to the parent as they do."""
     manager = SyncManager(ctx=multiprocessing.get_context("spawn"))
-    with _sigint_blocked():
+    with sigint_blocked():
         manager.start(_ignore_sigint)
     try:
         yield manager.Queue()
@@ -57,7 +57,7 @@ def shared_queue():
 
 
 @contextlib.contextmanager
-def _sigint_blocked():
+def sigint_blocked():
     """Block SIGINT in this thread: a Ctrl-C meanwhile is delivered after."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
@@ -79,7 +79,7 @@ class WorkerPool(ProcessPoolExecutor):
     def submit(self, fn, /, *args, **kwargs) -> Future:
         # Workers are started in here: they inherit SIGINT blocked, until
         # they ignore it, so that none dies of a Ctrl-C while starting.
-        with _sigint_blocked():
+        with sigint_blocked():
             return super().submit(fn, *args, **kwargs)
 
     def stop(self, futures) -> set[Future]:

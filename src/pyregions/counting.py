@@ -779,6 +779,11 @@ class _SubtreeRun:
                     if workers is not None:
                         self._gather(state, workers)
                     return False
+        except KeyboardInterrupt:
+            # Between two subtrees: what is recorded stands (_take is atomic).
+            if workers is not None:
+                self._gather(state, workers)
+            return False
         finally:
             if workers is not None:
                 workers.close()
@@ -831,16 +836,18 @@ class _SubtreeRun:
                 self._take(state, prefix, part)
 
     def _take(self, state, prefix, part: _Subtree) -> bool:
-        """Record a subtree's result; False if it stopped short."""
-        if part.children is not None:
-            # Pending before finished: a checkpoint saved in between must
-            # not lose the unvisited nodes.
-            state.pending.extend(part.children)
-        elif not part.complete:
-            self.partial.append(part)
-            return False
-        self._finish(state, prefix, part)
-        return True
+        """Record a subtree's result, whole even on Ctrl-C (a checkpoint
+        saved half-way would count it twice); False if it stopped short."""
+        with _workers.sigint_blocked():
+            if part.children is not None:
+                # Pending before finished: a checkpoint saved in between must
+                # not lose the unvisited nodes.
+                state.pending.extend(part.children)
+            elif not part.complete:
+                self.partial.append(part)
+                return False
+            self._finish(state, prefix, part)
+            return True
 
     def _run_on_executor(self, state: CheckpointState) -> bool:
         executor = self.executor
