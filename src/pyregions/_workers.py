@@ -31,10 +31,12 @@ def stop_requested() -> bool:
     return _stop_flag is not None and bool(_stop_flag.value)
 
 
-def _start_worker(flag) -> None:
+def _start_worker(flag, setup, setup_args) -> None:
     global _stop_flag
     _stop_flag = flag
     _ignore_sigint()
+    if setup is not None:
+        setup(*setup_args)
 
 
 def _ignore_sigint() -> None:
@@ -67,14 +69,15 @@ def sigint_blocked():
 
 
 class WorkerPool(ProcessPoolExecutor):
-    """A process pool of ``jobs`` spawned workers that ignore SIGINT."""
+    """A process pool of ``jobs`` spawned workers that ignore SIGINT; each
+    then runs ``setup(*setup_args)``, if given."""
 
-    def __init__(self, jobs: int):
+    def __init__(self, jobs: int, setup=None, setup_args=()):
         # spawn, not fork: HiGHS may hold threads that a fork would not copy.
         context = multiprocessing.get_context("spawn")
         self._stop_flag = context.RawValue("b", 0)
         super().__init__(jobs, mp_context=context, initializer=_start_worker,
-                         initargs=(self._stop_flag,))
+                         initargs=(self._stop_flag, setup, setup_args))
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         # Workers are started in here: they inherit SIGINT blocked, until

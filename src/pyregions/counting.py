@@ -107,13 +107,12 @@ import ast
 import inspect
 import multiprocessing
 import os
-import signal
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -981,10 +980,7 @@ class _Workers:
         self._start()
 
     def _start(self) -> None:
-        self.pool = ProcessPoolExecutor(
-            self.count, mp_context=self.context, initializer=_start_worker,
-            initargs=(self.split_request,),
-        )
+        self.pool = _workers.WorkerPool(self.count, _keep_split_request, (self.split_request,))
         self.ready = self.pool.submit(_warm_up)
         self.ready.add_done_callback(self._freed)
 
@@ -1066,16 +1062,15 @@ class _Workers:
 
 
 # In a local worker process: the event by which the main process asks its
-# searches to split (set by _start_worker).
+# searches to split (set by _keep_split_request).
 _split_request = None
 
 
-def _start_worker(split_request) -> None:
-    """Initializer of a local worker process. Ctrl-C is the main process's
-    to handle: it asks the workers to split, and they answer at once."""
+def _keep_split_request(split_request) -> None:
+    """Set-up of a local worker process (which leaves Ctrl-C to the main
+    one: it asks the workers to split, and they answer at once)."""
     global _split_request
     _split_request = split_request
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _warm_up() -> None:
