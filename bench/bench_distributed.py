@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from pyregions import Box, count_regions
-from pyregions import counting
+from pyregions.counting.problem import TreeProblem
+from pyregions.counting.settings import DEFAULT_TOL
+from pyregions.counting.subtree import count_subtree, frontier
 from pyregions.tightening import preactivation_bounds
-
 from tests.reference import random_network
 
 from .conftest import compare
@@ -39,8 +40,8 @@ def test_dask_workers(record, note, workers):
 def test_overhead_per_task(record, note):
     """A subtree task that does almost nothing: a prefix that is a whole pattern."""
     lower, upper = BOX.bounds(NET.n_inputs)
-    problem = counting._TreeProblem.build(
-        NET, lower, upper, preactivation_bounds(NET, BOX), counting.DEFAULT_TOL
+    problem = TreeProblem.build(
+        NET, lower, upper, preactivation_bounds(NET, BOX), DEFAULT_TOL
     )
     leaf = count_regions(NET, BOX, return_patterns=True).unpacked_patterns()[0]
     prefix = tuple(bool(b) for b in leaf[list(problem.order)])
@@ -50,11 +51,11 @@ def test_overhead_per_task(record, note):
         dashboard_address=None, silence_logs=50,
     ) as cluster, distributed.Client(cluster) as client:
         executor = client.get_executor()
-        executor.submit(counting._count_subtree, problem, prefix, 0, None, None).result()
+        executor.submit(count_subtree, problem, prefix, 0, None, None).result()
 
         def run_tasks():
             futures = [
-                executor.submit(counting._count_subtree, problem, prefix, i, None, None)
+                executor.submit(count_subtree, problem, prefix, i, None, None)
                 for i in range(tasks)
             ]
             return [f.result() for f in futures]
@@ -62,7 +63,7 @@ def test_overhead_per_task(record, note):
         record(run_tasks, rounds=3)
     local = time.perf_counter()
     for i in range(20):
-        counting._count_subtree(problem, prefix, i, None, None)
+        count_subtree(problem, prefix, i, None, None)
     local = (time.perf_counter() - local) / 20
     note(tasks=tasks, local_seconds_per_task=local)
 
@@ -78,18 +79,18 @@ def simulate(durations: np.ndarray, workers: int) -> float:
 def test_split_study(record, note):
     """Time every subtree of a fine cut, then schedule them on many workers."""
     lower, upper = BOX.bounds(NET.n_inputs)
-    problem = counting._TreeProblem.build(
-        NET, lower, upper, preactivation_bounds(NET, BOX), counting.DEFAULT_TOL
+    problem = TreeProblem.build(
+        NET, lower, upper, preactivation_bounds(NET, BOX), DEFAULT_TOL
     )
     rng = np.random.default_rng(0)
-    prefixes, complete, _ = counting._frontier(problem, rng, 1024, None)
+    prefixes, complete, _ = frontier(problem, rng, 1024, None)
     assert complete
 
     def time_subtrees():
         durations = []
         for prefix in prefixes:
             started = time.perf_counter()
-            counting._count_subtree(problem, tuple(map(bool, prefix)), 0, None, None)
+            count_subtree(problem, tuple(map(bool, prefix)), 0, None, None)
             durations.append(time.perf_counter() - started)
         return np.array(durations)
 

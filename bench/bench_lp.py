@@ -4,7 +4,7 @@ The LPs of the first RECORD_SECONDS of a count of the bundled MNIST example
 by the Python search (the compiled loop calls the simplex directly, where
 they cannot be recorded; its LPs start from other bases) are recorded
 (rows, rhs and the path's row ids), then replayed through the search's own
-LP (:class:`pyregions.counting._FeasibilityLP`) and through one HiGHS model
+LP (:class:`pyregions.counting.lp.FeasibilityLP`) and through one HiGHS model
 kept in step with the path (rows deleted and appended, re-run from the last
 basis, presolve off), which is how the search used HiGHS before it had its
 own simplex: with HiGHS's default scaling, as the fallback for undecided
@@ -19,8 +19,12 @@ import highspy
 import numpy as np
 import pytest
 
-from pyregions import Box, counting
+from pyregions import Box
 from pyregions._highs import new_model
+from pyregions.counting.lp import FeasibilityLP
+from pyregions.counting.problem import TreeProblem
+from pyregions.counting.search import TreeSearch
+from pyregions.counting.settings import DEFAULT_TOL, SETTINGS
 from pyregions.network import example_network
 from pyregions.tightening import preactivation_bounds
 
@@ -39,15 +43,15 @@ def recorded():
     network = example_network()
     box = Box(0, 1)
     lower, upper = box.bounds(network.n_inputs)
-    problem = counting._TreeProblem.build(
-        network, lower, upper, preactivation_bounds(network, box, method="lp"), counting.DEFAULT_TOL
+    problem = TreeProblem.build(
+        network, lower, upper, preactivation_bounds(network, box, method="lp"), DEFAULT_TOL
     )
-    search = counting._TreeSearch(
+    search = TreeSearch(
         problem, np.random.default_rng(0), deadline=time.time() + RECORD_SECONDS
     )
     # The Python search throughout: the compiled last layer calls the
     # simplex directly, past the LP object recorded here.
-    search.compiled_depth = None
+    search.compiled = None
     lps = []
     solve = search.lp.point_in
 
@@ -61,7 +65,7 @@ def recorded():
 
 
 def simplex_decisions(problem, lps) -> list[bool]:
-    lp = counting._FeasibilityLP(problem.lower, problem.upper, 0, problem.weights[0])
+    lp = FeasibilityLP(problem.lower, problem.upper, 0, problem.weights[0])
     return [lp.point_in(rows, rhs, ids) is not None for rows, rhs, ids in lps]
 
 
@@ -69,8 +73,8 @@ def highs_decisions(problem, lps, *, scaling: bool = True) -> list[bool]:
     n = problem.lower.shape[0]
     highs = new_model(0)
     for option, value in [
-        ("primal_feasibility_tolerance", counting.LP_FEASIBILITY_TOLERANCE),
-        ("dual_feasibility_tolerance", counting.LP_FEASIBILITY_TOLERANCE),
+        ("primal_feasibility_tolerance", SETTINGS.lp_feasibility_tolerance),
+        ("dual_feasibility_tolerance", SETTINGS.lp_feasibility_tolerance),
         ("presolve", "off"), ("simplex_strategy", 1),
     ]:
         highs.setOptionValue(option, value)

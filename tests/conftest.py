@@ -9,9 +9,11 @@ import pytest
 
 from pyregions import counting
 
+from .tuning import tune
+
 
 class ManualClock:
-    """The counting module's clock, whose wall time jumps when told: a
+    """The counting package's clock, whose wall time jumps when told: a
     time limit then ends a count at a chosen event, whatever the machine's
     speed."""
 
@@ -37,7 +39,8 @@ class ManualClock:
 @pytest.fixture
 def clock(monkeypatch):
     manual = ManualClock()
-    monkeypatch.setattr(counting, "time", manual)
+    for module in (counting, counting.milp, counting.run, counting.search):
+        monkeypatch.setattr(module, "time", manual)
     return manual
 
 
@@ -45,15 +48,14 @@ def clock(monkeypatch):
 def report_every_tick(monkeypatch):
     """Progress at every tick of the search (every node in Python, every
     ``TICK_NODES`` in the compiled loop), not four times a second."""
-    monkeypatch.setattr(counting, "PROGRESS_INTERVAL", 0.0)
+    tune(monkeypatch, progress_interval=0.0)
 
 
 @pytest.fixture
 def report_subtrees_only(monkeypatch):
     """Progress only as subtrees finish, and a checkpoint saved after each:
     the events of a cut count, in a known number."""
-    monkeypatch.setattr(counting, "PROGRESS_INTERVAL", float("inf"))
-    monkeypatch.setattr(counting, "CHECKPOINT_INTERVAL", 0.0)
+    tune(monkeypatch, progress_interval=float("inf"), checkpoint_interval=0.0)
 
 
 @pytest.fixture

@@ -8,10 +8,17 @@ import numpy as np
 import pytest
 
 from pyregions import Box, CheckpointError, count_regions
-from pyregions import counting
+from pyregions.checkpoint import CheckpointState, prefix_key
+from pyregions.counting import run as count_run
+from pyregions.counting import settings
+from pyregions.counting.problem import TreeProblem
+from pyregions.counting.search import TreeSearch
+from pyregions.counting.settings import DEFAULT_TOL
+from pyregions.exceptions import SolverError
 from pyregions.tightening import preactivation_bounds
 
 from .reference import random_network
+from .tuning import tune
 
 NET = random_network(4, [7, 6], 5)
 BOX = Box(-1, 1)
@@ -27,20 +34,20 @@ def serial():
 def recorded_subtrees(monkeypatch):
     """The prefixes of the subtrees counted from now on, as checkpoint keys."""
     counted = []
-    original = counting._count_subtree
+    original = count_run.count_subtree
 
     def recorded(problem, prefix, *args, **kwargs):
-        counted.append(counting.prefix_key(prefix))
+        counted.append(prefix_key(prefix))
         return original(problem, prefix, *args, **kwargs)
 
-    monkeypatch.setattr(counting, "_count_subtree", recorded)
+    monkeypatch.setattr(count_run, "count_subtree", recorded)
     return counted
 
 
 def load_state(path):
     with np.load(path) as data:
         key = str(data["fingerprint"])
-    return counting.CheckpointState.load(path, key)
+    return CheckpointState.load(path, key)
 
 
 def resume_counts_only_the_pending(path, monkeypatch, **options):
@@ -48,7 +55,7 @@ def resume_counts_only_the_pending(path, monkeypatch, **options):
     before = load_state(path)
     counted = recorded_subtrees(monkeypatch)
     resumed = count_regions(NET, BOX, checkpoint=path, **options)
-    assert sorted(counted) == sorted(counting.prefix_key(p) for p in before.pending)
+    assert sorted(counted) == sorted(prefix_key(p) for p in before.pending)
     assert not set(counted) & set(before.finished)
     return resumed
 
@@ -59,7 +66,7 @@ def test_a_checkpointed_count_equals_the_serial_one(tmp_path, serial, monkeypatc
     assert result.complete and path.exists()
     np.testing.assert_array_equal(result.patterns, serial.patterns)
     counted = recorded_subtrees(monkeypatch)
-    monkeypatch.setattr(counting, "_frontier", None)  # the tree must not even be cut again
+    monkeypatch.setattr(count_run, "frontier", None)  # the tree must not even be cut again
     again = count_regions(NET, BOX, return_patterns=True, checkpoint=path)
     np.testing.assert_array_equal(again.patterns, serial.patterns)
     assert counted == [] and again.lp_solves == result.lp_solves
@@ -69,7 +76,7 @@ def test_a_checkpointed_count_equals_the_serial_one(tmp_path, serial, monkeypatc
 def test_an_interrupted_count_resumes_to_the_exact_total(tmp_path, serial, monkeypatch, keep):
     path = tmp_path / "count.ckpt"
     calls = {"n": 0}
-    original = counting._count_subtree
+    original = count_run.count_subtree
 
     def interrupted_after_five(*args, **kwargs):
         calls["n"] += 1
@@ -77,10 +84,10 @@ def test_an_interrupted_count_resumes_to_the_exact_total(tmp_path, serial, monke
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(counting, "_count_subtree", interrupted_after_five)
+    monkeypatch.setattr(count_run, "count_subtree", interrupted_after_five)
     # Ctrl-C between two subtrees: the count so far, as within a subtree.
     partial = count_regions(NET, BOX, return_patterns=keep, checkpoint=path)
-    monkeypatch.setattr(counting, "_count_subtree", original)
+    monkeypatch.setattr(count_run, "count_subtree", original)
     state = load_state(path)
     assert len(state.finished) == 5 and state.pending
     assert not partial.complete and partial.regions == sum(f.regions for f in state.finished.values())
@@ -147,25 +154,25 @@ def test_the_milp_keeps_no_checkpoint(tmp_path):
 
 
 def test_large_subtrees_are_split_and_still_exact(serial, monkeypatch):
-    monkeypatch.setattr(counting, "SPLIT_NODES", 20)
+    tune(monkeypatch, split_nodes=20)
     parts = []
-    original = counting._count_subtree
+    original = count_run.count_subtree
 
     def recorded(*args, **kwargs):
         parts.append(original(*args, **kwargs))
         return parts[-1]
 
-    monkeypatch.setattr(counting, "_count_subtree", recorded)
+    monkeypatch.setattr(count_run, "count_subtree", recorded)
     with ThreadPoolExecutor(2) as pool:
         result = count_regions(NET, BOX, return_patterns=True, executor=pool, jobs=2)
     assert result.complete and sum(part.children is not None for part in parts) > 1
     np.testing.assert_array_equal(result.patterns, serial.patterns)
     # No node is searched twice: the parts visit at most the serial search's nodes.
     lower, upper = BOX.bounds(NET.n_inputs)
-    problem = counting._TreeProblem.build(
-        NET, lower, upper, preactivation_bounds(NET, BOX, method="lp"), counting.DEFAULT_TOL
+    problem = TreeProblem.build(
+        NET, lower, upper, preactivation_bounds(NET, BOX, method="lp"), DEFAULT_TOL
     )
-    whole = counting._TreeSearch(problem, np.random.default_rng(0))
+    whole = TreeSearch(problem, np.random.default_rng(0))
     whole.run()
     assert sum(part.nodes for part in parts) <= whole.nodes
 
@@ -196,19 +203,19 @@ def test_subtrees_of_lost_workers_are_rerun_never_counted_twice(serial):
 
 def test_a_subtree_that_always_fails_ends_the_count_with_a_clear_error():
     flaky = FlakyExecutor(failures=10**6)
-    with pytest.raises(counting.SolverError, match="failed 4 times"):
+    with pytest.raises(SolverError, match="failed 4 times"):
         count_regions(NET, BOX, executor=flaky, jobs=2)
     flaky.pool.shutdown()
 
 
 def test_checkpoints_work_the_same_on_an_executor(tmp_path, serial, monkeypatch):
     path = tmp_path / "count.ckpt"
-    monkeypatch.setattr(counting, "SPLIT_NODES", 20)  # splits must survive in the file too
+    tune(monkeypatch, split_nodes=20)  # splits must survive in the file too
     with ThreadPoolExecutor(2) as pool:
         result = count_regions(NET, BOX, return_patterns=True, executor=pool, jobs=2, checkpoint=path)
     np.testing.assert_array_equal(result.patterns, serial.patterns)
     state = load_state(path)
-    assert not state.pending and len(state.finished) > counting.CHECKPOINT_SUBTREES
+    assert not state.pending and len(state.finished) > settings.SETTINGS.checkpoint_subtrees
     counted = recorded_subtrees(monkeypatch)
     again = count_regions(NET, BOX, return_patterns=True, checkpoint=path)  # read back, serially
     np.testing.assert_array_equal(again.patterns, serial.patterns)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, SolverError, _layer_search, bounds, count_regions, counting
-from pyregions.counting import _TreeProblem, _TreeSearch
+from pyregions import Box, Network, SolverError, _layer_search, bounds, count_regions
+from pyregions.counting.problem import TreeProblem
+from pyregions.counting.search import TreeSearch
 from pyregions.tightening import preactivation_bounds
 
 from .reference import exhaustive_regions, random_network
+from .tuning import tune
 
 TOL = 1e-6
 
@@ -61,8 +63,8 @@ def test_shuffled_search_orders_give_the_same_regions():
     reference = None
     for _ in range(4):
         order = np.concatenate([rng.permutation(np.arange(a, a + w)) for a, w in ((0, 4), (4, 4), (8, 3))])
-        problem = _TreeProblem.build(net, lower, upper, pre, TOL, order=order)
-        patterns, complete = _TreeSearch(problem, rng).run()
+        problem = TreeProblem.build(net, lower, upper, pre, TOL, order=order)
+        patterns, complete = TreeSearch(problem, rng).run()
         assert complete
         found = {tuple(p) for p in patterns}
         assert len(found) == patterns.shape[0]
@@ -219,8 +221,8 @@ def test_an_lp_neither_solver_decides_is_a_solver_error(where, monkeypatch):
     net = random_network(3, [5, 6], 8)
     if where == "python":
         monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)
-    monkeypatch.setattr(counting, "SIMPLEX_ITERATION_LIMIT", 0)
-    monkeypatch.setattr(counting, "LP_ITERATION_LIMIT", 0)
+    tune(monkeypatch, simplex_iteration_limit=0)
+    tune(monkeypatch, lp_iteration_limit=0)
     with pytest.raises(SolverError, match="HiGHS could not decide a feasibility LP"):
         count_regions(net, Box(-1, 1))
 
@@ -259,8 +261,8 @@ def test_wrong_argument_types_are_refused():
 def test_a_proof_of_emptiness_holds_wherever_its_rows_are_back_on_the_path():
     net = random_network(3, [2, 3], 0)
     lower, upper = -np.ones(3), np.ones(3)
-    problem = _TreeProblem.build(net, lower, upper, preactivation_bounds(net, Box(-1, 1)), TOL)
-    search = _TreeSearch(problem, np.random.default_rng(0))
+    problem = TreeProblem.build(net, lower, upper, preactivation_bounds(net, Box(-1, 1)), TOL)
+    search = TreeSearch(problem, np.random.default_rng(0))
 
     def push(unit, state):
         search.pattern[unit] = state
@@ -268,7 +270,10 @@ def test_a_proof_of_emptiness_holds_wherever_its_rows_are_back_on_the_path():
 
     def pop(count):
         for _ in range(count):
-            search._pop_row()
+            search.pop_row()
+
+    def refuted(unit, sign):
+        return search.refuted.holds(unit, sign, search.row_ids, search.row_keys)
 
     # Layer 0 (units 0, 1) on the path, then layer 1 (units 2 to 4) entered.
     push(0, True)
@@ -278,20 +283,20 @@ def test_a_proof_of_emptiness_holds_wherever_its_rows_are_back_on_the_path():
     search._record_refutation(4, -1.0, [(2, 1)])
     push(2, True)
     push(3, False)
-    assert search._still_refuted(4, -1.0) and not search._still_refuted(4, 1.0)
+    assert refuted(4, -1.0) and not refuted(4, 1.0)
     pop(2)
     push(2, False)
-    assert not search._still_refuted(4, -1.0)
+    assert not refuted(4, -1.0)
     pop(1)
     push(3, True)
     push(2, True)
-    assert search._still_refuted(4, -1.0)
+    assert refuted(4, -1.0)
     # Another state of the earlier layer: another affine map, so no proof.
     pop(3)
     push(1, True)
     search.layer_rows[1] = 2
     push(2, True)
-    assert not search._still_refuted(4, -1.0)
+    assert not refuted(4, -1.0)
 
 
 @pytest.mark.parametrize("way", ["compiled", "python", "cut", "milp"])

@@ -5,16 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, _layer_search, count_regions, counting
+from pyregions import Box, _layer_search, count_regions
+from pyregions.counting.problem import TreeProblem
+from pyregions.counting.results import unpack_patterns
+from pyregions.counting.settings import DEFAULT_TOL
+from pyregions.counting.subtree import count_subtree
 from pyregions.tightening import preactivation_bounds
 
-from .reference import exhaustive_regions, network_on_slice, pattern_is_region, random_network
+from .reference import (
+    exhaustive_regions,
+    network_on_slice,
+    pattern_is_region,
+    random_network,
+)
+from .tuning import tune
 
 
 def problem_of(net, box):
     lower, upper = box.bounds(net.n_inputs)
     pre = preactivation_bounds(net, box, method="lp")
-    return counting._TreeProblem.build(net, lower, upper, pre, counting.DEFAULT_TOL)
+    return TreeProblem.build(net, lower, upper, pre, DEFAULT_TOL)
 
 
 def patterns_of(result):
@@ -39,7 +49,7 @@ def test_compiled_and_python_searches_find_the_same_regions(n_inputs, widths, se
     assert patterns_of(compiled) == patterns_of(python)
     if n_inputs < 784 and sum(widths) <= 24:  # exhaustive enumeration has 2^units patterns
         lower, upper = box.bounds(n_inputs)
-        assert patterns_of(compiled) == exhaustive_regions(net, lower, upper, counting.DEFAULT_TOL)
+        assert patterns_of(compiled) == exhaustive_regions(net, lower, upper, DEFAULT_TOL)
 
 
 def test_subtrees_cut_anywhere_in_the_last_layer_cover_every_region_once():
@@ -50,8 +60,8 @@ def test_subtrees_cut_anywhere_in_the_last_layer_cover_every_region_once():
     # the nodes they did not visit, at every depth of the last layer.
     pending, found, stopped = [()], [], 0
     while pending:
-        part = counting._count_subtree(problem, pending.pop(), 0, None, node_budget=7)
-        found.extend(map(tuple, counting._unpack(part.patterns, problem.n_hidden)))
+        part = count_subtree(problem, pending.pop(), 0, None, node_budget=7)
+        found.extend(map(tuple, unpack_patterns(part.patterns, problem.n_hidden)))
         if part.children:
             stopped += 1
             pending.extend(part.children)
@@ -62,10 +72,10 @@ def test_subtrees_cut_anywhere_in_the_last_layer_cover_every_region_once():
 
 def test_lps_the_simplex_leaves_undecided_go_to_highs(monkeypatch):
     net = random_network(3, [5, 6], 8)
-    monkeypatch.setattr(counting, "SIMPLEX_ITERATION_LIMIT", 0)
+    tune(monkeypatch, simplex_iteration_limit=0)
     result = count_regions(net, Box(-1, 1), return_patterns=True)
     lower, upper = -np.ones(3), np.ones(3)
-    assert patterns_of(result) == exhaustive_regions(net, lower, upper, counting.DEFAULT_TOL)
+    assert patterns_of(result) == exhaustive_regions(net, lower, upper, DEFAULT_TOL)
 
 
 SLOW = random_network(5, [24, 24], 3)  # about 2.5 s, nearly all in the compiled search
@@ -107,7 +117,7 @@ def test_a_compiled_search_stopped_at_a_tick_keeps_what_it_found(stop, clock, re
     lower, upper = -np.ones(5), np.ones(5)
     sample = {tuple(p) for p in partial.unpacked_patterns()[:: max(partial.regions // 20, 1)]}
     assert all(
-        pattern_is_region(SLOW, np.array(p), lower, upper, counting.DEFAULT_TOL) for p in sample
+        pattern_is_region(SLOW, np.array(p), lower, upper, DEFAULT_TOL) for p in sample
     )
 
 
@@ -127,4 +137,4 @@ def test_the_compiled_search_at_784_inputs_against_a_random_plane(widths, seed):
     rng = np.random.default_rng(seed)
     sample = [np.array(p) for p in sorted(found)]
     sample = [sample[i] for i in rng.choice(len(sample), size=min(40, len(sample)), replace=False)]
-    assert all(pattern_is_region(net, p, lower, upper, counting.DEFAULT_TOL) for p in sample)
+    assert all(pattern_is_region(net, p, lower, upper, DEFAULT_TOL) for p in sample)

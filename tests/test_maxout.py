@@ -7,8 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, UnsupportedLayerError, bounds, count_regions
-from pyregions import counting, preactivation_bounds
+from pyregions import (
+    Box,
+    Network,
+    UnsupportedLayerError,
+    bounds,
+    count_regions,
+    preactivation_bounds,
+)
 from pyregions.checkpoint import prefix_from_key, prefix_key
 from pyregions.cli import main
 from pyregions.estimation import estimate_regions
@@ -16,6 +22,7 @@ from pyregions.exceptions import ShapeError
 from pyregions.network import MaxoutLayer, ReluLayer
 
 from .reference import exhaustive_states, random_maxout_network, random_network
+from .tuning import tune
 
 TOL = 1e-6
 BOX = Box(-1, 1)
@@ -151,7 +158,7 @@ def test_parallel_and_checkpointed_counts_equal_serial(tmp_path):
 def test_large_maxout_subtrees_are_split_and_still_exact(monkeypatch):
     net = random_maxout_network(2, [4, 3], 3, 14)
     serial = count_regions(net, BOX, return_patterns=True, seed=0)
-    monkeypatch.setattr(counting, "SPLIT_NODES", 5)
+    tune(monkeypatch, split_nodes=5)
     with ThreadPoolExecutor(2) as pool:
         result = count_regions(net, BOX, return_patterns=True, executor=pool, jobs=2)
     np.testing.assert_array_equal(result.patterns, serial.patterns)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, bounds, count_regions, counting, milp
+from pyregions import Box, Network, bounds, count_regions, milp
+from pyregions.counting.search import TreeSearch
 
 from .reference import (
     exhaustive_regions,
@@ -215,7 +216,7 @@ def test_ctrl_c_in_the_thin_check_keeps_every_region(monkeypatch):
     everything = count_regions(net, Box(-1, 1), method="milp", thin_tol=0.05)
     assert everything.complete and everything.thin > 0
     searches = []
-    search = counting._TreeSearch.run
+    search = TreeSearch.run
 
     def interrupted_after_three(self, *args, **kwargs):
         searches.append(args)
@@ -223,7 +224,7 @@ def test_ctrl_c_in_the_thin_check_keeps_every_region(monkeypatch):
             raise KeyboardInterrupt
         return search(self, *args, **kwargs)
 
-    monkeypatch.setattr(counting._TreeSearch, "run", interrupted_after_three)
+    monkeypatch.setattr(TreeSearch, "run", interrupted_after_three)
     result = count_regions(net, Box(-1, 1), method="milp", thin_tol=0.05)
     assert not result.complete and len(searches) == 4
     assert result.regions == everything.regions and result.thin <= everything.thin

@@ -16,12 +16,18 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, count_regions, counting, read_patterns
-from pyregions import _layer_search
+from pyregions import Box, Network, _layer_search, count_regions, read_patterns
+from pyregions.counting import run as count_run
+from pyregions.counting.problem import TreeProblem
+from pyregions.counting.results import prefixes_of, unpack_patterns
+from pyregions.counting.settings import DEFAULT_TOL
+from pyregions.counting.subtree import count_subtree, frontier
+from pyregions.counting.workers import Workers
 from pyregions.exceptions import WorkerStartError
 from pyregions.tightening import preactivation_bounds
 
 from .reference import random_network
+from .tuning import tune
 
 NET = random_network(4, [7, 6], 5)
 BOX = Box(-1, 1)
@@ -35,18 +41,18 @@ def serial():
 def _problem(net):
     lower, upper = BOX.bounds(net.n_inputs)
     bounds = preactivation_bounds(net, BOX, method="lp")
-    return counting._TreeProblem.build(net, lower, upper, bounds, counting.DEFAULT_TOL)
+    return TreeProblem.build(net, lower, upper, bounds, DEFAULT_TOL)
 
 
 def _spy_on_workers(monkeypatch) -> list:
     started = []
-    original = counting._Workers
+    original = Workers
 
     def spy(*args, **kwargs):
         started.append(args[0])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(counting, "_Workers", spy)
+    monkeypatch.setattr(count_run, "Workers", spy)
     return started
 
 
@@ -61,8 +67,8 @@ def test_a_count_within_the_fan_out_budget_starts_no_worker(serial, monkeypatch)
 @pytest.mark.parametrize("fan_out", [1, 40])
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_a_count_that_fans_out_equals_the_serial_one(serial, monkeypatch, fan_out, jobs):
-    monkeypatch.setattr(counting, "FAN_OUT_NODES", fan_out)
-    monkeypatch.setattr(counting, "SPLIT_NODES", 20)  # subtrees come back cut, from any process
+    tune(monkeypatch, fan_out_nodes=fan_out)
+    tune(monkeypatch, split_nodes=20)  # subtrees come back cut, from any process
     started = _spy_on_workers(monkeypatch)
     result = count_regions(NET, BOX, return_patterns=True, jobs=jobs, seed=1)
     assert started == [jobs - 1]  # this process is the first job
@@ -71,8 +77,8 @@ def test_a_count_that_fans_out_equals_the_serial_one(serial, monkeypatch, fan_ou
 
 
 def test_a_fanned_out_count_writes_each_pattern_once_and_resumes(serial, monkeypatch, tmp_path):
-    monkeypatch.setattr(counting, "FAN_OUT_NODES", 5)
-    monkeypatch.setattr(counting, "CHECKPOINT_SUBTREES", 2)  # subtrees larger than 5 nodes
+    tune(monkeypatch, fan_out_nodes=5)
+    tune(monkeypatch, checkpoint_subtrees=2)  # subtrees larger than 5 nodes
     started = _spy_on_workers(monkeypatch)
     path, checkpoint = tmp_path / "p.bin", tmp_path / "c.ckpt"
     result = count_regions(NET, BOX, patterns=path, checkpoint=checkpoint, jobs=2)
@@ -84,23 +90,23 @@ def test_a_fanned_out_count_writes_each_pattern_once_and_resumes(serial, monkeyp
 
 
 def test_a_fanned_out_count_stopped_short_resumes_to_the_exact_total(serial, monkeypatch, tmp_path):
-    monkeypatch.setattr(counting, "FAN_OUT_NODES", 5)
-    monkeypatch.setattr(counting, "CHECKPOINT_SUBTREES", 2)  # subtrees larger than 5 nodes
+    tune(monkeypatch, fan_out_nodes=5)
+    tune(monkeypatch, checkpoint_subtrees=2)  # subtrees larger than 5 nodes
     started = _spy_on_workers(monkeypatch)
-    original = counting._SubtreeRun._count_here
+    original = count_run.SubtreeRun._count_here
 
     def out_of_time_once_fanned_out(self, *args):
         if started:
             self.deadline = time.time() - 1.0  # this process's next subtree stops at once
         return original(self, *args)
 
-    monkeypatch.setattr(counting._SubtreeRun, "_count_here", out_of_time_once_fanned_out)
+    monkeypatch.setattr(count_run.SubtreeRun, "_count_here", out_of_time_once_fanned_out)
     checkpoint = tmp_path / "c.ckpt"
     stopped = count_regions(NET, BOX, return_patterns=True, jobs=2, checkpoint=checkpoint)
     assert started and not stopped.complete and stopped.regions < serial.regions
     found = [tuple(row) for row in stopped.unpacked_patterns()]
     assert len(found) == len(set(found)) and set(found) <= {tuple(r) for r in serial.unpacked_patterns()}
-    monkeypatch.setattr(counting._SubtreeRun, "_count_here", original)
+    monkeypatch.setattr(count_run.SubtreeRun, "_count_here", original)
     resumed = count_regions(NET, BOX, return_patterns=True, jobs=2, checkpoint=checkpoint)
     assert resumed.complete
     np.testing.assert_array_equal(resumed.patterns, serial.patterns)
@@ -112,14 +118,14 @@ def test_a_search_asked_to_split_hands_back_exactly_what_it_has_not_visited(monk
     net = random_network(5, [10, 10], 3) if compiled else NET
     if not compiled:
         monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)
-    monkeypatch.setattr(counting, "SPLIT_AFTER_NODES", 1 if compiled else 20)
+    tune(monkeypatch, split_after_nodes=1 if compiled else 20)
     problem = _problem(net)
     asked = threading.Event()
     asked.set()
     pending, found, splits = [()], [], 0
     while pending:
-        part = counting._count_subtree(problem, pending.pop(), 0, None, None, split=asked)
-        found.extend(map(tuple, counting._unpack(part.patterns, problem.n_hidden)))
+        part = count_subtree(problem, pending.pop(), 0, None, None, split=asked)
+        found.extend(map(tuple, unpack_patterns(part.patterns, problem.n_hidden)))
         if part.children:
             splits += 1
             pending.extend(part.children)
@@ -130,17 +136,17 @@ def test_a_search_asked_to_split_hands_back_exactly_what_it_has_not_visited(monk
 
 
 def test_workers_count_the_subtrees_handed_to_them(serial, monkeypatch):
-    monkeypatch.setattr(counting, "SPLIT_NODES", 20)
+    tune(monkeypatch, split_nodes=20)
     problem = _problem(NET)
-    cut, complete, _ = counting._frontier(problem, np.random.default_rng(0), 6, None)
-    todo = deque(counting._prefixes(cut))
+    cut, complete, _ = frontier(problem, np.random.default_rng(0), 6, None)
+    todo = deque(prefixes_of(cut))
     found = []
 
     def take(part):
-        found.extend(map(tuple, counting._unpack(part.patterns, problem.n_hidden)))
+        found.extend(map(tuple, unpack_patterns(part.patterns, problem.n_hidden)))
         todo.extend(part.children or ())
 
-    workers = counting._Workers(2, problem, True, None, lambda: 0)
+    workers = Workers(2, problem, True, None, lambda: 0)
     try:
         workers.ready.result()
         before = len(todo)
@@ -154,17 +160,17 @@ def test_workers_count_the_subtrees_handed_to_them(serial, monkeypatch):
         workers.close()
     cut_by_workers = len(found)
     while todo:
-        take(counting._count_subtree(problem, todo.pop(), 0, None, None))
+        take(count_subtree(problem, todo.pop(), 0, None, None))
     assert complete and cut_by_workers > 0
     assert sorted(found) == sorted(tuple(row) for row in serial.unpacked_patterns())
 
 
 def test_a_lost_worker_loses_no_subtree(serial):
     problem = _problem(NET)
-    cut, _, _ = counting._frontier(problem, np.random.default_rng(0), 6, None)
-    todo = deque(counting._prefixes(cut))
+    cut, _, _ = frontier(problem, np.random.default_rng(0), 6, None)
+    todo = deque(prefixes_of(cut))
     found = []
-    workers = counting._Workers(1, problem, True, None, lambda: 0)
+    workers = Workers(1, problem, True, None, lambda: 0)
     try:
         workers.ready.result()
         workers.feed(todo)
@@ -172,25 +178,25 @@ def test_a_lost_worker_loses_no_subtree(serial):
             process.kill()
         while workers.running or len(todo) > 1:
             for _, part in workers.finished(todo, wait_for_one=bool(workers.running)):
-                found.extend(map(tuple, counting._unpack(part.patterns, problem.n_hidden)))
+                found.extend(map(tuple, unpack_patterns(part.patterns, problem.n_hidden)))
                 todo.extend(part.children or ())
             workers.ready.result()  # the replacement pool's
             workers.feed(todo)
     finally:
         workers.close()
     while todo:
-        part = counting._count_subtree(problem, todo.pop(), 0, None, None)
-        found.extend(map(tuple, counting._unpack(part.patterns, problem.n_hidden)))
+        part = count_subtree(problem, todo.pop(), 0, None, None)
+        found.extend(map(tuple, unpack_patterns(part.patterns, problem.n_hidden)))
         todo.extend(part.children or ())
     assert sorted(found) == sorted(tuple(row) for row in serial.unpacked_patterns())
 
 
 def test_a_time_limit_reaches_the_worker_processes():
     problem = _problem(NET)
-    cut, _, _ = counting._frontier(problem, np.random.default_rng(0), 6, None)
-    todo = deque(counting._prefixes(cut))
+    cut, _, _ = frontier(problem, np.random.default_rng(0), 6, None)
+    todo = deque(prefixes_of(cut))
     parts = []
-    workers = counting._Workers(1, problem, True, time.time() - 1, lambda: 0)  # already late
+    workers = Workers(1, problem, True, time.time() - 1, lambda: 0)  # already late
     try:
         workers.ready.result()
         workers.feed(todo)
@@ -203,7 +209,7 @@ def test_a_time_limit_reaches_the_worker_processes():
 
 
 def test_workers_that_stop_as_they_start_give_one_clear_error():
-    workers = object.__new__(counting._Workers)
+    workers = object.__new__(Workers)
     workers.count, workers.running = 1, {}
     workers.ready = Future()
     workers.ready.set_exception(BrokenProcessPool("a child process terminated abruptly"))
@@ -219,8 +225,9 @@ def test_a_worker_importing_the_main_script_refuses_to_count(monkeypatch):
 
 SCRIPT = """
 import numpy as np
-from pyregions import Box, Network, count_regions, counting
-counting.FAN_OUT_NODES = {fan_out}
+from pyregions import Box, Network, count_regions
+from pyregions.counting import settings
+settings.SETTINGS = settings.SearchSettings(fan_out_nodes={fan_out})
 rng = np.random.default_rng(5)
 net = Network([rng.normal(size=(7, 4)), rng.normal(size=(6, 7))], [rng.normal(size=7), rng.normal(size=6)])
 """
@@ -247,7 +254,7 @@ def test_a_script_without_main_guard_is_refused_as_it_fans_out(tmp_path):
     assert run.returncode == 1 and run.stdout == ""
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("pyregions.exceptions.WorkerStartError")
-    assert 'script.py, line 7' in last and 'if __name__ == "__main__":' in last
+    assert 'script.py, line 8' in last and 'if __name__ == "__main__":' in last
 
 
 def test_a_script_without_main_guard_counts_what_needs_no_worker(tmp_path):

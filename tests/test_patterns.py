@@ -14,12 +14,14 @@ from pyregions import (
     Box,
     Network,
     PatternFileError,
+    _layer_search,
     count_regions,
-    counting,
     read_patterns,
 )
+from pyregions.counting.results import Found
 
 from .reference import random_network
+from .tuning import tune
 
 NET = random_network(4, [7, 6], 5)
 BOX = Box(-1, 1)
@@ -44,7 +46,7 @@ def test_a_serial_count_writes_the_patterns_it_keeps_in_memory(tmp_path, serial)
 
 
 def test_subtrees_on_an_executor_write_each_pattern_once(tmp_path, serial, monkeypatch):
-    monkeypatch.setattr(counting, "SPLIT_NODES", 20)
+    tune(monkeypatch, split_nodes=20)
     path = tmp_path / "p.bin"
     with ThreadPoolExecutor(2) as pool:
         result = count_regions(NET, BOX, patterns=path, executor=pool, jobs=2)
@@ -63,9 +65,9 @@ def test_a_resumed_count_cuts_the_file_back_to_its_finished_subtrees(tmp_path, s
     """An interrupt in the middle of a subtree leaves its first patterns in
     the file; the resumed count must not write them twice."""
     path, checkpoint = tmp_path / "p.bin", tmp_path / "c.ckpt"
-    monkeypatch.setattr(counting._layer_search, "MAX_WIDTH", 0)  # the Python search adds rows one by one
-    monkeypatch.setattr(counting, "CHECKPOINT_SUBTREES", 4)  # subtrees of several regions
-    original = counting._Found.add
+    monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)  # the Python search adds rows one by one
+    tune(monkeypatch, checkpoint_subtrees=4)  # subtrees of several regions
+    original = Found.add
     calls = {"n": 0}
 
     def interrupted(self, patterns):
@@ -74,9 +76,9 @@ def test_a_resumed_count_cuts_the_file_back_to_its_finished_subtrees(tmp_path, s
             raise KeyboardInterrupt
         original(self, patterns)
 
-    monkeypatch.setattr(counting._Found, "add", interrupted)
+    monkeypatch.setattr(Found, "add", interrupted)
     partial = count_regions(NET, BOX, patterns=path, checkpoint=checkpoint)
-    monkeypatch.setattr(counting._Found, "add", original)
+    monkeypatch.setattr(Found, "add", original)
     assert not partial.complete and 0 < partial.regions < len(serial)
     assert len(read_patterns(path)) == partial.regions
     with np.load(checkpoint) as saved:

@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from pyregions import Box, _kernels, _simplex, count_regions, counting
+from pyregions import Box, _kernels, _simplex, count_regions
+from pyregions.counting.problem import TreeProblem
+from pyregions.counting.search import TreeSearch
 from pyregions.tightening import preactivation_bounds
 
 from .reference import exhaustive_regions, random_network
+from .tuning import tune
 
 
 def solve(rows, rhs, lower, upper, *, basic=None, at_upper=None, max_iterations=1000, seed=0, factor=None):
@@ -116,7 +119,7 @@ def test_the_iteration_limit_leaves_an_lp_undecided():
 def test_counts_are_the_same_when_every_lp_goes_to_highs(monkeypatch):
     net = random_network(3, [5, 4], 8)
     expected = exhaustive_regions(net, -np.ones(3), np.ones(3), 1e-6)
-    monkeypatch.setattr(counting, "SIMPLEX_ITERATION_LIMIT", 0)
+    tune(monkeypatch, simplex_iteration_limit=0)
     result = count_regions(net, Box(-1, 1), return_patterns=True)
     assert {tuple(p) for p in result.unpacked_patterns()} == expected
 
@@ -124,8 +127,8 @@ def test_counts_are_the_same_when_every_lp_goes_to_highs(monkeypatch):
 def search(net, box):
     lower, upper = box.bounds(net.n_inputs)
     pre = preactivation_bounds(net, box, method="interval")
-    problem = counting._TreeProblem.build(net, lower, upper, pre, 1e-6)
-    search = counting._TreeSearch(problem, np.random.default_rng(0))
+    problem = TreeProblem.build(net, lower, upper, pre, 1e-6)
+    search = TreeSearch(problem, np.random.default_rng(0))
     patterns, complete = search.run()
     assert complete
     return patterns, search.lp
@@ -135,7 +138,7 @@ def test_simplex_and_highs_find_the_same_regions_on_784_inputs(monkeypatch):
     net = random_network(784, [5, 4], 2)
     ours, lp = search(net, Box(0, 1))
     assert lp.fallbacks == 0 and lp.solves > 50
-    monkeypatch.setattr(counting, "SIMPLEX_ITERATION_LIMIT", 0)
+    tune(monkeypatch, simplex_iteration_limit=0)
     highs, lp = search(net, Box(0, 1))
     assert lp.fallbacks == lp.solves
     np.testing.assert_array_equal(ours, highs)
@@ -218,7 +221,7 @@ def check_points_across(seed):
 def test_points_across_spare_lps_and_change_no_region(monkeypatch):
     net = random_network(784, [6, 6], 3)
     ours, lp = search(net, Box(0, 1))
-    monkeypatch.setattr(counting, "ACROSS_FLIPS", 0)
+    tune(monkeypatch, across_flips=0)
     plain, plain_lp = search(net, Box(0, 1))
     np.testing.assert_array_equal(ours, plain)
     assert lp.solves < 0.8 * plain_lp.solves

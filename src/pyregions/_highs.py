@@ -8,6 +8,7 @@ import sys
 import threading
 
 import highspy
+import numpy as np
 
 _banner_lock = threading.Lock()
 _banner_shown = False
@@ -45,3 +46,24 @@ def new_model(seed: int = 0) -> highspy.Highs:
     highs.silent()
     highs.setOptionValue("random_seed", int(seed))
     return highs
+
+
+def add_rows(model: highspy.Highs, lower, upper, columns, values) -> None:
+    """Add the rows ``lower[i] <= values[i] @ x[columns[i]] <= upper[i]`` to
+    ``model`` in one CSR block: the one place that builds HiGHS rows.
+
+    ``columns`` and ``values`` have shape (rows, entries), the same number
+    of entries in each row (or (entries,) for one row; ``columns`` may be
+    one row shared by all); ``lower`` and ``upper`` are one bound per row,
+    or one for all (``highspy.kHighsInf`` for none).
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    count, width = values.shape
+    if count == 0:
+        return
+    columns = np.broadcast_to(np.atleast_2d(columns), values.shape).astype(np.int32)
+    low, high = (np.ascontiguousarray(np.broadcast_to(np.asarray(b, dtype=np.float64), count)) for b in (lower, upper))
+    model.addRows(
+        count, low, high, values.size, np.arange(0, values.size, width, dtype=np.int32),
+        columns.ravel(), np.ascontiguousarray(values).ravel(),
+    )

@@ -60,8 +60,9 @@ import numpy as np
 from . import _kernels
 from ._validation import check_int, check_positive, check_seed
 from ._workers import WorkerPool, shared_queue, stop_requested
-from .counting import DEFAULT_SAMPLES as WITNESS_SAMPLES
-from .counting import DEFAULT_TOL, _TreeProblem, _TreeSearch
+from .counting.problem import TreeProblem
+from .counting.search import TreeSearch
+from .counting.settings import DEFAULT_TOL, SETTINGS
 from .domain import Box
 from .exceptions import UnsupportedLayerError
 from .network import Network
@@ -221,7 +222,7 @@ def estimate_regions(
     # Wall-clock, so that worker processes read the same deadline.
     deadline = None if time_limit is None else time.time() + time_limit
     pre_bounds = preactivation_bounds(network, box, method="lp")
-    problem = _TreeProblem.build(network, lower, upper, pre_bounds, tol)
+    problem = TreeProblem.build(network, lower, upper, pre_bounds, tol)
     shares = [len(part) for part in np.array_split(np.arange(samples), min(jobs, samples // 2))]
     seeds = [int(s) for s in rng.integers(2**31 - 1, size=len(shares))]
     report = None if progress is None else _Reporter(progress, start)
@@ -255,7 +256,7 @@ class _Probes:
     lp_solves: int
 
 
-def _run_in_workers(problem: _TreeProblem, seeds, shares, deadline, report) -> list[_Probes]:
+def _run_in_workers(problem: TreeProblem, seeds, shares, deadline, report) -> list[_Probes]:
     """Run each share of the probes in a worker process, calling ``report``
     with the products the workers send as they go; after an interrupt, the
     runs that ended within the grace period, with the probes they did."""
@@ -319,7 +320,7 @@ class _Reporter:
 
 
 def _run_probes(
-    problem: _TreeProblem, seed: int, count: int, deadline: float | None, report=None
+    problem: TreeProblem, seed: int, count: int, deadline: float | None, report=None
 ) -> _Probes:
     """Run ``count`` probes, or fewer past ``deadline`` (never fewer than 2),
     calling ``report`` with the products after each.
@@ -370,7 +371,7 @@ def _times_power_of_two(value: float, exponent: int) -> float:
         return math.copysign(math.inf, value)
 
 
-class _ProbeSearch(_TreeSearch):
+class _ProbeSearch:
     """The tree search of :mod:`pyregions.counting`, walked one random path at a time.
 
     It keeps the search's witness store, LP and proofs of emptiness, and
@@ -381,9 +382,11 @@ class _ProbeSearch(_TreeSearch):
     pay for each node of the tree's top levels, which they share, only once.
     """
 
-    def __init__(self, problem: _TreeProblem, rng: np.random.Generator):
-        super().__init__(problem, rng)
-        self.root = self._add_samples(WITNESS_SAMPLES)
+    def __init__(self, problem: TreeProblem, rng: np.random.Generator):
+        self.rng = rng
+        self.search = TreeSearch(problem, rng)
+        self.lp = self.search.lp
+        self.root = self.search.add_samples(SETTINGS.samples)
         # (depth, packed pattern of the units before it) -> (active child
         # non-empty, inactive child non-empty)
         self.children: dict[tuple[int, bytes], tuple[bool, bool]] = {}
@@ -394,32 +397,34 @@ class _ProbeSearch(_TreeSearch):
         Returns the product of the branching factors, 0 when the path dies
         before a leaf, and the pattern reached (meaningful only at a leaf).
         """
-        del self.row_keys[:], self.row_ids[:]
+        search = self.search
+        search.clear_path()
         witnesses = self.root
         product = 1
-        for depth in range(len(self.problem.order)):
-            split = self._unit_at(depth)
+        for depth in range(len(search.problem.order)):
+            split = search.unit_at(depth)
             unit, c, offset, _ = split
             if c is None:
-                self.pattern[unit] = offset
+                search.pattern[unit] = offset
                 continue
             factor, witnesses = self._branch(depth, split, witnesses)
             product *= factor
             if not factor:
                 break
-        self.n_points = self.root.size
-        return product, self.pattern.copy()
+        search.n_points = self.root.size
+        return product, search.pattern.copy()
 
     def _branch(self, depth, split, witnesses) -> tuple[int, np.ndarray | None]:
         """Step into a uniformly random non-empty child of the node at ``depth``.
 
-        ``split`` is :meth:`_unit_at`'s answer there. Pushes the child's row
-        and returns the number of non-empty children with the child's
-        witnesses; ``(0, None)`` when both children are empty.
+        ``split`` is :meth:`TreeSearch.unit_at`'s answer there. Pushes the
+        child's row and returns the number of non-empty children with the
+        child's witnesses; ``(0, None)`` when both children are empty.
         """
+        search = self.search
         unit = split[0]
-        values = self.pre[witnesses, unit]
-        key = (depth, np.packbits(self.pattern[self.order[:depth]]).tobytes())
+        values = search.pre[witnesses, unit]
+        key = (depth, np.packbits(search.pattern[search.order[:depth]]).tobytes())
         known = self.children.get(key)
         if known is not None:
             signs = [sign for sign, nonempty in zip((1.0, -1.0), known) if nonempty]
@@ -434,14 +439,14 @@ class _ProbeSearch(_TreeSearch):
         # children: with one of them it is taken either way.
         chosen = 1.0 if self.rng.random() < 0.5 else -1.0
         other = self._test_side(split, depth, witnesses, values, -chosen)
-        self._pop_row()
+        search.pop_row()
         side = self._test_side(split, depth, witnesses, values, chosen)
         found = (side is not None, other is not None)
         if len(self.children) < MAX_REMEMBERED_NODES:
             self.children[key] = found if chosen > 0 else found[::-1]
         if side is not None:
             return sum(found), side
-        self._pop_row()
+        search.pop_row()
         if other is None:
             return 0, None
         self._test_side(split, depth, witnesses, values, -chosen, known=other)
@@ -453,13 +458,14 @@ class _ProbeSearch(_TreeSearch):
         With ``known`` (the witnesses of a side known to be non-empty) the
         side is only pushed.
         """
+        search = self.search
         unit, c, offset, threshold = split
-        self.pattern[unit] = sign > 0
-        self._push_side(unit, c, offset, threshold, sign)
+        search.pattern[unit] = sign > 0
+        search.push_side(unit, c, offset, threshold, sign)
         if known is not None:
             return known
         side = witnesses[_kernels.side_mask(values, threshold, sign)]
         if side.size == 0:
             # Empty array (non-empty side, no witness) or None (empty side).
-            return self._witness_for_new_child(depth, sign)
+            return search.witness_for_new_child(depth, sign)
         return side
