@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pyregions import Box, Network, UnsupportedLayerError, _core, bounds, count_regions
-from pyregions.bounds import _stable_recurrence
+from pyregions.bounds.network_bound import _stable_recurrence
 from pyregions.estimation import RegionEstimate, estimate_regions
 
 from .reference import random_network

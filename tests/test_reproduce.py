@@ -19,8 +19,8 @@ from pyregions import (
     bounds,
     cli,
     count_regions,
-    reproduce,
 )
+from pyregions.paper import reproduce
 from pyregions.reproduce import COLUMNS, reproduce_serra2018
 from pyregions.training import error_rate
 
@@ -359,7 +359,7 @@ def test_the_summary_tabulates_every_configuration_and_logs_every_run(tmp_path, 
      ([1, 2, 2, 3], [1, 3, 2, 4], 3 / np.sqrt(10)), ([1, 2], [2, 1], float("nan"))],
 )
 def test_spearman_against_hand_computed_values(a, b, expected):
-    from pyregions._report import spearman
+    from pyregions.paper.report import spearman
 
     np.testing.assert_allclose(spearman(a, b), expected)
 
