@@ -211,8 +211,7 @@ class _PaperFormulation:
         return self.model.getNumCol() - 1
 
     def _add_row(self, low, high, index, values) -> None:
-        index = np.asarray(index, dtype=np.int32)
-        self.model.addRow(low, high, index.size, index, np.asarray(values, dtype=float))
+        _highs.add_rows(self.model, low, high, index, values)
 
     def cut_off(self, z: np.ndarray) -> None:
         """No-good cut: sum_{z_i = 1} (1 - z_i) + sum_{z_i = 0} z_i >= 1."""

@@ -338,13 +338,11 @@ class _Relaxation:
         norm[norm == 0] = 1.0
         count = units.size
         start = self.model.getNumRow()
-        if count:
-            index = np.column_stack([columns[units], np.tile(self.columns, (count, 1))])
-            self.model.addRows(
-                count, row_low / norm, np.where(np.isinf(row_high), row_high, row_high / norm),
-                values.size, np.arange(0, values.size, values.shape[1], dtype=np.int32),
-                index.astype(np.int32).ravel(), (values / norm[:, None]).ravel(),
-            )
+        index = np.column_stack([columns[units], np.tile(self.columns, (count, 1))])
+        _highs.add_rows(
+            self.model, row_low / norm, np.where(np.isinf(row_high), row_high, row_high / norm),
+            index, values / norm[:, None],
+        )
         self.row_scale = np.concatenate([self.row_scale, norm])
         ids = start + np.arange(count)
         eq, r1, r2 = (np.full(width, -1) for _ in range(3))
