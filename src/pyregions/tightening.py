@@ -178,7 +178,7 @@ def check_network_and_box(network, box) -> None:
         raise TypeError(msg)
 
 
-def preactivation_bounds(network: Network, box: Box, method: str = "lp") -> PreactivationBounds:
+def preactivation_bounds(network: Network, box: Box, *, method: str = "lp") -> PreactivationBounds:
     """Bound every hidden pre-activation of ``network`` over ``box``.
 
     Parameters
