@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from pyregions import Box, _layer_search, count_regions
-
+from pyregions import Box, count_regions
+from pyregions._kernels import layer_search as _layer_search
 from tests.reference import random_maxout_network, random_network
 
 from .conftest import compare

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, SolverError, _layer_search, bounds, count_regions
+from pyregions import Box, Network, SolverError, bounds, count_regions
+from pyregions._kernels import layer_search as _layer_search
 from pyregions.counting.problem import TreeProblem
 from pyregions.counting.search import TreeSearch
 from pyregions.tightening import preactivation_bounds

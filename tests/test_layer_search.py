@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, _layer_search, count_regions
+from pyregions import Box, count_regions
+from pyregions._kernels import layer_search as _layer_search
 from pyregions.counting.problem import TreeProblem
 from pyregions.counting.results import unpack_patterns
 from pyregions.counting.settings import DEFAULT_TOL

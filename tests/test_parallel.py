@@ -16,7 +16,8 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, _layer_search, count_regions, read_patterns
+from pyregions import Box, Network, count_regions, read_patterns
+from pyregions._kernels import layer_search as _layer_search
 from pyregions.counting import run as count_run
 from pyregions.counting.problem import TreeProblem
 from pyregions.counting.results import prefixes_of, unpack_patterns

@@ -14,10 +14,10 @@ from pyregions import (
     Box,
     Network,
     PatternFileError,
-    _layer_search,
     count_regions,
     read_patterns,
 )
+from pyregions._kernels import layer_search as _layer_search
 from pyregions.counting.results import Found
 
 from .reference import random_network

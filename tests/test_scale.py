@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, Network, _layer_search, count_regions
+from pyregions import Box, Network, count_regions
+from pyregions._kernels import layer_search as _layer_search
 
-from .reference import exhaustive_regions_by_margin, largest_margin, on_box, random_network, rescaled
+from .reference import (
+    exhaustive_regions_by_margin,
+    largest_margin,
+    on_box,
+    random_network,
+    rescaled,
+)
 
 
 def both_paths(monkeypatch, compiled):

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from pyregions import Box, _kernels, _simplex, count_regions
+from pyregions import Box, _kernels, count_regions
+from pyregions._kernels import across
+from pyregions._kernels import simplex as _simplex
 from pyregions.counting.problem import TreeProblem
 from pyregions.counting.search import TreeSearch
 from pyregions.tightening import preactivation_bounds
@@ -157,8 +159,8 @@ def across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_f
     found = []
     for size in range(1, max_flips + 1):
         for subset in itertools.combinations(flips, size):
-            step = _simplex.INWARD_STEP * margins
-            step[list(subset)] = -_simplex.ACROSS_STEP * margins[list(subset)]
+            step = across.INWARD_STEP * margins
+            step[list(subset)] = -across.ACROSS_STEP * margins[list(subset)]
             moved = point.copy()
             moved[columns] += np.linalg.solve(M, step)
             first = tight[subset[0]]
@@ -184,7 +186,7 @@ def check_points_across(seed):
     # With the identity as first layer, the kernel writes the points themselves.
     out, first = np.empty((500, n)), np.empty(500, dtype=np.int64)
     inward = np.empty(n)
-    count, own = _simplex.points_across(
+    count, own = across.points_across(
         rows, rhs, point, basic, flippable, tol, lower, upper, np.eye(n), 3, out, first, inward
     )
     expected = across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, 3)
@@ -197,20 +199,20 @@ def check_points_across(seed):
     for moved, row in zip(out[:count], first[:count]):
         # Each tight row ends ACROSS_STEP margins across or INWARD_STEP inside.
         steps = (rows[tight] @ moved - rhs[tight]) / unit
-        crossed = np.isclose(steps, -_simplex.ACROSS_STEP)
-        assert np.all(crossed | np.isclose(steps, _simplex.INWARD_STEP))
+        crossed = np.isclose(steps, -across.ACROSS_STEP)
+        assert np.all(crossed | np.isclose(steps, across.INWARD_STEP))
         assert 1 <= crossed.sum() <= 3 and np.all(flippable[tight[crossed]])
         assert tight[crossed][0] == row
         assert np.all(rows[:row] @ moved >= rhs[:row])
     if own:
         # The vertex moved inside: every tight row INWARD_STEP margins in.
         steps = (rows[tight] @ inward - rhs[tight]) / unit
-        np.testing.assert_allclose(steps, _simplex.INWARD_STEP)
+        np.testing.assert_allclose(steps, across.INWARD_STEP)
         assert np.all(rows @ inward >= rhs) and np.all((lower <= inward) & (inward <= upper))
     # Through a first layer, the kernel writes its pre-activations instead.
     weights = rng.normal(size=(4, n))
     through = np.empty((500, 4))
-    assert _simplex.points_across(
+    assert across.points_across(
         rows, rhs, point, basic, flippable, tol, lower, upper, weights, 3, through, first,
         np.empty(0),
     ) == (count, False)

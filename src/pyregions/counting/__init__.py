@@ -116,7 +116,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-from .. import _layer_search
+from .._kernels import layer_search as _layer_search
 from .._validation import check_int, check_positive, check_seed
 from ..domain import Box
 from ..network import Network

@@ -1,5 +1,5 @@
 """The bridge from the Python tree search to the compiled one
-(:func:`pyregions._layer_search.search`), which takes over the deepest
+(:func:`pyregions._kernels.layer_search.search`), which takes over the deepest
 layers of a ReLU network: it hands over the path, the witnesses and the LP's
 basis, and takes back the regions, the points put across and the nodes left
 unvisited.
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _layer_search
 from .._affine import layer_map
+from .._kernels import layer_search as _layer_search
 from .problem import WALL
 from .results import Interrupted, OverBudget
 
@@ -82,19 +82,26 @@ class CompiledLayers:
         budget = np.iinfo(np.int64).max if search.node_budget is None else search.node_budget - search.nodes
         tuning = search.settings
         units = self.units
-        results, error = _layer_search.run(
-            self, search.rows[:room], search.rhs[:room], coefficients, k, problem.weights[0],
-            factored, problem.biases[0], self.weights_stack, self.biases_stack,
-            np.array(problem.widths, dtype=np.int64), self.layer, C, d, G, g, search.scales[layer],
+        network = _layer_search.SearchNetwork(
+            problem.weights[0], factored, problem.biases[0], self.weights_stack,
+            self.biases_stack, np.array(problem.widths, dtype=np.int64), self.layer,
             problem.stable[units].astype(np.int8), search.order[first_unit:] - first_unit,
-            depth - first_unit, search.pattern[units].astype(bool),
-            np.ascontiguousarray(search.pre[witnesses, units]), self._distance_above(witnesses),
-            basis, at_upper, search.row_flippable[:k], search.depth_of_unit[row_units], row_bits,
-            row_layers, search.row_scale[:k], problem.lower, problem.upper, search.lp.costs,
-            problem.tol, problem.thin_tol, tuning.across_flips, tuning.across_capacity,
-            tuning.across_kept, tuning.proofs_kept, tuning.simplex_iteration_limit,
-            tuning.simplex_check_tolerance, budget,
         )
+        path = _layer_search.SearchPath(
+            search.rows[:room], search.rhs[:room], coefficients, k, basis, at_upper,
+            search.row_flippable[:k], search.depth_of_unit[row_units], row_bits, row_layers,
+            search.row_scale[:k],
+        )
+        node = _layer_search.SearchNode(
+            C, d, G, g, search.scales[layer], depth - first_unit, search.pattern[units].astype(bool),
+            np.ascontiguousarray(search.pre[witnesses, units]), self._distance_above(witnesses),
+        )
+        limits = _layer_search.SearchLimits(
+            problem.lower, problem.upper, search.lp.costs, problem.tol, problem.thin_tol,
+            tuning.across_flips, tuning.across_capacity, tuning.across_kept, tuning.proofs_kept,
+            tuning.simplex_iteration_limit, tuning.simplex_check_tolerance, budget,
+        )
+        results, error = _layer_search.run(self, network, path, node, limits)
         patterns, firsts, depths, nodes, solves, thin, status, unvisited, lengths = results
         search.lp.solves += solves
         search.thin += thin

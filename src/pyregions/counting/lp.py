@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import highspy
 import numpy as np
 
-from .. import _highs, _kernels, _simplex
+from .. import _highs, _kernels
+from .._kernels import simplex as _simplex
 from ..exceptions import SolverError
 from . import settings
 

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import _kernels, _layer_search, _simplex, _workers
+from .. import _kernels, _workers
 from .._affine import layer_map
+from .._kernels import across
 from . import settings
 from .compiled import CompiledLayers
 from .lp import FeasibilityLP, Refutations
@@ -472,7 +473,7 @@ class TreeSearch:
         that fails).
 
         The vertex touches the regions on the other side of its tight rows,
-        and points there come from :func:`pyregions._simplex.points_across`
+        and points there come from :func:`pyregions._kernels.across.points_across`
         at the cost of a few small products, sparing LPs as witnesses.
         """
         basis = self.lp.vertex_basis
@@ -482,9 +483,9 @@ class TreeSearch:
         inward = np.empty(problem.weights[0].shape[0] if problem.checks_thin else 0)
         if basis is None or not (flippable.any() or inward.size):
             return None
-        count, own = _simplex.points_across(
+        count, own = across.points_across(
             self.rows[:k], self.rhs[:k], point, basis, flippable,
-            _layer_search.across_step(problem.tol, problem.thin_tol), problem.lower,
+            across.across_step(problem.tol, problem.thin_tol), problem.lower,
             problem.upper, problem.weights[0], self.settings.across_flips, self.across_out,
             self.across_rows, inward,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import _simplex
+from .._kernels import simplex as _simplex
 
 __all__ = ["COLD_COMPILE_SECONDS", "DEFAULT_THIN_TOL", "DEFAULT_TOL", "SETTINGS", "SearchSettings"]
 

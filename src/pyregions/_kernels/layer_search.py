@@ -1,6 +1,6 @@
 """The tree search over a ReLU network's layers, in Numba.
 
-The search of :class:`pyregions.counting._TreeSearch` is the same at every
+The search of :class:`pyregions.counting.search.TreeSearch` is the same at every
 node of a ReLU layer: split the next unit by its witnesses, test a side with
 no witness by an LP, put points across the LP's vertex, keep and reuse
 proofs of emptiness. In Python each node cost about as much interpreter
@@ -16,7 +16,7 @@ LP that holds them, and the latest is usually the nearest (on MNIST
 Entering a layer, the loop computes the layer's affine map on the region
 of the layers above: ``C x + d`` in input space, ``G a + g`` in the first
 layer's pre-activations ``a``, the coordinates in which points across a
-vertex come (:func:`pyregions._simplex.points_across`). A row's key is a
+vertex come (:func:`pyregions._kernels.across.points_across`). A row's key is a
 bit, ``2 * unit + state`` with the unit counted in its layer, so a proof of
 emptiness is a bit mask that holds while the path's mask for that layer
 covers it, until the layers above change; a kept basis names its tight rows
@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections import namedtuple
 
 import numpy as np
 from numba import njit, objmode
 
-from ._kernels import CANCELLATION, dot, refutes
-from ._simplex import EMPTY, FEASIBLE, points_across, solve
+from .across import across_step, points_across
+from .linalg import CANCELLATION, dot, refutes
+from .simplex import EMPTY, FEASIBLE, solve
 
 # Statuses of an LP, as the search sees it after its checks.
 LP_FEASIBLE = 0
@@ -62,11 +64,27 @@ RECENT_BASES = 16
 # Units a layer may have here: the keys of a proof are bits of an int64.
 MAX_WIDTH = 31
 
+# The compiled search's arguments, in four bundles (see :func:`search`).
+SearchNetwork = namedtuple(
+    "SearchNetwork",
+    "factor factored first_bias weights_stack biases_stack widths start_layer stable order",
+)
+SearchPath = namedtuple(
+    "SearchPath",
+    "rows rhs coefficients k0 head_basis head_upper flippable row_depths row_bits row_layers row_scales",
+)
+SearchNode = namedtuple("SearchNode", "C0 d0 G0 g0 scale0 start_depth decided values above")
+SearchLimits = namedtuple(
+    "SearchLimits",
+    "lower upper costs tol thin_tol max_flips across_capacity across_kept proofs_kept "
+    "max_iterations check_tolerance budget",
+)
+
 _hooks = threading.local()
 
 
-def run(owner, *args):
-    """:func:`search` with ``args``, for the Python search ``owner``; returns
+def run(owner, *bundles):
+    """:func:`search` with its ``bundles``, for the Python search ``owner``; returns
     its results, then the exception it stopped for, if any (to raise once
     the results are recorded).
 
@@ -83,7 +101,7 @@ def run(owner, *args):
     if threading.current_thread() is threading.main_thread():
         handler = signal.signal(signal.SIGINT, lambda *_: state.update(interrupted=True))
     try:
-        results = search(*args)
+        results = search(*bundles)
     finally:
         if handler is not None:
             signal.signal(signal.SIGINT, handler)
@@ -184,7 +202,7 @@ def _on_path(keys, slot, row_key, k):
 
 @njit(cache=True)
 def _solve_lp(
-    rows, rhs, coefficients, k, depth, factor, factored, lower, upper, weights, row_key, columns,
+    rows, rhs, coefficients, k, depth, factor, factored, lower, upper, costs, row_key, columns,
     tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
 ):
     """The LP of the first ``k`` rows, made at ``depth``, warm-started from
@@ -221,7 +239,7 @@ def _solve_lp(
     through_factor = factored and k > factor.shape[0]
     status, _ = solve(
         rows[:k], coefficients[:k] if through_factor else np.eye(k),
-        factor if through_factor else rows[:k], rhs[:k], lower, upper, weights, basic, at_upper,
+        factor if through_factor else rows[:k], rhs[:k], lower, upper, costs, basic, at_upper,
         point, multipliers, max_iterations,
     )
     if status == FEASIBLE:
@@ -245,16 +263,6 @@ def _solve_lp(
     with objmode(decided="int64"):
         decided = _decide_in_python(rows[:k], rhs[:k], point, multipliers[:k])
     return decided, basic[:0]
-
-
-@njit(cache=True)
-def across_step(tol, thin_tol):
-    """The margin by which points are put across a vertex's rows: sixteen
-    times ``thin_tol`` when thin regions are looked for, so that those
-    points, INWARD_STEP of it (eight times ``thin_tol``) inside the rows they
-    keep, are also that far from most later rows and prove the regions they
-    reach not thin (docs/performance.md)."""
-    return max(tol, 16.0 * thin_tol) if thin_tol > tol else tol
 
 
 @njit(cache=True)
@@ -365,13 +373,7 @@ def _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, f
 
 
 @njit(cache=True)
-def search(
-    rows, rhs, coefficients, k0, factor, factored, first_bias, weights_stack, biases_stack,
-    widths, start_layer, C0, d0, G0, g0, scale0, stable, order, start_depth, decided, values,
-    above, head_basis, head_upper, flippable, row_depths, row_bits, row_layers, row_scales,
-    lower, upper, weights, tol, thin_tol, max_flips, across_capacity, across_kept, proofs_kept,
-    max_iterations, check_tolerance, budget,
-):
+def search(network, path, node, limits):
     """Search every pattern of the layers from ``start_layer`` on below the current node.
 
     Units are numbered from the first of ``start_layer`` (span units); the
@@ -379,6 +381,24 @@ def search(
 
     Parameters
     ----------
+    network : SearchNetwork
+        ``factor``, ``factored``, ``first_bias``, ``weights_stack``,
+        ``biases_stack``, ``widths``, ``start_layer``, ``stable``, ``order``.
+    path : SearchPath
+        ``rows``, ``rhs``, ``coefficients``, ``k0``, ``head_basis``,
+        ``head_upper``, ``flippable``, ``row_depths``, ``row_bits``,
+        ``row_layers``, ``row_scales``.
+    node : SearchNode
+        ``C0``, ``d0``, ``G0``, ``g0``, ``scale0``, ``start_depth``,
+        ``decided``, ``values``, ``above``.
+    limits : SearchLimits
+        ``lower``, ``upper``, ``costs``, ``tol``, ``thin_tol``,
+        ``max_flips``, ``across_capacity``, ``across_kept``,
+        ``proofs_kept``, ``max_iterations``, ``check_tolerance``,
+        ``budget``.
+
+    The fields:
+
     rows, rhs, coefficients : arrays of shapes (r, n), (r,), (r, m)
         The path's rows (of unit norm), their right-hand sides and their combinations of
         the first layer's weights (``factor``, shape (m, n)), the first
@@ -418,7 +438,7 @@ def search(
     row_scales : array (k0,)
         ``sign / ||c||`` of each path row: its distance at a point is that
         times the unit's pre-activation.
-    lower, upper, weights, tol, thin_tol, max_flips, across_capacity, across_kept, proofs_kept,
+    lower, upper, costs, tol, thin_tol, max_flips, across_capacity, across_kept, proofs_kept,
     max_iterations, check_tolerance
         The box, the simplex's costs, and the constants of the Python search.
         A leaf is thin when no point of it is ``thin_tol`` from its rows
@@ -449,6 +469,18 @@ def search(
         the budget, then the second children left on its path, deepest
         first.
     """
+    rows, rhs, coefficients, k0 = path.rows, path.rhs, path.coefficients, path.k0
+    head_basis, head_upper, flippable = path.head_basis, path.head_upper, path.flippable
+    row_depths, row_bits, row_layers, row_scales = path.row_depths, path.row_bits, path.row_layers, path.row_scales
+    factor, factored, first_bias = network.factor, network.factored, network.first_bias
+    weights_stack, biases_stack, widths = network.weights_stack, network.biases_stack, network.widths
+    start_layer, stable, order = network.start_layer, network.stable, network.order
+    C0, d0, G0, g0, scale0 = node.C0, node.d0, node.G0, node.g0, node.scale0
+    start_depth, decided, values, above = node.start_depth, node.decided, node.values, node.above
+    lower, upper, costs, tol, thin_tol = limits.lower, limits.upper, limits.costs, limits.tol, limits.thin_tol
+    max_flips, across_capacity, across_kept = limits.max_flips, limits.across_capacity, limits.across_kept
+    proofs_kept, max_iterations = limits.proofs_kept, limits.max_iterations
+    check_tolerance, budget = limits.check_tolerance, limits.budget
     w = order.shape[0]
     n = lower.shape[0]
     m = factor.shape[0]
@@ -606,7 +638,7 @@ def search(
                         raised[r] = rhs[r] + (thin_tol - tol)
                     solves += 1
                     thin, basic = _solve_lp(
-                        rows, raised, coefficients, k, t, factor, factored, lower, upper, weights,
+                        rows, raised, coefficients, k, t, factor, factored, lower, upper, costs,
                         row_key, columns, tight, keys, sizes, uppers, n_kept, point, multipliers,
                         max_iterations, check_tolerance,
                     )
@@ -735,7 +767,7 @@ def search(
                 continue
             solves += 1
             answer, basic = _solve_lp(
-                rows, rhs, coefficients, k, t, factor, factored, lower, upper, weights, row_key,
+                rows, rhs, coefficients, k, t, factor, factored, lower, upper, costs, row_key,
                 columns, tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations,
                 check_tolerance,
             )

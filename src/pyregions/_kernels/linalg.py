@@ -1,7 +1,7 @@
-"""Numba kernels of the activation-tree search.
+"""Small dense kernels shared by the others: products, a dense inverse,
+the Farkas check of a proof of emptiness, the side of a hyperplane.
 
-These and the LP solver of :mod:`pyregions._simplex` are the jitted code of
-pyregions; :mod:`pyregions.counting` orchestrates them. Kernels take C-contiguous float64 arrays and scalars only.
+Kernels take C-contiguous float64 arrays and scalars only.
 No ``fastmath`` beyond the reassociation of sums (:func:`dot`), whose
 rounding the tests' tolerances cover: every value computed here feeds a
 sign test.
@@ -64,3 +64,39 @@ def refutes(rows, rhs, multipliers, lower, upper):
         needed += multipliers[r] * rhs[r]
         scale += abs(multipliers[r] * rhs[r])
     return best < needed - 1e-12 * scale
+
+
+@njit(cache=True)
+def invert(B, inverse):
+    """Gauss-Jordan inverse with partial pivoting; False if ``B`` is singular."""
+    k = B.shape[0]
+    work = B.copy()
+    inverse[:, :] = 0.0
+    for i in range(k):
+        inverse[i, i] = 1.0
+    scale = 0.0
+    for i in range(k):
+        for j in range(k):
+            scale = max(scale, abs(work[i, j]))
+    for col in range(k):
+        pivot = col
+        for i in range(col + 1, k):
+            if abs(work[i, col]) > abs(work[pivot, col]):
+                pivot = i
+        if abs(work[pivot, col]) <= 1e-12 * scale:
+            return False
+        if pivot != col:
+            for j in range(k):
+                work[col, j], work[pivot, j] = work[pivot, j], work[col, j]
+                inverse[col, j], inverse[pivot, j] = inverse[pivot, j], inverse[col, j]
+        factor = 1.0 / work[col, col]
+        for j in range(k):
+            work[col, j] *= factor
+            inverse[col, j] *= factor
+        for i in range(k):
+            if i != col and work[i, col] != 0.0:
+                f = work[i, col]
+                for j in range(k):
+                    work[i, j] -= f * work[col, j]
+                    inverse[i, j] -= f * inverse[col, j]
+    return True

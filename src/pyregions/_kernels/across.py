@@ -1,0 +1,187 @@
+"""Points just across the tight rows of an LP's vertex: the tree search's
+cheapest witnesses, in the regions on the other side of those rows."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .linalg import dot, invert
+
+# Where a point across tight rows is put, in margins (tol * ||row||) from
+# each tight row of the vertex: ACROSS_STEP past each flipped row (so
+# ACROSS_STEP - 1 inside the neighbouring region) and INWARD_STEP inside the
+# others, so that no row is left exactly at its bound for rounding to break.
+ACROSS_STEP = 2.5
+INWARD_STEP = 0.5
+
+
+@njit(cache=True)
+def _tight_block(rows, basic, tol):
+    """The basic columns and tight rows of a basic solution, the inverse of
+    their block, and each tight row's margin ``tol * ||row||`` (empty if
+    the block is singular)."""
+    k, n = rows.shape
+    columns = np.empty(k, np.int64)
+    logical_basic = np.zeros(k, np.bool_)
+    t = 0
+    for i in range(k):
+        if basic[i] >= n:
+            logical_basic[basic[i] - n] = True
+        else:
+            columns[t] = basic[i]
+            t += 1
+    tight = np.empty(t, np.int64)
+    a = 0
+    for r in range(k):
+        if not logical_basic[r]:
+            tight[a] = r
+            a += 1
+    M = np.empty((t, t))
+    for a in range(t):
+        for b in range(t):
+            M[a, b] = rows[tight[a], columns[b]]
+    inverse = np.empty((t, t))
+    if not invert(M, inverse):
+        return columns[:t], tight, inverse, np.empty(0)
+    margin = np.empty(t)
+    for a in range(t):
+        margin[a] = tol * np.sqrt(dot(rows[tight[a]], rows[tight[a]]))
+    return columns[:t], tight, inverse, margin
+
+
+@njit(cache=True)
+def points_across(
+    rows, rhs, point, basic, flippable, tol, lower, upper, first_weights, max_flips, out,
+    first_flipped, inward,
+):
+    """Points just across a few tight rows of a basic solution, as their
+    first-layer pre-activations.
+
+    ``point`` is the basic solution of ``basic`` (as left by :func:`solve`):
+    its tight rows are those whose logicals are nonbasic, as many as the
+    basic columns. Moving only the basic columns, so that some flippable
+    tight rows (1 to ``max_flips`` of them) fall ACROSS_STEP margins below
+    their rhs and the other tight rows rise INWARD_STEP margins above it,
+    gives a point of a neighbouring region: the vertex's region with those
+    rows' sides reversed. A point is kept if it stays in the box and meets
+    every row before the first one it flips (the rows it shares with that
+    row's other side); the rows after are the caller's to check.
+
+    Writes ``first_weights @ point`` for each kept point to ``out`` (shape
+    (capacity, m)) and the index of its first flipped row to
+    ``first_flipped``, in increasing order of that index; stops when
+    ``out`` is full. Unless ``inward`` is empty, writes there the same for
+    the vertex's own region: the point with no row flipped, as far inside
+    its tight rows as the other points are, a witness that the region is
+    not thin. Returns how many points are across, and whether ``inward``
+    was written (False if that point leaves the box or crosses a row).
+    """
+    k = rows.shape[0]
+    m = first_weights.shape[0]
+    columns, tight, inverse, margin = _tight_block(rows, basic, tol)
+    t = tight.shape[0]
+    flips = np.empty(t, np.int64)  # positions in tight of the flippable rows
+    f = 0
+    for a in range(t):
+        if flippable[tight[a]]:
+            flips[f] = a
+            f += 1
+    if (f == 0 and inward.shape[0] == 0) or margin.shape[0] < t:
+        return 0, False
+    # The move of the basic columns is linear in the steps: a base move
+    # (every tight row INWARD_STEP inside) plus one term per flipped row.
+    # Each is carried to the columns, the rows' slacks and the first layer.
+    moves = np.zeros((f + 1, t))
+    for c in range(t):
+        for a in range(t):
+            moves[0, c] += inverse[c, a] * INWARD_STEP * margin[a]
+        for e in range(f):
+            moves[e + 1, c] = -inverse[c, flips[e]] * (ACROSS_STEP + INWARD_STEP) * margin[flips[e]]
+    slacks = np.zeros((f + 1, k))
+    firsts = np.zeros((f + 1, m))
+    for r in range(k):
+        slacks[0, r] = dot(rows[r], point) - rhs[r]
+    for q in range(m):
+        firsts[0, q] = dot(first_weights[q], point)
+    for e in range(f + 1):
+        for c in range(t):
+            step = moves[e, c]
+            for r in range(k):
+                slacks[e, r] += rows[r, columns[c]] * step
+            for q in range(m):
+                firsts[e, q] += first_weights[q, columns[c]] * step
+    inside_own = inward.shape[0] > 0
+    for c in range(t):
+        x = point[columns[c]] + moves[0, c]
+        if x < lower[columns[c]] or x > upper[columns[c]]:
+            inside_own = False
+    for r in range(k):
+        if slacks[0, r] < 0.0:
+            inside_own = False
+    if inside_own:
+        inward[:] = firsts[0]
+    capacity = out.shape[0]
+    chosen = np.empty(max_flips, np.int64)
+    count = 0
+    for size in range(1, min(max_flips, f) + 1):
+        for i in range(size):
+            chosen[i] = i
+        while count < capacity:
+            low = tight[flips[chosen[0]]]
+            inside = True
+            for c in range(t):
+                x = point[columns[c]] + moves[0, c]
+                for i in range(size):
+                    x += moves[chosen[i] + 1, c]
+                if x < lower[columns[c]] or x > upper[columns[c]]:
+                    inside = False
+                    break
+            for r in range(low if inside else 0):
+                slack = slacks[0, r]
+                for i in range(size):
+                    slack += slacks[chosen[i] + 1, r]
+                if slack < 0.0:
+                    inside = False
+                    break
+            if inside:
+                for q in range(m):
+                    total = firsts[0, q]
+                    for i in range(size):
+                        total += firsts[chosen[i] + 1, q]
+                    out[count, q] = total
+                first_flipped[count] = low
+                count += 1
+            # The next combination of this size, in lexicographic order.
+            i = size - 1
+            while i >= 0 and chosen[i] == f - size + i:
+                i -= 1
+            if i < 0:
+                break
+            chosen[i] += 1
+            for j in range(i + 1, size):
+                chosen[j] = chosen[j - 1] + 1
+    # Sizes were enumerated one after another: sort by first flipped row,
+    # stably, by counting (np.argsort's mergesort costs a second to compile).
+    starts = np.zeros(rows.shape[0] + 1, np.int64)
+    for i in range(count):
+        starts[first_flipped[i] + 1] += 1
+    for r in range(rows.shape[0]):
+        starts[r + 1] += starts[r]
+    order = np.empty(count, np.int64)
+    for i in range(count):
+        order[starts[first_flipped[i]]] = i
+        starts[first_flipped[i]] += 1
+    out[:count] = out[:count][order]
+    first_flipped[:count] = first_flipped[:count][order]
+    return count, inside_own
+
+
+@njit(cache=True)
+def across_step(tol, thin_tol):
+    """The margin by which points are put across a vertex's rows: sixteen
+    times ``thin_tol`` when thin regions are looked for, so that those
+    points, INWARD_STEP of it (eight times ``thin_tol``) inside the rows they
+    keep, are also that far from most later rows and prove the regions they
+    reach not thin (docs/performance.md)."""
+    return max(tol, 16.0 * thin_tol) if thin_tol > tol else tol
