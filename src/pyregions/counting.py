@@ -104,6 +104,7 @@ Methods
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import multiprocessing
 import os
@@ -1304,6 +1305,19 @@ class _TreeProblem:
         return np.concatenate(columns + pieces, axis=1)
 
 
+@contextlib.contextmanager
+def _recursion_room(frames: int):
+    """Room for a search one Python frame per unit deep: a CNN has hundreds
+    of units, and an image's plane a wall per face of the box it meets,
+    over a thousand (a few thousand frames fit the C stack easily)."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(previous + frames)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
 def _path_holds(row_ids: Sequence[int], index: int, row_id: int) -> bool:
     """Whether the path still holds, at ``index``, the row named ``row_id``.
 
@@ -1643,7 +1657,8 @@ class _TreeSearch:
                 witnesses = self._witnesses_near(
                     self.problem.preactivations(point[None, :]), len(prefix)
                 )
-            self._visit(len(prefix), witnesses)
+            with _recursion_room(self.stop_depth - len(prefix)):
+                self._visit(len(prefix), witnesses)
         except (_Interrupted, KeyboardInterrupt):
             complete = False
         return self._kept(), complete
