@@ -134,12 +134,16 @@ def _torch_leaves(module, prefix: str = ""):
             yield f"{prefix}{name}", child
 
 
+def _torch_array(tensor) -> np.ndarray:
+    return tensor.detach().cpu().double().numpy()
+
+
 def _torch_linear(layer):
     """The float64 ``(weights, bias)`` of an ``nn.Linear``; no bias is zero."""
-    W = layer.weight.detach().cpu().double().numpy()
+    W = _torch_array(layer.weight)
     if layer.bias is None:
         return W, np.zeros(W.shape[0])
-    return W, layer.bias.detach().cpu().double().numpy()
+    return W, _torch_array(layer.bias)
 
 
 def _torch_steps(module):
@@ -175,10 +179,6 @@ def _torch_steps(module):
         else:
             msg = f"unsupported {label}"
             raise UnsupportedLayerError(msg)
-
-
-def _torch_array(tensor) -> np.ndarray:
-    return tensor.detach().cpu().double().numpy()
 
 
 def _pair(value) -> tuple[int, int]:

@@ -370,7 +370,9 @@ class Lowering:
             b == 0.0, axis=1
         )
         self._push(weights, biases, carried, np.concatenate([pieces_nonnegative, self.nonnegative[carried]]))
-        self.values[out] = _Value(np.eye(weights.shape[0])[:n_units].reshape(-1, *out_shape), np.zeros(out_shape))
+        A = np.zeros((weights.shape[0], n_units))
+        A[np.arange(n_units), np.arange(n_units)] = 1.0
+        self.values[out] = _Value(A.reshape(-1, *out_shape), np.zeros(out_shape))
 
     # -- building ------------------------------------------------------------
 
@@ -422,8 +424,9 @@ class Lowering:
         biases = np.concatenate(constant_blocks + [np.zeros(carried.size)])
         n_elements = row_blocks[0].shape[1]
         A = np.zeros((weights.shape[0], n_elements))
+        element = np.arange(n_elements)
         for k, factor in enumerate(output_factors):
-            A[k * n_elements : (k + 1) * n_elements] = np.diag(np.broadcast_to(factor, n_elements))
+            A[k * n_elements + element, element] = factor
         self._push(weights, biases, carried, np.ones(weights.shape[0], dtype=bool))
         self.values[out] = _Value(A.reshape(-1, *shape), np.full(shape, float(offset)))
 
