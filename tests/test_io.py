@@ -331,7 +331,7 @@ def _chain(onnx, *middle, inits=()):
             [("Conv", ["h", "K"], ["y"], {"name": "conv1"})],
             [("K", np.ones((1, 1, 1), np.float32))],
             UnsupportedLayerError,
-            r"^unsupported ONNX operator Conv \(node 'conv1'\)$",
+            r"^unsupported ONNX operator Conv \(node 'conv1'\): only 2-D kernels, got \(1,\)$",
         ),
         (
             [("Sigmoid", ["h"], ["y"], {"name": "act"})],
