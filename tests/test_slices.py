@@ -110,3 +110,32 @@ def test_the_basis_is_orthonormal_and_oriented_along_the_points(n_points):
     # p1 on the positive first axis, p2 on the positive side of the second.
     assert t[1, 0] > 0 and np.allclose(t[1, 1:], 0.0, atol=1e-12)
     assert n_points == 2 or t[2, 1] > 0
+
+
+@pytest.mark.parametrize("n_points", [2, 3])
+def test_walls_are_the_faces_that_bound_the_slice(n_points):
+    rng = np.random.default_rng(7)
+    points = rng.uniform(0, 1, size=(n_points, 40))
+    plane = Slice.through(points, np.zeros(40), np.ones(40))
+    rows, rhs = plane.walls(1e-9)
+    assert rows.shape[0] < plane.rows.shape[0]
+    t = rng.uniform(plane.lower, plane.upper, size=(20_000, plane.dimension))
+    inside = np.all(t @ plane.rows.T >= plane.rhs, axis=1)
+    if n_points == 2:
+        # The segment is its bounding box.
+        assert rows.shape[0] == 0 and inside.all()
+    else:
+        assert 0 < inside.sum() < t.shape[0]
+        assert np.array_equal(np.all(t @ rows.T >= rhs, axis=1), inside)
+
+
+def test_a_plane_meeting_a_thousand_faces_of_the_box_is_counted():
+    # It once ran out of Python's recursion limit: a search frame per wall.
+    net = random_network(784, [6, 5], 4)
+    points = 0.5 + 0.45 * np.random.default_rng(0).choice([-1, 1], (3, 784))
+    plane = Slice.through(points, np.zeros(784), np.ones(784))
+    assert plane.walls(1e-9)[0].shape[0] > 1000
+    found = slice_patterns(net, Box(0, 1), points)
+    assert found == slice_patterns(net, Box(0, 1), points, method="milp")
+    weights = np.random.default_rng(1).dirichlet(np.ones(3), size=20_000)
+    assert {tuple(p) for p in net.activation_patterns(weights @ points)} <= found

@@ -21,6 +21,7 @@ from .exceptions import (
     UnsupportedLayerError,
     WorkerStartError,
 )
+from .local import LocalCounts, count_local
 from .network import Network
 from .patterns import read_patterns
 from .tightening import PreactivationBounds, preactivation_bounds
@@ -31,6 +32,7 @@ __all__ = [
     "Box",
     "CheckpointError",
     "DatasetError",
+    "LocalCounts",
     "ModelFormatError",
     "Network",
     "PatternFileError",
@@ -44,6 +46,7 @@ __all__ = [
     "UnsupportedLayerError",
     "WorkerStartError",
     "bounds",
+    "count_local",
     "count_regions",
     "estimate_regions",
     "preactivation_bounds",

@@ -2,7 +2,8 @@
 
 ``bound`` prints the bounds of an architecture or a model; ``count`` counts
 (or estimates) the regions of a network over a box or a slice of it;
-``plot`` draws the regions of a slice; ``design`` ranks architectures by
+``plot`` draws the regions of a slice; ``local`` counts the regions around
+each of many points; ``design`` ranks architectures by
 their bounds; ``reproduce serra2018`` reruns the paper's MNIST experiment.
 Bad input ends with one line on stderr and exit code 2, never a traceback;
 an incomplete result is printed, then ends with exit code 3 (a time limit)
@@ -20,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from . import bounds, plots
 from .counting import (
     COLD_COMPILE_SECONDS,
@@ -34,9 +37,14 @@ from .domain import Box
 from .estimation import DEFAULT_PROBES, EstimateProgress, estimate_regions
 from .exceptions import DatasetError, ModelFormatError, PyRegionsError, ShapeError
 from .io import load_array
-from .network import Network, example_network
+from .local import count_local
+from .datasets import mnist_test_images
+from .network import Network, example_cnn, example_network
 from .reproduce import reproduce_serra2018
 
+# Bundled models and points, by the names the command line takes for files.
+EXAMPLE_MODELS = {"mnist-mlp": example_network, "mnist-cnn": example_cnn}
+EXAMPLE_IMAGES = "mnist-test-images"
 EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3  # stopped by --time-limit; the partial result was printed
 EXIT_INTERRUPTED = 130  # the shell's code for a SIGINT
@@ -119,7 +127,8 @@ def _build_parser() -> argparse.ArgumentParser:
     count = add_command("count", help="count the linear regions of a network over a box")
     count.add_argument(
         "model", nargs="?",
-        help="network file: .npz (W0, b0, W1, b1, ...), .onnx, or .pt (a saved nn.Sequential); "
+        help="network file: .npz (W0, b0, W1, b1, ...), .onnx, or .pt (a saved nn.Sequential), "
+        "or a bundled example, mnist-mlp or mnist-cnn; "
         "default: the bundled MNIST example",
     )
     _add_box_options(count)
@@ -142,7 +151,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        "and the --estimate probes")
     count.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     count.add_argument("--through", metavar="P.npy",
-                       help="count in the line or plane through the 2 or 3 points (rows) of P.npy")
+                       help="count in the line or plane through the 2 or 3 points (rows) of P.npy "
+                       f"({EXAMPLE_IMAGES}: three bundled MNIST test images)")
     count.add_argument("--estimate", action="store_true",
                        help="estimate the count by random probes instead (Knuth's estimator)")
     count.add_argument("--samples", type=int, default=DEFAULT_PROBES, help="probes for --estimate")
@@ -179,12 +189,29 @@ def _build_parser() -> argparse.ArgumentParser:
     plot.add_argument("model", nargs="?", help="network file, as for count; default: the bundled example")
     _add_box_options(plot)
     plot.add_argument("--through", metavar="NPY", required=True,
-                      help=".npy of shape (3, n_inputs), points of a plane, or (2, n_inputs), a line")
+                      help=".npy of shape (3, n_inputs), points of a plane, or (2, n_inputs), a line "
+                      f"({EXAMPLE_IMAGES}: three bundled MNIST test images)")
     plot.add_argument("--out", metavar="FILE", required=True,
                       help="where to write the figure, in the format its suffix names (.png, .pdf, .svg, ...)")
     plot.add_argument("--colour", choices=plots.COLOURS, default="pattern",
                       help="fill by a hash of the activation pattern or by the gradient norm")
     plot.add_argument("--tol", type=float, default=DEFAULT_TOL, help="thinnest region drawn")
+
+    local = add_command("local", help="count the regions in a small box around each of many points")
+    local.add_argument("model", nargs="?", help="network file, as for count; default: the bundled example")
+    local.add_argument("--points", metavar="X.npy", required=True,
+                       help=f".npy of shape (n_points, n_inputs) ({EXAMPLE_IMAGES}: three bundled MNIST test images)")
+    local.add_argument("--radius", type=float, required=True, help="L-infinity radius of each box")
+    _add_box_options(local)
+    local.add_argument("--jobs", type=int, default=1, help="worker processes, one point at a time each")
+    local.add_argument("--time-limit", type=float,
+                       help=f"stop after this many seconds; print the partial result, exit {EXIT_INCOMPLETE}")
+    local.add_argument("--tol", type=float, default=DEFAULT_TOL, help="region margin in input units")
+    local.add_argument("--histogram", metavar="FILE", help="write a histogram of the counts here (.png, ...)")
+    local.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    output = local.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object")
+    output.add_argument("--csv", metavar="FILE", help="write point, regions, complete rows to FILE")
     return parser
 
 
@@ -241,6 +268,8 @@ def _print_bounds(found: dict[str, bounds.Bound]) -> None:
 def _load_model(path: str | None) -> Network:
     if path is None:
         return example_network()
+    if path in EXAMPLE_MODELS:
+        return EXAMPLE_MODELS[path]()
     suffix = Path(path).suffix.lower()
     if suffix not in (".npz", ".onnx", ".pt", ".pth"):
         msg = f"{path}: unknown model type {suffix or '(no suffix)'!r}; expected .npz, .onnx or .pt"
@@ -253,6 +282,11 @@ def _load_model(path: str | None) -> Network:
     if suffix == ".onnx":
         return Network.from_onnx(path)
     return Network.from_torch(path)
+
+
+def _load_points(path: str):
+    """The points of a ``.npy`` file, or the bundled test images by name."""
+    return mnist_test_images() if path == EXAMPLE_IMAGES else load_array(path)
 
 
 def _load_box(args) -> Box:
@@ -293,6 +327,9 @@ class _ProgressBar:
         # The postfix first: update() draws the bar with it.
         self.bar.set_postfix(nodes=update.nodes, lps=update.lp_solves, refresh=False)
         self._advance_to(update.regions)
+
+    def points(self, done: int, total: int) -> None:
+        self._advance_to(done)
 
     def estimate(self, update: EstimateProgress) -> None:
         low, high = update.ci95
@@ -351,7 +388,7 @@ def _run_count(args) -> int:
             seed=args.seed, jobs=jobs, progress=None if bar.bar is None else bar.count,
             checkpoint=args.checkpoint, patterns=args.patterns,
             executor=None if client is None else client.get_executor(),
-            through=None if args.through is None else load_array(args.through),
+            through=None if args.through is None else _load_points(args.through),
         )
     finally:
         bar.close()
@@ -456,7 +493,7 @@ def _run_reproduce(args) -> int:
 def _run_plot(args) -> None:
     network = _load_model(args.model)
     box = _load_box(args)
-    points = load_array(args.through)
+    points = _load_points(args.through)
     if points.ndim != 2 or points.shape[0] not in (2, 3) or points.shape[1] != network.n_inputs:
         msg = (f"{args.through}: expected an array of shape (3, {network.n_inputs}) for a plane "
                f"or (2, {network.n_inputs}) for a line, got {points.shape}")
@@ -464,6 +501,51 @@ def _run_plot(args) -> None:
     _say_if_compiling()
     written = plots.plot_regions(network, box, points, args.out, colour=args.colour, tol=args.tol)
     print(f"Figure written to {written}")
+
+
+def _run_local(args) -> int:
+    network = _load_model(args.model)
+    box = _load_box(args)
+    lower, upper = box.bounds(network.n_inputs)
+    points = _load_points(args.points)
+    if points.ndim != 2 or points.shape[1] != network.n_inputs:
+        msg = f"{args.points}: expected an array of shape (n_points, {network.n_inputs}), got {points.shape}"
+        raise ShapeError(msg)
+    _say_if_compiling()
+    bar = _ProgressBar(args, unit=" points", total=points.shape[0])
+    started = time.perf_counter()
+    try:
+        result = count_local(
+            network, points, args.radius, clip=(lower, upper), tol=args.tol, jobs=args.jobs,
+            time_limit=args.time_limit, progress=None if bar.bar is None else bar.points,
+        )
+    finally:
+        bar.close()
+    code = _exit_code(result.all_complete, started, args.time_limit)
+    counted = result.regions[result.regions >= 0]
+    if args.histogram is not None:
+        plots.plot_local_counts(result.regions, result.radius, args.histogram)
+    if args.csv is not None:
+        rows = "".join(f"{i},{n},{str(done).lower()}\n"
+                       for i, (n, done) in enumerate(zip(result.regions, result.complete)))
+        Path(args.csv).write_text("point,regions,complete\n" + rows)
+    if args.json:
+        print(json.dumps({
+            "radius": result.radius, "regions": result.regions.tolist(),
+            "complete": result.all_complete, "seconds": round(result.seconds, 3),
+            "lp_solves": result.lp_solves,
+        }))
+        return code
+    state = "" if result.all_complete else f" (incomplete: {_stop_reason(code)})"
+    print(f"{counted.size} of {points.shape[0]} points counted, radius {result.radius:g}{state}")
+    if counted.size:
+        print(f"  regions: mean {counted.mean():.2f}, median {np.median(counted):g}, "
+              f"min {counted.min()}, max {counted.max()}")
+    print(f"  {result.seconds:.2f} s, {result.lp_solves} solver calls")
+    for written in (args.histogram, args.csv):
+        if written is not None:
+            print(f"written: {written}")
+    return code
 
 
 def _run_design(args) -> None:
@@ -555,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = _attach_negative_values(sys.argv[1:] if argv is None else list(argv))
     commands = {
         "bound": _run_bound, "count": _run_count, "design": _run_design, "plot": _run_plot,
-        "reproduce": _run_reproduce,
+        "reproduce": _run_reproduce, "local": _run_local,
     }
     try:
         args = _build_parser().parse_args(argv)

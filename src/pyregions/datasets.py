@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .paper.datasets import DEFAULT_MNIST_MIRROR, MNIST_FILES, mnist
+from .paper.datasets import DEFAULT_MNIST_MIRROR, MNIST_FILES, mnist, mnist_test_images
 
-__all__ = ["DEFAULT_MNIST_MIRROR", "MNIST_FILES", "mnist"]
+__all__ = ["DEFAULT_MNIST_MIRROR", "MNIST_FILES", "mnist", "mnist_test_images"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_array
+from ._validation import check_array, check_positive
 from .exceptions import ShapeError
 
 __all__ = ["Box"]
@@ -49,6 +49,43 @@ class Box:
             raise ShapeError(msg)
         self.lower = lo
         self.upper = hi
+
+    @classmethod
+    def around(cls, x, radius: float, clip=(0.0, 1.0)) -> Box:
+        """The L-infinity ball of ``radius`` around ``x``, cut to the box ``clip``.
+
+        Parameters
+        ----------
+        x : array of shape (n_inputs,)
+        radius : float
+            Positive.
+        clip : (float, float) or None, default=(0.0, 1.0)
+            The input domain the ball is cut to (its bounds may be arrays
+            of shape (n_inputs,)), or None for no cut.
+
+        Raises
+        ------
+        ShapeError
+            When ``x`` is not a finite vector, or the ball misses ``clip``.
+        ValueError
+            When ``radius`` is not a positive number.
+
+        Examples
+        --------
+        >>> from pyregions import Box
+        >>> Box.around([0.5, 0.98], 0.05).upper
+        array([0.55, 1.  ])
+        """
+        point = check_array(x, "x", ndim=1)
+        radius = check_positive(radius, "radius")
+        lower, upper = point - radius, point + radius
+        if clip is not None:
+            lower = np.maximum(lower, check_array(clip[0], "clip[0]", ndim=(0, 1)))
+            upper = np.minimum(upper, check_array(clip[1], "clip[1]", ndim=(0, 1)))
+        if np.any(lower > upper):
+            msg = f"the ball of radius {radius} around x misses the box clip={clip}"
+            raise ShapeError(msg)
+        return cls(lower, upper)
 
     @property
     def dimension(self) -> int | None:

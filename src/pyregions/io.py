@@ -22,6 +22,10 @@ uncounted output layer, and a model ending in a hidden layer has none. Layers th
 act as the identity on a batch of flat vectors (flatten, identity, dropout in
 evaluation mode) are skipped. Weights are converted to float64.
 
+Models with convolutional, pooling, normalising, clipping or residual
+layers are lowered instead by :mod:`pyregions.lowering`, which keeps each
+tensor as an affine function of the last hidden layer's outputs.
+
 ``torch`` and ``onnx`` are optional: each is imported only by the function
 that needs it (``pip install pyregions[torch]`` or ``pyregions[onnx]``).
 
@@ -40,6 +44,7 @@ import numpy as np
 
 from ._validation import unreadable_reason
 from .exceptions import ModelFormatError, ShapeError, UnsupportedLayerError
+from .lowering import Lowering, conv2d, pool_windows
 from .network import Network
 
 
@@ -129,12 +134,16 @@ def _torch_leaves(module, prefix: str = ""):
             yield f"{prefix}{name}", child
 
 
+def _torch_array(tensor) -> np.ndarray:
+    return tensor.detach().cpu().double().numpy()
+
+
 def _torch_linear(layer):
     """The float64 ``(weights, bias)`` of an ``nn.Linear``; no bias is zero."""
-    W = layer.weight.detach().cpu().double().numpy()
+    W = _torch_array(layer.weight)
     if layer.bias is None:
         return W, np.zeros(W.shape[0])
-    return W, layer.bias.detach().cpu().double().numpy()
+    return W, _torch_array(layer.bias)
 
 
 def _torch_steps(module):
@@ -172,8 +181,135 @@ def _torch_steps(module):
             raise UnsupportedLayerError(msg)
 
 
-def network_from_torch(module) -> Network:
-    """Convert a PyTorch ``nn.Sequential`` of Linear, ReLU and Maxout layers.
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _torch_lowered_kinds():
+    """Layers that only :class:`pyregions.lowering.Lowering` reads."""
+    from torch import nn
+
+    return (
+        nn.Conv2d, nn.modules.batchnorm._BatchNorm, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
+        nn.MaxPool2d, nn.LeakyReLU, nn.PReLU, nn.Hardtanh,
+    )
+
+
+def _torch_input_shape(leaves, input_shape) -> tuple[int, ...]:
+    """``input_shape`` checked, or the input size of a first dense layer."""
+    from torch import nn
+
+    from .torch import Maxout
+
+    if input_shape is not None:
+        return tuple(int(n) for n in input_shape)
+    for name, layer in leaves:
+        if isinstance(layer, (nn.Linear, Maxout)):
+            return (layer.in_features,)
+        if not isinstance(layer, (nn.Identity, nn.Dropout, nn.Flatten)):
+            msg = (
+                f"layer {name}: {layer!r} reads an input of unknown shape: "
+                "pass input_shape, e.g. (1, 28, 28) for MNIST images"
+            )
+            raise ShapeError(msg)
+    msg = "the model has no hidden layer: pass input_shape to read it"
+    raise UnsupportedLayerError(msg)
+
+
+def _torch_lowered(leaves, input_shape: tuple[int, ...]) -> Network:
+    """Lower a Sequential's layers through :class:`pyregions.lowering.Lowering`."""
+    from torch import nn
+
+    from .torch import Maxout
+
+    names = [f"t{i}" for i in range(len(leaves) + 1)]
+    lowering = Lowering(names[0], input_shape, dict.fromkeys(names, 1))
+    for (name, layer), source, out in zip(leaves, names, names[1:]):
+        label = f"layer {name}: {layer!r}"
+        if isinstance(layer, Maxout):
+            label = f"layer {name}: Maxout({layer.extra_repr()})"
+            lowering.dense(out + "z", source, *_torch_linear(layer.linear), label)
+            shape = lowering.shape(out + "z")
+            lowering.reshape(out + "r", out + "z", (*shape[:-1], layer.out_features, layer.rank), label)
+            lowering.reduce_max(out, out + "r", [-1], False, label)
+        elif isinstance(layer, nn.Linear):
+            lowering.dense(out, source, *_torch_linear(layer), label)
+        elif isinstance(layer, nn.Conv2d):
+            if layer.padding_mode != "zeros":
+                msg = f"unsupported {label}: padding_mode {layer.padding_mode!r} (only 'zeros')"
+                raise UnsupportedLayerError(msg)
+            dilations = _pair(layer.dilation)
+            if layer.padding == "same":
+                total = [(k - 1) * d for k, d in zip(layer.kernel_size, dilations)]
+                pads = (total[0] // 2, total[1] // 2, total[0] - total[0] // 2, total[1] - total[1] // 2)
+            else:
+                padding = (0, 0) if layer.padding == "valid" else _pair(layer.padding)
+                pads = (*padding, *padding)
+            lowering.conv(
+                out, source, _torch_array(layer.weight),
+                None if layer.bias is None else _torch_array(layer.bias),
+                strides=_pair(layer.stride), pads=pads, dilations=dilations, groups=layer.groups,
+                label=label,
+            )
+        elif isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            if layer.running_mean is None:
+                msg = f"unsupported {label}: no running statistics (track_running_stats=False)"
+                raise UnsupportedLayerError(msg)
+            scale = 1.0 / np.sqrt(_torch_array(layer.running_var) + layer.eps)
+            if layer.affine:
+                scale = scale * _torch_array(layer.weight)
+            shift = -_torch_array(layer.running_mean) * scale
+            if layer.affine:
+                shift = shift + _torch_array(layer.bias)
+            # Per channel: the first axis of a sample.
+            extra = (1,) * (len(lowering.shape(source)) - 1)
+            lowering.scale_shift(out, source, scale.reshape(-1, *extra), shift.reshape(-1, *extra), label)
+        elif isinstance(layer, nn.AvgPool2d):
+            if layer.divisor_override is not None:
+                msg = f"unsupported {label}: divisor_override"
+                raise UnsupportedLayerError(msg)
+            padding = _pair(layer.padding)
+            lowering.average_pool(
+                out, source, _pair(layer.kernel_size), strides=_pair(layer.stride or layer.kernel_size),
+                pads=(*padding, *padding), ceil_mode=layer.ceil_mode,
+                count_include_pad=layer.count_include_pad, label=label,
+            )
+        elif isinstance(layer, nn.AdaptiveAvgPool2d) and _pair(layer.output_size) == (1, 1):
+            size = tuple(lowering.shape(source)[1:])
+            lowering.average_pool(out, source, size, strides=size, pads=(0, 0, 0, 0), label=label)
+        elif isinstance(layer, nn.MaxPool2d):
+            if layer.return_indices:
+                msg = f"unsupported {label}: return_indices"
+                raise UnsupportedLayerError(msg)
+            padding = _pair(layer.padding)
+            lowering.max_pool(
+                out, source, _pair(layer.kernel_size), strides=_pair(layer.stride or layer.kernel_size),
+                pads=(*padding, *padding), dilations=_pair(layer.dilation), ceil_mode=layer.ceil_mode,
+                label=label,
+            )
+        elif isinstance(layer, nn.ReLU):
+            lowering.relu(out, source, label)
+        elif isinstance(layer, nn.LeakyReLU):
+            lowering.leaky_relu(out, source, layer.negative_slope, label)
+        elif isinstance(layer, nn.PReLU):
+            slope = _torch_array(layer.weight)
+            extra = (1,) * (len(lowering.shape(source)) - 1)
+            lowering.leaky_relu(out, source, slope.reshape(-1, *extra), label)
+        elif isinstance(layer, nn.Hardtanh):
+            lowering.clip(out, source, layer.min_val, layer.max_val, label)
+        elif isinstance(layer, nn.Flatten) and layer.start_dim == 1 and layer.end_dim == -1:
+            lowering.reshape(out, source, (math.prod(lowering.shape(source)),), label)
+        elif isinstance(layer, (nn.Identity, nn.Dropout)):
+            lowering.reshape(out, source, lowering.shape(source), label)
+        else:
+            msg = f"unsupported {label}"
+            raise UnsupportedLayerError(msg)
+    return lowering.network(names[-1])
+
+
+def network_from_torch(module, *, input_shape=None) -> Network:
+    """Convert a PyTorch ``nn.Sequential`` of dense, convolutional, pooling,
+    normalising and piecewise-linear layers.
 
     Parameters
     ----------
@@ -183,7 +319,16 @@ def network_from_torch(module) -> Network:
         Sequentials, with the Linears and ReLUs alternating as
         ``Linear, ReLU, ..., Linear[, ReLU]``; a ``Maxout`` may stand for any
         ``Linear, ReLU`` pair, as in ``Linear, ReLU, Maxout, Maxout, Linear``.
+        With ``input_shape``, or with any of ``Conv2d`` (zero padding, any
+        stride, dilation and groups), ``BatchNorm1d/2d`` (its running
+        statistics, as in evaluation mode), ``AvgPool2d``,
+        ``AdaptiveAvgPool2d(1)``, ``MaxPool2d``, ``LeakyReLU``, ``PReLU``,
+        ``Hardtanh`` and ``ReLU6``, the layers may come in any order and are
+        lowered by :class:`pyregions.lowering.Lowering`.
         A path is read by :func:`network_from_torch_file`.
+    input_shape : tuple of int, optional
+        The shape of one sample, such as ``(1, 28, 28)``; needed when the
+        first layer is not dense.
 
     Returns
     -------
@@ -203,8 +348,9 @@ def network_from_torch(module) -> Network:
         refused too); the message names the layer by its index (``"1.0"``
         inside a nested Sequential).
     ShapeError
-        When a weight is not finite, the layers' sizes do not chain, or a
-        Maxout's Linear does not have ``out_features * rank`` outputs.
+        When a weight is not finite, the layers' sizes do not chain, a
+        Maxout's Linear does not have ``out_features * rank`` outputs, or the
+        input shape is needed and not given.
     ImportError
         When torch is not installed.
 
@@ -219,7 +365,7 @@ def network_from_torch(module) -> Network:
     Network(2-4, output=1)
     """
     if isinstance(module, (str, PathLike)):
-        return network_from_torch_file(module)
+        return network_from_torch_file(module, input_shape=input_shape)
     torch = _require("torch", "PyTorch")
     if not isinstance(module, torch.nn.Module):
         msg = f"module must be a torch.nn.Sequential or a path, got {type(module).__name__}"
@@ -229,10 +375,13 @@ def network_from_torch(module) -> Network:
         # which its children run is unknown.
         msg = f"unsupported model {type(module).__name__}: only torch.nn.Sequential can be read"
         raise UnsupportedLayerError(msg)
-    return _assemble(_torch_steps(module))
+    leaves = list(_torch_leaves(module))
+    if input_shape is None and not any(isinstance(layer, _torch_lowered_kinds()) for _, layer in leaves):
+        return _assemble(_torch_steps(module))
+    return _torch_lowered(leaves, _torch_input_shape(leaves, input_shape))
 
 
-def network_from_torch_file(path: str | PathLike) -> Network:
+def network_from_torch_file(path: str | PathLike, *, input_shape=None) -> Network:
     """Read a ``nn.Sequential`` saved whole with ``torch.save(module, path)``.
 
     The file is unpickled (``torch.load(weights_only=False)``), which can run
@@ -275,7 +424,7 @@ def network_from_torch_file(path: str | PathLike) -> Network:
             "save the whole model with torch.save(module, path)"
         )
         raise ModelFormatError(msg)
-    return network_from_torch(module)
+    return network_from_torch(module, input_shape=input_shape)
 
 
 # ------------------------------------------------------------------------ ONNX
@@ -322,6 +471,12 @@ def _onnx_constants(graph):
                 value = numpy_helper.to_array(value)
             constants[node.output[0]] = np.asarray(value)
     return constants
+
+
+def _onnx_attribute(attribute):
+    from onnx import helper
+
+    return helper.get_attribute_value(attribute)
 
 
 def _onnx_features(value_info) -> int | None:
@@ -394,9 +549,7 @@ class _OnnxWalk:
         return self.constants[name]
 
     def _attributes(self, node) -> dict:
-        from onnx import helper
-
-        return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        return {a.name: _onnx_attribute(a) for a in node.attribute}
 
     def _step(self, node, data: str) -> str:
         """Record the step of ``node``, which reads ``data``; return its output."""
@@ -542,6 +695,230 @@ class _OnnxWalk:
         self.n_features = n_units
 
 
+# Operators only the graph lowering reads: a model with any of them (or
+# with a residual Add) is read by it rather than by _OnnxWalk.
+_ONNX_LOWERED = {
+    "Conv", "BatchNormalization", "AveragePool", "GlobalAveragePool", "MaxPool", "LeakyRelu",
+    "PRelu", "Clip", "Sub", "Mul", "Div", "Dropout",
+}
+
+
+def _needs_lowering(graph, constants) -> bool:
+    return any(
+        node.op_type in _ONNX_LOWERED
+        or node.op_type == "Add" and all(name not in constants for name in node.input)
+        for node in graph.node
+    )
+
+
+class _OnnxGraph:
+    """Lower an ONNX graph, node by node in its (topological) order."""
+
+    def __init__(self, graph, source: str):
+        self.source = source
+        self.constants = _onnx_constants(graph)
+        inputs = [i for i in graph.input if i.name not in self.constants]
+        if len(inputs) != 1 or len(graph.output) != 1:
+            msg = (
+                f"{source}: expected one graph input and one output, got "
+                f"{[i.name for i in inputs]} and {[o.name for o in graph.output]}"
+            )
+            raise UnsupportedLayerError(msg)
+        dims = inputs[0].type.tensor_type.shape.dim
+        if len(dims) < 2 or not all(d.HasField("dim_value") for d in dims[1:]):
+            msg = f"{source}: the input '{inputs[0].name}' needs a static shape besides its batch axis"
+            raise UnsupportedLayerError(msg)
+        self.nodes = [node for node in graph.node if node.op_type != "Constant"]
+        self.output = graph.output[0].name
+        uses = {self.output: 1}
+        for node in self.nodes:
+            for name in node.input:
+                uses[name] = uses.get(name, 0) + 1
+        self.lowering = Lowering(inputs[0].name, tuple(d.dim_value for d in dims[1:]), uses)
+
+    def run(self) -> Network:
+        for node in self.nodes:
+            label = _OnnxWalk._label(node)
+            data = [name for name in node.input if name in self.lowering.values]
+            if not data:
+                raise UnsupportedLayerError(f"unsupported {label}: it reads no data")
+            if len([o for o in node.output if o]) != 1:
+                raise UnsupportedLayerError(f"unsupported {label}: expected one output")
+            handler = getattr(self, f"_{node.op_type.lower()}", None)
+            if handler is None:
+                raise UnsupportedLayerError(f"unsupported {label}")
+            attrs = {a.name: _onnx_attribute(a) for a in node.attribute}
+            handler(node, label, attrs)
+        if self.output not in self.lowering.values:
+            msg = f"{self.source}: the output '{self.output}' is not computed from the input"
+            raise UnsupportedLayerError(msg)
+        return self.lowering.network(self.output)
+
+    def _constant(self, node, index: int, label: str, default=None):
+        if index >= len(node.input) or not node.input[index]:
+            return default
+        name = node.input[index]
+        if name not in self.constants:
+            raise UnsupportedLayerError(f"unsupported {label}: input '{name}' is not a constant")
+        return np.asarray(self.constants[name], dtype=np.float64)
+
+    def _spatial(self, node, attrs, label, kernel):
+        """Strides, pads (top, left, bottom, right) and dilations of a 2-D
+        convolution or pooling, ``auto_pad`` resolved."""
+        if len(kernel) != 2:
+            raise UnsupportedLayerError(f"unsupported {label}: only 2-D kernels, got {tuple(kernel)}")
+        strides = tuple(attrs.get("strides", (1, 1)))
+        dilations = tuple(attrs.get("dilations", (1, 1)))
+        pads = tuple(attrs.get("pads", (0, 0, 0, 0)))
+        auto_pad = attrs.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if auto_pad == "VALID":
+            pads = (0, 0, 0, 0)
+        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            size = self.lowering.shape(node.input[0])[1:]
+            total = [
+                max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+                for n, s, k, d in zip(size, strides, kernel, dilations)
+            ]
+            # SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the start.
+            small = [t // 2 for t in total]
+            large = [t - t // 2 for t in total]
+            pads = (*small, *large) if auto_pad == "SAME_UPPER" else (*large, *small)
+        elif auto_pad != "NOTSET":
+            raise UnsupportedLayerError(f"unsupported {label}: auto_pad {auto_pad!r}")
+        return dict(strides=strides, pads=pads, dilations=dilations)
+
+    def _conv(self, node, label, attrs):
+        weights = self._constant(node, 1, label)
+        self.lowering.conv(
+            node.output[0], node.input[0], weights, self._constant(node, 2, label),
+            groups=attrs.get("group", 1), label=label,
+            **self._spatial(node, attrs, label, weights.shape[2:]),
+        )
+
+    def _batchnormalization(self, node, label, attrs):
+        if attrs.get("training_mode", 0):
+            raise UnsupportedLayerError(f"unsupported {label}: training_mode=1")
+        scale, bias, mean, var = (self._constant(node, i, label) for i in range(1, 5))
+        factor = scale / np.sqrt(var + attrs.get("epsilon", 1e-5))
+        extra = (1,) * (len(self.lowering.shape(node.input[0])) - 1)
+        self.lowering.scale_shift(
+            node.output[0], node.input[0], factor.reshape(-1, *extra),
+            (bias - mean * factor).reshape(-1, *extra), label,
+        )
+
+    def _averagepool(self, node, label, attrs):
+        self.lowering.average_pool(
+            node.output[0], node.input[0], tuple(attrs["kernel_shape"]),
+            ceil_mode=bool(attrs.get("ceil_mode", 0)),
+            count_include_pad=bool(attrs.get("count_include_pad", 0)), label=label,
+            **self._spatial(node, attrs, label, attrs["kernel_shape"]),
+        )
+
+    def _globalaveragepool(self, node, label, attrs):
+        size = self.lowering.shape(node.input[0])[1:]
+        self.lowering.average_pool(
+            node.output[0], node.input[0], size, strides=size, pads=(0, 0, 0, 0), label=label
+        )
+
+    def _maxpool(self, node, label, attrs):
+        if attrs.get("storage_order", 0):
+            raise UnsupportedLayerError(f"unsupported {label}: storage_order=1")
+        self.lowering.max_pool(
+            node.output[0], node.input[0], tuple(attrs["kernel_shape"]),
+            ceil_mode=bool(attrs.get("ceil_mode", 0)), label=label,
+            **self._spatial(node, attrs, label, attrs["kernel_shape"]),
+        )
+
+    def _relu(self, node, label, attrs):
+        self.lowering.relu(node.output[0], node.input[0], label)
+
+    def _leakyrelu(self, node, label, attrs):
+        self.lowering.leaky_relu(node.output[0], node.input[0], attrs.get("alpha", 0.01), label)
+
+    def _prelu(self, node, label, attrs):
+        slope = self._constant(node, 1, label)
+        shape = self.lowering.shape(node.input[0])
+        self.lowering.leaky_relu(
+            node.output[0], node.input[0], Lowering._broadcast(slope, shape, label), label
+        )
+
+    def _clip(self, node, label, attrs):
+        # Opset 11 moved the bounds from attributes to optional inputs.
+        lower = self._constant(node, 1, label, attrs.get("min"))
+        upper = self._constant(node, 2, label, attrs.get("max"))
+        self.lowering.clip(
+            node.output[0], node.input[0], None if lower is None else float(lower),
+            None if upper is None else float(upper), label,
+        )
+
+    def _maxout_like(self, node, label, attrs):
+        if len(node.input) > 1 and node.input[1]:
+            axes = self._constant(node, 1, label).astype(int).ravel().tolist()
+        else:
+            axes = list(attrs.get("axes", []))
+        if not axes or 0 in axes or -len(self.lowering.shape(node.input[0])) - 1 in axes:
+            raise UnsupportedLayerError(f"unsupported {label}: axes {axes} must leave the batch axis")
+        axes = [a - 1 if a > 0 else a for a in axes]
+        self.lowering.reduce_max(node.output[0], node.input[0], axes, bool(attrs.get("keepdims", 1)), label)
+
+    _reducemax = _maxout_like
+
+    def _arithmetic(self, node, label, attrs):
+        op, (first, second) = node.op_type, node.input
+        out, lowering = node.output[0], self.lowering
+        data = [name in lowering.values for name in (first, second)]
+        if all(data) and op in ("Add", "Sub"):
+            lowering.combine(out, first, second, 1.0 if op == "Add" else -1.0)
+        elif all(data) or (op == "Div" and data[1]):
+            raise UnsupportedLayerError(f"unsupported {label}: not piecewise-linear in the input")
+        else:
+            name, constant = (first, self.constants[second]) if data[0] else (second, self.constants[first])
+            constant = np.asarray(constant, dtype=np.float64)
+            factor, shift = {
+                "Add": (1.0, constant), "Mul": (constant, 0.0), "Div": (1.0 / constant, 0.0),
+                "Sub": (1.0, -constant) if data[0] else (-1.0, constant),
+            }[op]
+            lowering.scale_shift(out, name, factor, shift, label)
+
+    _add = _sub = _mul = _div = _arithmetic
+
+    def _gemm(self, node, label, attrs):
+        if attrs.get("transA", 0):
+            raise UnsupportedLayerError(f"unsupported {label}: transA=1")
+        B = self._constant(node, 1, label)
+        W = attrs.get("alpha", 1.0) * (B if attrs.get("transB", 0) else B.T)
+        C = self._constant(node, 2, label)
+        bias = None if C is None else np.broadcast_to(attrs.get("beta", 1.0) * C, (W.shape[0],))
+        self.lowering.dense(node.output[0], node.input[0], W, bias, label)
+
+    def _matmul(self, node, label, attrs):
+        self.lowering.dense(node.output[0], node.input[0], self._constant(node, 1, label).T, None, label)
+
+    def _flatten(self, node, label, attrs):
+        if attrs.get("axis", 1) != 1:
+            raise UnsupportedLayerError(f"unsupported {label}: only Flatten with axis=1 keeps the batch axis")
+        shape = self.lowering.shape(node.input[0])
+        self.lowering.reshape(node.output[0], node.input[0], (math.prod(shape),), label)
+
+    def _reshape(self, node, label, attrs):
+        target = self._constant(node, 1, label).astype(int).tolist()
+        shape = self.lowering.shape(node.input[0])
+        # The batch axis is kept (0, -1, or the exported batch size, 1).
+        rest = [shape[i] if n == 0 and i < len(shape) else n for i, n in enumerate(target[1:])]
+        if target[0] == -1 and -1 in rest or target[0] not in (-1, 0, 1):
+            raise UnsupportedLayerError(f"unsupported {label}: shape {target} does not keep the batch axis")
+        if -1 in rest:
+            rest[rest.index(-1)] = math.prod(shape) // max(-math.prod(rest), 1)
+        self.lowering.reshape(node.output[0], node.input[0], tuple(rest), label)
+
+    def _identity(self, node, label, attrs):
+        shape = self.lowering.shape(node.input[0])
+        self.lowering.reshape(node.output[0], node.input[0], shape, label)
+
+    _dropout = _identity
+
+
 def network_from_onnx(model) -> Network:
     """Read an ONNX model of dense layers, ReLUs and maxout layers.
 
@@ -562,6 +939,16 @@ def network_from_onnx(model) -> Network:
         to ``(batch, units, pieces)`` by a constant shape, then ``ReduceMax``
         over the last axis (``axes`` ``[-1]`` or ``[2]``, as an attribute or,
         from opset 18, a constant input) with ``keepdims=0``.
+
+        A graph with any of ``Conv`` (2-D, ``auto_pad`` NOTSET or VALID),
+        ``BatchNormalization`` (inference), ``AveragePool``,
+        ``GlobalAveragePool``, ``MaxPool``, ``LeakyRelu``, ``PRelu``,
+        ``Clip``, ``Sub``, ``Mul``, ``Div`` (by constants), ``Dropout``, or
+        an ``Add`` of two computed tensors (a residual block), is lowered
+        instead by :class:`pyregions.lowering.Lowering`, node by node in the
+        graph's order: it may then branch and join, hold ``ReduceMax`` over
+        any sample axes, ``Reshape`` to any shape that keeps the batch axis,
+        and needs a static input shape besides the batch axis.
 
     Returns
     -------
@@ -586,4 +973,6 @@ def network_from_onnx(model) -> Network:
         When onnx is not installed.
     """
     loaded, source = _load_onnx(model)
+    if _needs_lowering(loaded.graph, _onnx_constants(loaded.graph)):
+        return _OnnxGraph(loaded.graph, source).run()
     return _assemble(_OnnxWalk(loaded.graph, source).run())

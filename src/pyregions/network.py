@@ -33,7 +33,7 @@ import numpy as np
 from ._validation import check_array, unreadable_reason
 from .exceptions import ShapeError
 
-__all__ = ["LinearLayer", "MaxoutLayer", "Network", "ReluLayer", "example_network"]
+__all__ = ["LinearLayer", "MaxoutLayer", "Network", "ReluLayer", "example_cnn", "example_network"]
 
 #: The most pieces a maxout unit may have: patterns store the winning piece as int8.
 MAX_RANK = 127
@@ -316,13 +316,17 @@ class Network:
         )
 
     @classmethod
-    def from_torch(cls, module) -> Network:
-        """Convert a PyTorch ``nn.Sequential`` of Linear and ReLU (or Maxout) layers.
+    def from_torch(cls, module, *, input_shape=None) -> Network:
+        """Convert a PyTorch ``nn.Sequential`` of dense, convolutional, pooling,
+        normalising and piecewise-linear layers.
 
         Parameters
         ----------
         module : torch.nn.Sequential, str or path-like
             The model, or a file written by ``torch.save(module, path)``.
+        input_shape : tuple of int, optional
+            The shape of one input sample, such as ``(1, 28, 28)``; needed
+            when the first layer is not dense.
 
         Returns
         -------
@@ -331,9 +335,8 @@ class Network:
         Raises
         ------
         UnsupportedLayerError
-            When a layer is neither Linear, ReLU, :class:`pyregions.torch.Maxout`,
-            Flatten, Identity nor Dropout, or the layers do not chain as
-            dense-ReLU or Maxout hidden layers and a final Linear.
+            When a layer is not one :func:`pyregions.io.network_from_torch`
+            reads, or the layers do not chain.
         ModelFormatError
             When a file is missing or does not hold a saved module.
         ImportError
@@ -346,11 +349,12 @@ class Network:
         # Imported on call: io imports this module, and torch when used.
         from .io import network_from_torch
 
-        return network_from_torch(module)
+        return network_from_torch(module, input_shape=input_shape)
 
     @classmethod
     def from_onnx(cls, path) -> Network:
-        """Read an ONNX model of dense layers with ReLUs or maxouts.
+        """Read an ONNX model of dense, convolutional, pooling, normalising and
+        piecewise-linear layers, residual blocks included.
 
         Parameters
         ----------
@@ -365,9 +369,8 @@ class Network:
         Raises
         ------
         UnsupportedLayerError
-            When an operator is not Gemm, MatMul, Add, Relu, Flatten, Reshape,
-            ReduceMax (a maxout: Reshape to (batch, out, k) then ReduceMax over
-            the last axis) or Identity, or the graph is not a single chain.
+            When an operator is not one :func:`pyregions.io.network_from_onnx`
+            reads, naming it and its node.
         ModelFormatError
             When the file is missing or not an ONNX model.
         ImportError
@@ -399,6 +402,12 @@ def _activate(layer, a: np.ndarray) -> np.ndarray:
 EXAMPLE_FILE = "mnist_784_8_8.npz"
 
 
+#: The bundled CNN: conv 1->4 5x5 stride 2, ReLU, conv 4->8 3x3 stride 2,
+#: ReLU, dense 32, ReLU, dense 10, trained on MNIST by
+#: ``docs/examples/train_mnist_cnn.py`` and exported to ONNX.
+EXAMPLE_CNN_FILE = "mnist_cnn.onnx"
+
+
 def example_network() -> Network:
     """The bundled MNIST example network, counted over [0, 1]^784 by
     ``pyregions count`` when no model is given."""
@@ -406,3 +415,12 @@ def example_network() -> Network:
 
     with as_file(files("pyregions") / "data" / EXAMPLE_FILE) as path:
         return Network.load(path)
+
+
+def example_cnn() -> Network:
+    """The bundled MNIST CNN (808 ReLU units), read from its ONNX file;
+    needs onnx (``pip install pyregions[onnx]``)."""
+    from importlib.resources import as_file, files
+
+    with as_file(files("pyregions") / "data" / EXAMPLE_CNN_FILE) as path:
+        return Network.from_onnx(path)

@@ -20,7 +20,7 @@ from ._validation import check_int, check_int_sequence
 from .slices import SliceRegions, slice_regions
 
 __all__ = [
-    "SliceRegions", "design_figure", "plot_error_vs_regions", "plot_regions",
+    "SliceRegions", "design_figure", "plot_error_vs_regions", "plot_local_counts", "plot_regions",
     "plot_regions_vs_bounds", "pyplot", "slice_regions",
 ]
 
@@ -88,6 +88,40 @@ def plot_regions_vs_bounds(n1, regions, bounds_by_name, path) -> Path:
     axes.set(yscale="log", xlabel="first hidden layer width n1", ylabel="linear regions")
     axes.set_xticks(widths)
     axes.legend(fontsize="small")
+    FigureCanvasAgg(figure)
+    return _write_atomically(figure, Path(path))
+
+
+def plot_local_counts(regions, radius: float, path) -> Path:
+    """Histogram of the region counts around many points (:func:`pyregions.local.count_local`).
+
+    Parameters
+    ----------
+    regions : array_like of int, shape (n_points,)
+        The counts; -1 (points not counted) are left out.
+    radius : float
+        The balls' radius, for the title.
+    path : str or path-like
+        Where to write the figure, in the format its suffix names; replaced
+        atomically.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    Figure, FigureCanvasAgg = _agg()
+    counted = np.asarray(regions)[np.asarray(regions) >= 0]
+    figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+    axes = figure.subplots()
+    if counted.size:
+        edges = np.arange(counted.min(), counted.max() + 2) - 0.5
+        if edges.size > 60:
+            edges = np.linspace(counted.min() - 0.5, counted.max() + 0.5, 41)
+        axes.hist(counted, bins=edges, color="tab:blue")
+    axes.set(
+        xlabel="linear regions in the ball", ylabel="points",
+        title=f"{counted.size} points, L-infinity radius {radius:g}",
+    )
     FigureCanvasAgg(figure)
     return _write_atomically(figure, Path(path))
 

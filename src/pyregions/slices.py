@@ -134,10 +134,21 @@ class Slice:
         )
 
     def walls(self, margin: float) -> tuple[np.ndarray, np.ndarray]:
-        """The rows that cut the slice's bounding box (the others are
-        redundant there), widened by ``margin`` against rounding."""
+        """The rows that bound the slice inside its bounding box (the others
+        are redundant there), each a search unit of its own.
+
+        A line's bounding box is the segment itself: no row is needed. A
+        plane's rows are kept when they cut the bounding box (widened by
+        ``margin`` against rounding) and hold an edge of the polygon: an
+        image's plane meets hundreds of the box's faces, most of them only
+        beyond other faces.
+        """
         lowest = (np.where(self.rows > 0, self.lower, self.upper) * self.rows).sum(axis=1)
         cutting = lowest < self.rhs + margin
+        if self.dimension == 1:
+            cutting[:] = False
+        else:
+            cutting &= _polygon_edges(self.rows, self.rhs, self.lower, self.upper, margin)
         return self.rows[cutting], self.rhs[cutting]
 
     def points(self, t: np.ndarray) -> np.ndarray:
@@ -150,6 +161,31 @@ class Slice:
 
 
 _KINDS = {1: "line", 2: "plane"}
+
+
+def _polygon_edges(rows, rhs, lower, upper, margin: float) -> np.ndarray:
+    """Which rows of {t : rows @ t >= rhs} hold an edge of that polygon,
+    cut from its bounding box [lower, upper] one half-plane at a time."""
+    polygon = np.array([lower, [upper[0], lower[1]], upper, [lower[0], upper[1]]])
+    for row, bound in zip(rows, rhs):
+        slack = polygon @ row - bound
+        if np.all(slack >= 0.0):
+            continue
+        kept = []
+        for i in range(polygon.shape[0]):
+            j = (i + 1) % polygon.shape[0]
+            if slack[i] >= 0.0:
+                kept.append(polygon[i])
+            if (slack[i] >= 0.0) != (slack[j] >= 0.0):
+                share = slack[i] / (slack[i] - slack[j])
+                kept.append(polygon[i] + share * (polygon[j] - polygon[i]))
+        polygon = np.array(kept)
+    # A row holds an edge when two neighbouring corners lie on it, apart;
+    # in doubt a row is kept, which is always exact.
+    on = np.abs(rows @ polygon.T - rhs[:, None]) <= margin * np.maximum(1.0, np.abs(rhs))[:, None]
+    ahead = np.roll(np.arange(polygon.shape[0]), -1)
+    apart = np.linalg.norm(polygon[ahead] - polygon, axis=1) > 0.0
+    return np.any(on & on[:, ahead] & apart, axis=1)
 
 
 def _bounding_box(rows: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

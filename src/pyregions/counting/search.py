@@ -8,6 +8,8 @@ walks one random path at a time with.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from collections.abc import Sequence
 
@@ -23,6 +25,18 @@ from .problem import WALL, TreeProblem
 from .results import Found, Interrupted, OverBudget, Progress
 
 __all__ = ["TreeSearch"]
+
+
+@contextlib.contextmanager
+def _recursion_room(frames: int):
+    """Room for a search one Python frame per unit deep: a CNN has hundreds
+    of units, and an image's plane a wall per face of the box it meets."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(previous + frames)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 class TreeSearch:
@@ -143,7 +157,8 @@ class TreeSearch:
                 witnesses = self._witnesses_near(
                     self.problem.preactivations(point[None, :]), len(prefix)
                 )
-            self._visit(len(prefix), witnesses)
+            with _recursion_room(self.stop_depth - len(prefix)):
+                self._visit(len(prefix), witnesses)
         except (Interrupted, KeyboardInterrupt):
             complete = False
         return self._kept(), complete

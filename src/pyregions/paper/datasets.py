@@ -34,7 +34,10 @@ import numpy as np
 
 from ..exceptions import DatasetError
 
-__all__ = ["mnist", "DEFAULT_MNIST_MIRROR", "MNIST_FILES"]
+__all__ = ["mnist", "mnist_test_images", "DEFAULT_MNIST_MIRROR", "MNIST_FILES"]
+
+#: The first three MNIST test images, bundled for examples (a plane through them).
+TEST_IMAGES_FILE = "mnist_test_images.npy"
 
 DEFAULT_MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 """Mirror used when neither ``mirror`` nor ``$PYREGIONS_MNIST_MIRROR`` is set."""
@@ -124,6 +127,15 @@ def mnist(
     x_train, y_train = _read_pair(found, "train")
     x_test, y_test = _read_pair(found, "t10k")
     return x_train, y_train, x_test, y_test
+
+
+def mnist_test_images() -> np.ndarray:
+    """The first three MNIST test images, bundled: an array of shape (3, 784)
+    in [0, 1], float64."""
+    from importlib.resources import as_file, files
+
+    with as_file(files("pyregions") / "data" / TEST_IMAGES_FILE) as path:
+        return np.load(path, allow_pickle=False).astype(np.float64)
 
 
 def _data_directory(path) -> Path:
