@@ -52,11 +52,10 @@ class LocalCounts:
         return bool(self.complete.all())
 
 
-def _count_one(network: Network, point: np.ndarray, radius: float, clip, tol: float, seed: int,
+def _count_one(network: Network, box: Box, tol: float, seed: int,
                deadline: float | None) -> tuple[int, bool, int]:
     remaining = None if deadline is None else max(deadline - time.time(), 1e-3)
-    result = count_regions(network, Box.around(point, radius, clip), tol=tol, seed=seed,
-                           time_limit=remaining)
+    result = count_regions(network, box, tol=tol, seed=seed, time_limit=remaining)
     return result.regions, result.complete, result.lp_solves
 
 
@@ -111,22 +110,22 @@ def count_local(
     points = check_array(points, "points", ndim=2, shape=(None, network.n_inputs))
     radius = check_positive(radius, "radius")
     jobs = check_int(jobs, "jobs", minimum=1)
-    for point in points:
-        Box.around(point, radius, clip)  # every ball checked before any count
+    boxes = [Box.around(point, radius, clip) for point in points]  # all checked before any count
     start = time.perf_counter()
     deadline = None if time_limit is None else time.time() + check_positive(time_limit, "time_limit")
     regions = np.full(points.shape[0], -1, dtype=np.int64)
     complete = np.zeros(points.shape[0], dtype=bool)
-    solves = 0
+    solves = done = 0
 
     def record(index: int, outcome: tuple[int, bool, int]) -> None:
-        nonlocal solves
+        nonlocal solves, done
         regions[index], complete[index], lp = outcome
         solves += lp
+        done += 1
         if progress is not None:
-            progress(int((regions >= 0).sum()), points.shape[0])
+            progress(done, points.shape[0])
 
-    arguments = [(network, point, radius, clip, tol, seed + i) for i, point in enumerate(points)]
+    arguments = [(network, box, tol, seed + i) for i, box in enumerate(boxes)]
     try:
         if jobs == 1:
             for index, args in enumerate(arguments):

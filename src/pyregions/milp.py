@@ -203,19 +203,16 @@ class _PaperFormulation:
         # In the scaled inputs, as unit rows, so that f is a distance here too.
         rhs = (rhs - rows @ self.centre) / (self.radius * norms)
         for row, bound in zip(rows / norms[:, None], rhs):
-            self._add_row(bound, highspy.kHighsInf, columns, row)
-            self._add_row(-highspy.kHighsInf, -bound, [self.f, *columns], np.concatenate([[1.0], -row]))
+            _highs.add_rows(self.model, bound, highspy.kHighsInf, columns, row)
+            _highs.add_rows(self.model, -highspy.kHighsInf, -bound, [self.f, *columns], np.concatenate([[1.0], -row]))
 
     def _add_column(self, low, high) -> int:
         self.model.addVar(low, high)
         return self.model.getNumCol() - 1
 
-    def _add_row(self, low, high, index, values) -> None:
-        _highs.add_rows(self.model, low, high, index, values)
-
     def cut_off(self, z: np.ndarray) -> None:
         """No-good cut: sum_{z_i = 1} (1 - z_i) + sum_{z_i = 0} z_i >= 1."""
-        self._add_row(1.0 - z.sum(), highspy.kHighsInf, self.binaries, np.where(z, -1.0, 1.0))
+        _highs.add_rows(self.model, 1.0 - z.sum(), highspy.kHighsInf, self.binaries, np.where(z, -1.0, 1.0))
 
     def pattern(self, z: np.ndarray) -> np.ndarray:
         """The activation pattern of the binaries' values ``z`` (0 or 1)."""
@@ -399,15 +396,15 @@ def _relu_bigm(form: _PaperFormulation, layer, bounds, previous, offset) -> list
             h, hbar = form._add_column(0.0, 0.0), form._add_column(min(-high[i], 0.0), m_minus)
         else:
             h, hbar = form._add_column(0.0, m_plus), form._add_column(0.0, m_minus)
-        form._add_row(layer.bias[i], layer.bias[i], [h, hbar, *previous],
+        _highs.add_rows(form.model, layer.bias[i], layer.bias[i], [h, hbar, *previous],
                       np.concatenate([[1.0, -1.0], -layer.weights[i]]))
         if state == 0:
             (z,) = form._add_binaries(offset + i, [True, False], np.array([[1.0], [0.0]]))
-            form._add_row(-inf, 0.0, [h, z], [1.0, -m_plus])
-            form._add_row(-inf, m_minus, [hbar, z], [1.0, m_minus])
+            _highs.add_rows(form.model, -inf, 0.0, [h, z], [1.0, -m_plus])
+            _highs.add_rows(form.model, -inf, m_minus, [hbar, z], [1.0, m_minus])
             big_m = max(m_plus, m_minus)
-            form._add_row(-inf, big_m, [form.f, h, z], [1.0, -1.0, big_m])
-            form._add_row(-inf, 0.0, [form.f, hbar, z], [1.0, -1.0, -big_m])
+            _highs.add_rows(form.model, -inf, big_m, [form.f, h, z], [1.0, -1.0, big_m])
+            _highs.add_rows(form.model, -inf, 0.0, [form.f, hbar, z], [1.0, -1.0, -big_m])
         else:
             form.stable_pattern[offset + i] = state == 1
         columns.append(h)
@@ -428,22 +425,22 @@ def _maxout_bigm(form: _PaperFormulation, layer, bounds, previous, offset) -> li
         y = form._add_column(float(low[i].max()), top)
         index = [y, *previous]
         for p in range(layer.rank):
-            form._add_row(b[p], inf, index, np.concatenate([[1.0], -W[p]]))
+            _highs.add_rows(form.model, b[p], inf, index, np.concatenate([[1.0], -W[p]]))
         candidates = np.flatnonzero(~never_wins[i])
         if candidates.size == 1:
             p = candidates[0]
-            form._add_row(-inf, b[p], index, np.concatenate([[1.0], -W[p]]))
+            _highs.add_rows(form.model, -inf, b[p], index, np.concatenate([[1.0], -W[p]]))
             form.stable_pattern[offset + i] = p
             columns.append(y)
             continue
         zs = form._add_binaries(offset + i, [int(p) for p in candidates], np.eye(candidates.size))
-        form._add_row(1.0, 1.0, zs, np.ones(len(zs)))
+        _highs.add_rows(form.model, 1.0, 1.0, zs, np.ones(len(zs)))
         for p, z in zip(candidates, zs):
             m = top - low[i, p]
-            form._add_row(-inf, b[p] + m, [*index, z], np.concatenate([[1.0], -W[p], [m]]))
+            _highs.add_rows(form.model, -inf, b[p] + m, [*index, z], np.concatenate([[1.0], -W[p], [m]]))
             for q in candidates[candidates != p]:
                 big_m = max(top + high[i, q] - 2.0 * low[i, p], 0.0)
-                form._add_row(
+                _highs.add_rows(form.model, 
                     -inf, b[p] - b[q] + big_m, [form.f, *previous, z],
                     np.concatenate([[1.0], W[q] - W[p], [big_m]]),
                 )

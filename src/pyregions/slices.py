@@ -168,18 +168,7 @@ def _polygon_edges(rows, rhs, lower, upper, margin: float) -> np.ndarray:
     cut from its bounding box [lower, upper] one half-plane at a time."""
     polygon = np.array([lower, [upper[0], lower[1]], upper, [lower[0], upper[1]]])
     for row, bound in zip(rows, rhs):
-        slack = polygon @ row - bound
-        if np.all(slack >= 0.0):
-            continue
-        kept = []
-        for i in range(polygon.shape[0]):
-            j = (i + 1) % polygon.shape[0]
-            if slack[i] >= 0.0:
-                kept.append(polygon[i])
-            if (slack[i] >= 0.0) != (slack[j] >= 0.0):
-                share = slack[i] / (slack[i] - slack[j])
-                kept.append(polygon[i] + share * (polygon[j] - polygon[i]))
-        polygon = np.array(kept)
+        polygon = _clip(polygon, -row, -bound)
     # A row holds an edge when two neighbouring corners lie on it, apart;
     # in doubt a row is kept, which is always exact.
     on = np.abs(rows @ polygon.T - rhs[:, None]) <= margin * np.maximum(1.0, np.abs(rhs))[:, None]
@@ -401,9 +390,10 @@ def _clip_patterns(sliced, slice_polygon, patterns, tol):
     ``(polygons, patterns)`` without the patterns thinner than ``tol``.
     """
     polygons, kept = [], []
+    first = _first_layer(sliced)
     for pattern in np.asarray(patterns, dtype=bool):
         polygon, start = slice_polygon, 0
-        C, d = _first_layer(sliced)
+        C, d = first
         for l, layer in enumerate(sliced.layers):
             state = pattern[start:start + layer.n_neurons]
             start += layer.n_neurons
