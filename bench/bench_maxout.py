@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 
 from pyregions import Box, count_regions
-from pyregions._kernels import layer_search as _layer_search
 from tests.reference import random_maxout_network, random_network
+from tests.tuning import tune
 
 from .conftest import compare
 
@@ -37,7 +37,7 @@ for name in ("maxout2-12-12-python", "maxout3-4-4-python"):
 def test_regions_per_second(record, note, name, monkeypatch):
     network = NETWORKS[name]()
     if name.startswith("relu") and name.endswith("python"):
-        monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)  # no layer fits the compiled loop
+        tune(monkeypatch, compiled_search=False)
     result = record(lambda: count_regions(network, BOX, seed=0), rounds=3)
     assert result.complete
     note(

@@ -221,7 +221,7 @@ def test_degenerate_networks_equal_exhaustive_enumeration(why, net, method):
 def test_an_lp_neither_solver_decides_is_a_solver_error(where, monkeypatch):
     net = random_network(3, [5, 6], 8)
     if where == "python":
-        monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)
+        tune(monkeypatch, compiled_search=False)
     tune(monkeypatch, simplex_iteration_limit=0)
     tune(monkeypatch, lp_iteration_limit=0)
     with pytest.raises(SolverError, match="HiGHS could not decide a feasibility LP"):
@@ -305,7 +305,7 @@ def test_thin_regions_are_those_lost_at_thin_tol(way, tmp_path, monkeypatch):
     net = random_network(2, [6, 6, 4], 1)
     box = Box(-4, 4)
     if way == "python":
-        monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)
+        tune(monkeypatch, compiled_search=False)
     options = {
         "cut": {"checkpoint": tmp_path / "count.ckpt"}, "milp": {"method": "milp"},
     }.get(way, {})

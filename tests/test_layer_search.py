@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyregions import Box, count_regions
+from pyregions import Box, Network, count_regions
 from pyregions._kernels import layer_search as _layer_search
 from pyregions.counting.problem import TreeProblem
 from pyregions.counting.results import unpack_patterns
@@ -37,20 +37,52 @@ def patterns_of(result):
     [
         (1, [5, 4], 0), (2, [5, 6], 1), (3, [4, 4, 5], 2), (5, [6, 7], 3), (784, [6, 5], 4),
         (1, [4], 5), (3, [9], 6), (784, [8], 7),
-        (2, [33, 3], 8),  # a first layer too wide for the compiled loop: it starts at the second
+        (2, [33, 3], 8),  # keys in two words
     ],
 )
 def test_compiled_and_python_searches_find_the_same_regions(n_inputs, widths, seed, monkeypatch):
     net = random_network(n_inputs, widths, seed)
     box = Box(0, 1) if n_inputs == 784 else Box(-1, 1)
     compiled = count_regions(net, box, return_patterns=True, seed=seed)
-    monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)  # too narrow for any layer
+    tune(monkeypatch, compiled_search=False)
     python = count_regions(net, box, return_patterns=True, seed=seed)
     assert compiled.complete and python.complete
     assert patterns_of(compiled) == patterns_of(python)
     if n_inputs < 784 and sum(widths) <= 24:  # exhaustive enumeration has 2^units patterns
         lower, upper = box.bounds(n_inputs)
         assert patterns_of(compiled) == exhaustive_regions(net, lower, upper, DEFAULT_TOL)
+
+
+@pytest.mark.parametrize(("widths", "seed"), [([70, 4], 11), ([5, 66], 12), ([40, 33, 3], 13)])
+def test_layers_wider_than_a_word_of_keys_find_the_regions_of_a_brute_force_scan(widths, seed, monkeypatch):
+    # One input: the regions are intervals, and a fine scan finds every one
+    # longer than its step; each region found must be one, by an LP.
+    net = random_network(1, widths, seed)
+    compiled = patterns_of(count_regions(net, Box(-1, 1), return_patterns=True, seed=seed))
+    tune(monkeypatch, compiled_search=False)
+    assert compiled == patterns_of(count_regions(net, Box(-1, 1), return_patterns=True, seed=seed))
+    x = np.linspace(-1.0, 1.0, 400_001)[:, None]
+    scanned, h = [], x
+    for layer in net.layers:
+        a = h @ layer.weights.T + layer.bias
+        scanned.append(a > 0.0)
+        h = np.maximum(a, 0.0)
+    assert {tuple(p) for p in np.concatenate(scanned, axis=1)} <= compiled
+    lower, upper = -np.ones(1), np.ones(1)
+    assert all(pattern_is_region(net, np.array(p), lower, upper, DEFAULT_TOL) for p in compiled)
+
+
+def test_permuting_the_units_of_wide_layers_permutes_the_regions():
+    net = random_network(2, [45, 70], 14)
+    permutations = [np.random.default_rng(14).permutation(width) for width in net.widths]
+    weights = [net.layers[0].weights[permutations[0]],
+               net.layers[1].weights[np.ix_(permutations[1], permutations[0])]]
+    biases = [layer.bias[order] for layer, order in zip(net.layers, permutations)]
+    permuted = count_regions(Network(weights, biases), Box(-1, 1), return_patterns=True, seed=1)
+    found = count_regions(net, Box(-1, 1), return_patterns=True, seed=0)
+    columns = np.concatenate([permutations[0], 45 + permutations[1]])
+    assert permuted.regions == found.regions > 1000
+    assert patterns_of(permuted) == {tuple(p[columns]) for p in found.unpacked_patterns()}
 
 
 def test_subtrees_cut_anywhere_in_the_last_layer_cover_every_region_once():

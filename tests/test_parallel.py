@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from pyregions import Box, Network, count_regions, read_patterns
-from pyregions._kernels import layer_search as _layer_search
 from pyregions.counting import run as count_run
 from pyregions.counting.problem import TreeProblem
 from pyregions.counting.results import prefixes_of, unpack_patterns
@@ -118,7 +117,7 @@ def test_a_search_asked_to_split_hands_back_exactly_what_it_has_not_visited(monk
     # Compiled searches split at their ticks: this tree has several thousand nodes.
     net = random_network(5, [10, 10], 3) if compiled else NET
     if not compiled:
-        monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)
+        tune(monkeypatch, compiled_search=False)
     tune(monkeypatch, split_after_nodes=1 if compiled else 20)
     problem = _problem(net)
     asked = threading.Event()

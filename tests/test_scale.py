@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from pyregions import Box, Network, count_regions
-from pyregions._kernels import layer_search as _layer_search
 
 from .reference import (
     exhaustive_regions_by_margin,
@@ -15,12 +14,13 @@ from .reference import (
     random_network,
     rescaled,
 )
+from .tuning import tune
 
 
 def both_paths(monkeypatch, compiled):
     """Leave the compiled loop on, or force the Python search."""
     if not compiled:
-        monkeypatch.setattr(_layer_search, "MAX_WIDTH", 0)
+        tune(monkeypatch, compiled_search=False)
 
 
 def patterns_of(result):

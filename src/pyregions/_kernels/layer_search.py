@@ -5,8 +5,7 @@ node of a ReLU layer: split the next unit by its witnesses, test a side with
 no witness by an LP, put points across the LP's vertex, keep and reuse
 proofs of emptiness. In Python each node cost about as much interpreter
 time as simplex time. This module runs the search of the deepest layers it
-can take (all of them, unless a layer is over MAX_WIDTH units or holds a
-slice's walls) as one compiled loop, with the same witnesses and proofs, so
+can take (all of them, unless a layer is maxout) as one compiled loop, with the same witnesses and proofs, so
 its counts are the Python search's. Its LPs start from the latest feasible
 basis whose tight rows are all on the path, not only from an ancestor's: a
 basis's duals live on its tight rows alone, so it is dual feasible for any
@@ -17,10 +16,11 @@ Entering a layer, the loop computes the layer's affine map on the region
 of the layers above: ``C x + d`` in input space, ``G a + g`` in the first
 layer's pre-activations ``a``, the coordinates in which points across a
 vertex come (:func:`pyregions._kernels.across.points_across`). A row's key is a
-bit, ``2 * unit + state`` with the unit counted in its layer, so a proof of
-emptiness is a bit mask that holds while the path's mask for that layer
-covers it, until the layers above change; a kept basis names its tight rows
-by key and by that region.
+bit, ``2 * unit + state`` with the unit counted in its layer, in a row of
+int64 words as wide as the widest layer needs, so a proof of emptiness is a
+bit mask that holds while the path's mask for that layer covers it, until
+the layers above change; a kept basis names its tight rows by key and by
+that region.
 
 Two things Numba cannot do go back to Python through ``objmode``: HiGHS, for
 the rare LP the simplex leaves undecided, and, every TICK_NODES nodes, the
@@ -61,13 +61,13 @@ SPLIT = 2
 # Feasible bases kept to warm-start LPs from (the latest whose tight rows
 # are all on the path is taken).
 RECENT_BASES = 16
-# Units a layer may have here: the keys of a proof are bits of an int64.
-MAX_WIDTH = 31
+# Bits of a word of a proof's or a path's mask.
+WORD_BITS = 64
 
 # The compiled search's arguments, in four bundles (see :func:`search`).
 SearchNetwork = namedtuple(
     "SearchNetwork",
-    "factor factored first_bias weights_stack biases_stack widths start_layer stable order",
+    "factor factored first_bias weights_stack biases_stack widths start_layer stable walls order",
 )
 SearchPath = namedtuple(
     "SearchPath",
@@ -266,6 +266,25 @@ def _solve_lp(
 
 
 @njit(cache=True)
+def _set_bit(mask, bit):
+    mask[bit // WORD_BITS] |= np.int64(1) << (bit % WORD_BITS)
+
+
+@njit(cache=True)
+def _clear_bit(mask, bit):
+    mask[bit // WORD_BITS] &= ~(np.int64(1) << (bit % WORD_BITS))
+
+
+@njit(cache=True)
+def _covers(mask, proof):
+    """Whether every bit of ``proof`` is set in ``mask`` (rows of words)."""
+    for word in range(proof.shape[0]):
+        if proof[word] & ~mask[word] != 0:
+            return False
+    return True
+
+
+@njit(cache=True)
 def _far_witness(k, store, beyond, witnesses, row_scale, row_unit, thin_tol):
     """Whether a witness of the leaf of the first ``k`` rows is ``thin_tol``
     from every row, showing the leaf not thin without an LP."""
@@ -342,10 +361,13 @@ def _enter(
         g[layer, i] = biases[layer, i]
         scales[layer, i] = 0.0
         for j in range(before):
-            if pattern[first_unit[layer - 1] + j]:
-                weight = weights[layer, i, j]
-                C[layer, i] += weight * C[layer - 1, j]
-                G[layer, i] += weight * G[layer - 1, j]
+            weight = weights[layer, i, j]
+            # A convolution's weights are mostly zeros, which add nothing.
+            if weight != 0.0 and pattern[first_unit[layer - 1] + j]:
+                for q in range(C.shape[2]):
+                    C[layer, i, q] += weight * C[layer - 1, j, q]
+                for q in range(G.shape[2]):
+                    G[layer, i, q] += weight * G[layer - 1, j, q]
                 d[layer, i] += weight * d[layer - 1, j]
                 g[layer, i] += weight * g[layer - 1, j]
                 scales[layer, i] += abs(weight) * norms[layer - 1, j]
@@ -383,7 +405,7 @@ def search(network, path, node, limits):
     ----------
     network : SearchNetwork
         ``factor``, ``factored``, ``first_bias``, ``weights_stack``,
-        ``biases_stack``, ``widths``, ``start_layer``, ``stable``, ``order``.
+        ``biases_stack``, ``widths``, ``start_layer``, ``stable``, ``walls``, ``order``.
     path : SearchPath
         ``rows``, ``rhs``, ``coefficients``, ``k0``, ``head_basis``,
         ``head_upper``, ``flippable``, ``row_depths``, ``row_bits``,
@@ -413,12 +435,16 @@ def search(network, path, node, limits):
         ``biases_stack[l]``.
     C0, d0, G0, g0 : layer ``L``'s affine map on the current region, in
         input space (shapes (w, n), (w,)) and in first-layer
-        pre-activations ((w, m), (w,)).
+        pre-activations ((w, m), (w,)); ``G0`` has no columns when the
+        simplex does not work through ``factor``, the only reader of ``G``.
     scale0 : array (w,)
         The size of the terms summed into each row of ``C0``: a row within
         CANCELLATION of it is constant on the region.
     stable : int8 array (units,)
         +1 or -1 for a unit stable over the box, 0 otherwise.
+    walls : bool array (units,)
+        The units that are walls of the domain: only their active side is
+        searched.
     order : int64 array (units,)
         The span units in search order, layer by layer.
     start_depth : int
@@ -474,7 +500,7 @@ def search(network, path, node, limits):
     row_depths, row_bits, row_layers, row_scales = path.row_depths, path.row_bits, path.row_layers, path.row_scales
     factor, factored, first_bias = network.factor, network.factored, network.first_bias
     weights_stack, biases_stack, widths = network.weights_stack, network.biases_stack, network.widths
-    start_layer, stable, order = network.start_layer, network.stable, network.order
+    start_layer, stable, walls, order = network.start_layer, network.stable, network.walls, network.order
     C0, d0, G0, g0, scale0 = node.C0, node.d0, node.G0, node.g0, node.scale0
     start_depth, decided, values, above = node.start_depth, node.decided, node.values, node.above
     lower, upper, costs, tol, thin_tol = limits.lower, limits.upper, limits.costs, limits.tol, limits.thin_tol
@@ -496,7 +522,7 @@ def search(network, path, node, limits):
     widest = weights_stack.shape[1]
     C = np.zeros((n_layers, widest, n))
     d = np.zeros((n_layers, widest))
-    G = np.zeros((n_layers, widest, m))
+    G = np.zeros((n_layers, widest, G0.shape[1]))
     g = np.zeros((n_layers, widest))
     scales = np.zeros((n_layers, widest))
     norms = np.zeros((n_layers, widest))
@@ -573,12 +599,17 @@ def search(network, path, node, limits):
     out_depths = np.empty(16, np.int64)
     n_out = 0
     out_per_row = np.zeros(k0, np.int64)
-    proofs = np.zeros((w, 2, proofs_kept), np.int64)
+    # A layer's keys span n_words words, and its kept bases' row keys
+    # (region * key_span + key) never collide.
+    n_words = (2 * widest + WORD_BITS - 1) // WORD_BITS
+    key_span = n_words * WORD_BITS
+    proofs = np.zeros((w, 2, proofs_kept, n_words), np.int64)
     n_proofs = np.zeros((w, 2), np.int64)
-    path_masks = np.zeros(n_layers, np.int64)
+    new_proof = np.zeros(n_words, np.int64)
+    path_masks = np.zeros((n_layers, n_words), np.int64)
     for r in range(k0):
         if row_bits[r] >= 0:
-            path_masks[row_layers[r]] |= np.int64(1) << row_bits[r]
+            _set_bit(path_masks[row_layers[r]], row_bits[r])
     # Witnesses: the span units' pre-activations of every stored point, and
     # the index lists of the nodes on the path, one segment each.
     store = np.empty((max(2 * values.shape[0], 64), w))
@@ -678,16 +709,17 @@ def search(network, path, node, limits):
         # Back at node t: undo the child just searched, then take the next.
         if pushed[t]:
             k -= 1
-            path_masks[row_layer[k]] &= ~(np.int64(1) << row_bit[k])
+            _clear_bit(path_masks[row_layer[k]], row_bit[k])
             n_points = marks[t]
             pushed[t] = False
         if next_child[t] == 2:
             t -= 1
             continue
         index = next_child[t]
-        next_child[t] += 1
-        sign = 1.0 if index == 0 else -1.0
         u = order[t]
+        # A wall of the domain has only its inside: the outside is no region.
+        next_child[t] = 2 if walls[u] else index + 1
+        sign = 1.0 if index == 0 else -1.0
         layer = unit_layer[u]
         i = u - first_unit[layer]
         marks[t] = n_points
@@ -735,16 +767,16 @@ def search(network, path, node, limits):
         row_unit[k] = u
         for j in range(n):
             rows[k, j] = sign * (C[layer, i, j] / norm)
-        for q in range(m):
+        for q in range(G.shape[2]):
             coefficients[k, q] = sign * (G[layer, i, q] / norm)
         rhs[k] = tol - sign * (d[layer, i] / norm)
-        flips[k] = index == 0
+        flips[k] = next_child[t] == 1
         row_depth[k] = t
         bit = 2 * i + (1 if sign > 0 else 0)
         row_bit[k] = bit
         row_layer[k] = layer
-        row_key[k] = anchors[layer] * 64 + bit
-        path_masks[layer] |= np.int64(1) << bit
+        row_key[k] = anchors[layer] * key_span + bit
+        _set_bit(path_masks[layer], bit)
         k += 1
         pushed[t] = True
         starts[t + 1] = start
@@ -754,7 +786,7 @@ def search(network, path, node, limits):
             side = 1 if sign > 0 else 0
             refuted = False
             for j in range(min(n_proofs[u, side], proofs_kept)):
-                if (proofs[u, side, j] & ~path_masks[layer]) == 0:
+                if _covers(path_masks[layer], proofs[u, side, j]):
                     refuted = True
                     break
             if not refuted:
@@ -782,7 +814,7 @@ def search(network, path, node, limits):
                 mult = multipliers[:k]
                 largest = mult.max()
                 if mult[k - 1] > 0.0:
-                    mask = 0
+                    new_proof[:] = 0
                     support = np.empty(k, np.int64)
                     n_support = 0
                     for r in range(k):
@@ -790,10 +822,10 @@ def search(network, path, node, limits):
                             support[n_support] = r
                             n_support += 1
                             if row_layer[r] == layer and row_bit[r] >= 0 and r < k - 1:
-                                mask |= np.int64(1) << row_bit[r]
+                                _set_bit(new_proof, row_bit[r])
                     chosen = support[:n_support]
                     if refutes(rows[chosen], rhs[chosen], mult[chosen], lower, upper):
-                        proofs[u, side, n_proofs[u, side] % proofs_kept] = mask
+                        proofs[u, side, n_proofs[u, side] % proofs_kept] = new_proof
                         n_proofs[u, side] += 1
                 continue
             own = False

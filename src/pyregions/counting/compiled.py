@@ -19,8 +19,7 @@ __all__ = ["CompiledLayers"]
 
 class CompiledLayers:
     """The deepest layers of a search's problem that the compiled search can
-    take (ReLU everywhere, few enough units, no walls of a slice among them:
-    walls have one side only), from ``layer``, the unit at ``depth`` on.
+    take (ReLU everywhere), from ``layer``, the unit at ``depth`` on.
 
     It is also what the compiled search calls back: ``lp.undecided`` for an
     LP its simplex leaves undecided, and :meth:`layer_tick`.
@@ -47,16 +46,9 @@ class CompiledLayers:
     def below(cls, search) -> CompiledLayers | None:
         """The compiled layers of ``search``'s problem, None if there are none."""
         problem = search.problem
-        widths = problem.widths
-        first = None
-        for layer in range(len(widths) - 1, -1, -1):
-            if (
-                problem.maxout or widths[layer] > _layer_search.MAX_WIDTH
-                or np.any(problem.stable[search.offset[layer] : search.offset[layer + 1]] == WALL)
-            ):
-                break
-            first = layer
-        return None if first is None else cls(search, first)
+        if problem.maxout or not search.settings.compiled_search:
+            return None
+        return cls(search, 0)
 
     def search_below(self, depth: int, witnesses: np.ndarray) -> None:
         """Search every node below the search's node at ``depth``, compiled."""
@@ -72,6 +64,8 @@ class CompiledLayers:
         factored = search.lp.pseudo_inverse is not None
         if factored:
             coefficients[:k] = search.rows[:k] @ search.lp.pseudo_inverse
+        else:
+            G = np.empty((G.shape[0], 0))  # only the factored simplex reads it
         basis, at_upper = search.lp.basis_for(search.row_ids)
         row_units = np.array([unit for unit, _ in search.row_keys], dtype=np.int64)
         row_states = np.array([state for _, state in search.row_keys], dtype=np.int64)
@@ -82,10 +76,12 @@ class CompiledLayers:
         budget = np.iinfo(np.int64).max if search.node_budget is None else search.node_budget - search.nodes
         tuning = search.settings
         units = self.units
+        walls = problem.stable[units] == WALL
         network = _layer_search.SearchNetwork(
             problem.weights[0], factored, problem.biases[0], self.weights_stack,
             self.biases_stack, np.array(problem.widths, dtype=np.int64), self.layer,
-            problem.stable[units].astype(np.int8), search.order[first_unit:] - first_unit,
+            np.where(walls, 0, problem.stable[units]).astype(np.int8), walls,
+            search.order[first_unit:] - first_unit,
         )
         path = _layer_search.SearchPath(
             search.rows[:room], search.rhs[:room], coefficients, k, basis, at_upper,

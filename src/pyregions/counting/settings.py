@@ -69,6 +69,9 @@ class SearchSettings:
     # A simplex point must satisfy its rows to its own tolerance, with room
     # for the rounding of a recomputation.
     simplex_check_tolerance: float = 2 * _simplex.PRIMAL_TOLERANCE
+    # The ReLU layers go to the compiled search (off: the Python search
+    # alone, to check one against the other).
+    compiled_search: bool = True
 
 
 SETTINGS = SearchSettings()
