@@ -85,6 +85,23 @@ def test_permuting_the_units_of_wide_layers_permutes_the_regions():
     assert patterns_of(permuted) == {tuple(p[columns]) for p in found.unpacked_patterns()}
 
 
+@pytest.mark.parametrize(("n_inputs", "widths", "seed", "n_points"), [(784, [40, 6], 15, 3), (6, [70, 5], 16, 2)])
+def test_slices_walls_searched_compiled_and_in_python_give_the_same_regions(
+    n_inputs, widths, seed, n_points, monkeypatch
+):
+    # A slice's walls are first-layer units with one side: the compiled loop
+    # takes them, and must keep only their inside, as the Python search does.
+    net = random_network(n_inputs, widths, seed)
+    box = Box(0, 1) if n_inputs == 784 else Box(-1, 1)
+    lower, upper = box.bounds(n_inputs)
+    points = np.random.default_rng(seed).uniform(lower, upper, size=(n_points, n_inputs))
+    compiled = count_regions(net, box, through=points, return_patterns=True, seed=seed)
+    tune(monkeypatch, compiled_search=False)
+    python = count_regions(net, box, through=points, return_patterns=True, seed=seed)
+    assert compiled.regions > 20
+    assert patterns_of(compiled) == patterns_of(python)
+
+
 def test_subtrees_cut_anywhere_in_the_last_layer_cover_every_region_once():
     net = random_network(4, [5, 6], 7)
     problem = problem_of(net, Box(-1, 1))

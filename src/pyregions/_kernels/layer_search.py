@@ -235,12 +235,18 @@ def _solve_lp(
             size += 1
     at_upper = uppers[slot].copy()
     # One call of the simplex, not one per branch: each call site is
-    # compiled (and inlined) again at a cold start.
-    through_factor = factored and k > factor.shape[0]
+    # compiled (and inlined) again at a cold start. Its passes over the
+    # columns go through the first layer's weights, or the identity of the
+    # shorter side.
+    if factored and k > factor.shape[0]:
+        mixed, combined = coefficients[:k], factor
+    elif n < k:
+        mixed, combined = rows[:k], np.eye(n)
+    else:
+        mixed, combined = np.eye(k), rows[:k]
     status, _ = solve(
-        rows[:k], coefficients[:k] if through_factor else np.eye(k),
-        factor if through_factor else rows[:k], rhs[:k], lower, upper, costs, basic, at_upper,
-        point, multipliers, max_iterations,
+        rows[:k], mixed, combined, rhs[:k], lower, upper, costs, basic, at_upper, point,
+        multipliers, max_iterations,
     )
     if status == FEASIBLE:
         holds = True
