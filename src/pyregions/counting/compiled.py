@@ -1,8 +1,8 @@
 """The bridge from the Python tree search to the compiled one
-(:func:`pyregions._kernels.layer_search.search`), which takes over the deepest
-layers of a ReLU network: it hands over the path, the witnesses and the LP's
-basis, and takes back the regions, the points put across and the nodes left
-unvisited.
+(:func:`pyregions._kernels.layer_search.search`), which takes over the search
+of a ReLU network below a node: it hands over the path, the witnesses and
+the LP's basis, and takes back the regions, the points put across and the
+nodes left unvisited.
 """
 
 from __future__ import annotations
@@ -18,20 +18,17 @@ __all__ = ["CompiledLayers"]
 
 
 class CompiledLayers:
-    """The deepest layers of a search's problem that the compiled search can
-    take (ReLU everywhere), from ``layer``, the unit at ``depth`` on.
+    """The layers of a search's problem, for the compiled search, which
+    takes every layer of a ReLU network (a slice's walls among them).
 
     It is also what the compiled search calls back: ``lp.undecided`` for an
     LP its simplex leaves undecided, and :meth:`layer_tick`.
     """
 
-    def __init__(self, search, layer: int):
+    def __init__(self, search):
         self.search = search
         self.lp = search.lp
-        self.layer = layer
         problem = search.problem
-        self.depth = int(search.offset[layer])
-        self.units = slice(self.depth, problem.n_hidden)
         # Every hidden layer's weights, zero-padded to one shape.
         widths = problem.widths
         widest = max(widths)
@@ -44,44 +41,40 @@ class CompiledLayers:
 
     @classmethod
     def below(cls, search) -> CompiledLayers | None:
-        """The compiled layers of ``search``'s problem, None if there are none."""
-        problem = search.problem
-        if problem.maxout or not search.settings.compiled_search:
+        """The compiled layers of ``search``'s problem, None if it has maxout layers."""
+        if search.problem.maxout or not search.settings.compiled_search:
             return None
-        return cls(search, 0)
+        return cls(search)
 
     def search_below(self, depth: int, witnesses: np.ndarray) -> None:
         """Search every node below the search's node at ``depth``, compiled."""
-        search, problem, first_unit = self.search, self.search.problem, self.depth
+        search, problem = self.search, self.search.problem
         layer = int(search.layer_of[search.order[depth]])
         if depth == search.offset[layer]:
             search.enter_layer(layer)
         C, d = search.maps[layer]
-        G, g = self._first_layer_map(layer)
         k = len(search.row_ids)
-        room = k + problem.n_hidden - first_unit
+        room = k + problem.n_hidden
         coefficients = np.zeros((room, problem.weights[0].shape[0]))
         factored = search.lp.pseudo_inverse is not None
         if factored:
             coefficients[:k] = search.rows[:k] @ search.lp.pseudo_inverse
+            G, g = self._first_layer_map(layer)
         else:
-            G = np.empty((G.shape[0], 0))  # only the factored simplex reads it
+            # Only the factored simplex reads the map in first-layer pre-activations.
+            G, g = np.empty((C.shape[0], 0)), np.zeros(C.shape[0])
         basis, at_upper = search.lp.basis_for(search.row_ids)
         row_units = np.array([unit for unit, _ in search.row_keys], dtype=np.int64)
         row_states = np.array([state for _, state in search.row_keys], dtype=np.int64)
         row_layers = search.layer_of[row_units].astype(np.int64)
-        row_bits = np.where(
-            row_layers >= self.layer, 2 * (row_units - search.offset[row_layers]) + row_states, -1
-        ).astype(np.int64)
+        row_bits = (2 * (row_units - search.offset[row_layers]) + row_states).astype(np.int64)
         budget = np.iinfo(np.int64).max if search.node_budget is None else search.node_budget - search.nodes
         tuning = search.settings
-        units = self.units
-        walls = problem.stable[units] == WALL
+        walls = problem.stable == WALL
         network = _layer_search.SearchNetwork(
             problem.weights[0], factored, problem.biases[0], self.weights_stack,
-            self.biases_stack, np.array(problem.widths, dtype=np.int64), self.layer,
-            np.where(walls, 0, problem.stable[units]).astype(np.int8), walls,
-            search.order[first_unit:] - first_unit,
+            self.biases_stack, np.array(problem.widths, dtype=np.int64), 0,
+            np.where(walls, 0, problem.stable).astype(np.int8), walls, search.order,
         )
         path = _layer_search.SearchPath(
             search.rows[:room], search.rhs[:room], coefficients, k, basis, at_upper,
@@ -89,8 +82,9 @@ class CompiledLayers:
             search.row_scale[:k],
         )
         node = _layer_search.SearchNode(
-            C, d, G, g, search.scales[layer], depth - first_unit, search.pattern[units].astype(bool),
-            np.ascontiguousarray(search.pre[witnesses, units]), self._distance_above(witnesses),
+            C, d, G, g, search.scales[layer], depth, search.pattern.astype(bool),
+            np.ascontiguousarray(search.pre[witnesses, : problem.n_hidden]),
+            np.full(witnesses.shape[0], np.inf),  # no rows above the compiled layers
         )
         limits = _layer_search.SearchLimits(
             problem.lower, problem.upper, search.lp.costs, problem.tol, problem.thin_tol,
@@ -110,23 +104,19 @@ class CompiledLayers:
         if status == _layer_search.INTERRUPTED:
             raise Interrupted
         if status == _layer_search.OVER_BUDGET:
-            above = search.prefix(first_unit)
-            over = OverBudget(above + tuple(unvisited[0, : lengths[0]].tolist()))
+            over = OverBudget(tuple(unvisited[0, : lengths[0]].tolist()))
             over.remaining.extend(
-                above + tuple(states[:length].tolist()) for states, length in zip(unvisited[1:], lengths[1:])
+                tuple(states[:length].tolist()) for states, length in zip(unvisited[1:], lengths[1:])
             )
             raise over
 
     def layer_found(self, patterns: np.ndarray) -> None:
-        """Record regions found by the compiled search: their states of the
-        units it searched, the others as on the path."""
+        """Record regions found by the compiled search."""
         found = self.search.found
         if not found.records:
             found.count += patterns.shape[0]
             return
-        block = np.repeat(self.search.pattern[None, :], patterns.shape[0], axis=0)
-        block[:, self.units] = patterns
-        found.add(block)
+        found.add(patterns)
 
     def layer_tick(self, nodes: int, solves: int, patterns: np.ndarray) -> int:
         """Progress and the clock for the compiled search, which has searched
@@ -150,14 +140,3 @@ class CompiledLayers:
             states = search.pattern[search.offset[earlier - 1] : search.offset[earlier]]
             G, g, _ = layer_map(problem.weights[earlier], problem.biases[earlier], G, g, states)
         return G, g
-
-    def _distance_above(self, witnesses: np.ndarray) -> np.ndarray:
-        """Each witness's least distance from the path's rows of the layers
-        before the compiled ones (inf if there are none)."""
-        search = self.search
-        k = len(search.row_ids)
-        units = np.array([unit for unit, _ in search.row_keys], dtype=np.intp)
-        above = search.layer_of[units] < self.layer if k else np.zeros(0, bool)
-        if not above.any():
-            return np.full(witnesses.shape[0], np.inf)
-        return search.distances(witnesses, k)[:, above].min(axis=1)

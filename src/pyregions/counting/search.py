@@ -217,10 +217,7 @@ class TreeSearch:
             # root's, as the earlier layer is split by witnesses alone.
             k = len(self.row_ids)
             self.lp.point_in(self.rows[:k], self.rhs[:k], self.row_ids)
-        if (
-            self.compiled is not None and depth >= self.compiled.depth
-            and self.stop_depth == self.problem.n_hidden
-        ):
+        if self.compiled is not None and self.stop_depth == self.problem.n_hidden:
             self.compiled.search_below(depth, witnesses)
             return
         if self.is_maxout[self.problem.order[depth]]:
