@@ -9,6 +9,7 @@ from pyregions import Box, Network, count_regions
 from pyregions._kernels import layer_search as _layer_search
 from pyregions.counting.problem import TreeProblem
 from pyregions.counting.results import unpack_patterns
+from pyregions.counting.search import TreeSearch
 from pyregions.counting.settings import DEFAULT_TOL
 from pyregions.counting.subtree import count_subtree
 from pyregions.tightening import preactivation_bounds
@@ -100,6 +101,40 @@ def test_slices_walls_searched_compiled_and_in_python_give_the_same_regions(
     python = count_regions(net, box, through=points, return_patterns=True, seed=seed)
     assert compiled.regions > 20
     assert patterns_of(compiled) == patterns_of(python)
+
+
+def test_the_compiled_forward_pass_on_sparse_weights_equals_numpy():
+    net = random_network(3, [70, 40, 6], 17)
+    mask = np.random.default_rng(17).uniform(size=net.layers[1].weights.shape) < 0.2
+    net = Network([net.layers[0].weights, net.layers[1].weights * mask, net.layers[2].weights],
+                  [layer.bias for layer in net.layers])
+    problem = problem_of(net, Box(-1, 1))
+    compiled = TreeSearch(problem, np.random.default_rng(0)).compiled
+    points = np.random.default_rng(1).uniform(-1, 1, size=(20, 3))
+    out = np.empty(problem.n_hidden)
+    for point, expected in zip(points, problem.preactivations(points)):
+        first = problem.weights[0] @ point + problem.biases[0]
+        _layer_search._forward(
+            first, compiled.weight_starts, compiled.weight_columns, compiled.weight_values,
+            compiled.biases_stack, np.array(net.widths), 0, out,
+        )
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_masks_of_several_words_hold_the_bits_set_in_them():
+    rng = np.random.default_rng(18)
+    mask, proof = np.zeros(3, np.int64), np.zeros(3, np.int64)
+    bits = rng.choice(192, size=40, replace=False)
+    for bit in bits:
+        _layer_search._set_bit(mask, bit)
+    for bit in bits[:10]:
+        _layer_search._set_bit(proof, bit)
+    assert _layer_search._covers(mask, proof)
+    _layer_search._set_bit(proof, next(b for b in range(192) if b not in set(bits)))
+    assert not _layer_search._covers(mask, proof)
+    for bit in bits:
+        _layer_search._clear_bit(mask, bit)
+    assert not mask.any()
 
 
 def test_subtrees_cut_anywhere_in_the_last_layer_cover_every_region_once():

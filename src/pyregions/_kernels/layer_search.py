@@ -67,7 +67,8 @@ WORD_BITS = 64
 # The compiled search's arguments, in four bundles (see :func:`search`).
 SearchNetwork = namedtuple(
     "SearchNetwork",
-    "factor factored first_bias weights_stack biases_stack widths start_layer stable walls order",
+    "factor factored first_bias weight_starts weight_columns weight_values biases_stack widths "
+    "start_layer stable walls order",
 )
 SearchPath = namedtuple(
     "SearchPath",
@@ -331,9 +332,10 @@ def _unvisited(pattern, order, next_child, depth, start_depth):
 
 
 @njit(cache=True)
-def _forward(first, weights, biases, widths, start_layer, out):
+def _forward(first, starts, columns, values, biases, widths, start_layer, out):
     """The pre-activations of the units of layers ``start_layer`` on, at a
-    point whose first-layer pre-activations are ``first``, into ``out``."""
+    point whose first-layer pre-activations are ``first``, into ``out``
+    (the weights by row: ``starts``, ``columns``, ``values``)."""
     current = first.copy()
     position = 0
     for layer in range(widths.shape[0]):
@@ -342,9 +344,9 @@ def _forward(first, weights, biases, widths, start_layer, out):
             previous = current
             current = biases[layer, :width].copy()
             for i in range(width):
-                for j in range(widths[layer - 1]):
-                    if previous[j] > 0.0:
-                        current[i] += weights[layer, i, j] * previous[j]
+                for e in range(starts[layer, i], starts[layer, i + 1]):
+                    if previous[columns[e]] > 0.0:
+                        current[i] += values[e] * previous[columns[e]]
         if layer >= start_layer:
             out[position : position + width] = current
             position += width
@@ -352,24 +354,28 @@ def _forward(first, weights, biases, widths, start_layer, out):
 
 @njit(cache=True)
 def _enter(
-    layer, pattern, first_unit, widths, weights, biases, C, d, G, g, scales, stable, norms,
-    thresholds, forced, tol,
+    layer, pattern, first_unit, widths, starts, columns, values, biases, C, d, G, g, scales,
+    stable, norms, thresholds, forced, tol,
 ):
     """The affine maps of ``layer`` on the region fixed by the layer
     before it (``C``, ``d``, ``G``, ``g`` per layer, filled in place), the
     size of the terms summed into each row of ``C`` (``scales``), and its
-    units' norms, thresholds and forced states (:func:`_states`)."""
-    width, before = widths[layer], widths[layer - 1]
+    units' norms, thresholds and forced states (:func:`_states`). The rows
+    of stable units that no later layer reads are left zero."""
+    width = widths[layer]
     C[layer, :width] = 0.0
     G[layer, :width] = 0.0
     for i in range(width):
         d[layer, i] = biases[layer, i]
         g[layer, i] = biases[layer, i]
         scales[layer, i] = 0.0
-        for j in range(before):
-            weight = weights[layer, i, j]
-            # A convolution's weights are mostly zeros, which add nothing.
-            if weight != 0.0 and pattern[first_unit[layer - 1] + j]:
+        code = stable[first_unit[layer] + i]
+        if code < 0 or (code > 0 and layer + 1 == widths.shape[0]):
+            continue  # a stable unit's row is read only by the next layer, if active
+        for e in range(starts[layer, i], starts[layer, i + 1]):
+            j = columns[e]
+            weight = values[e]
+            if pattern[first_unit[layer - 1] + j]:
                 for q in range(C.shape[2]):
                     C[layer, i, q] += weight * C[layer - 1, j, q]
                 for q in range(G.shape[2]):
@@ -410,8 +416,8 @@ def search(network, path, node, limits):
     Parameters
     ----------
     network : SearchNetwork
-        ``factor``, ``factored``, ``first_bias``, ``weights_stack``,
-        ``biases_stack``, ``widths``, ``start_layer``, ``stable``, ``walls``, ``order``.
+        ``factor``, ``factored``, ``first_bias``, ``weight_starts``,
+        ``weight_columns``, ``weight_values``, ``biases_stack``, ``widths``, ``start_layer``, ``stable``, ``walls``, ``order``.
     path : SearchPath
         ``rows``, ``rhs``, ``coefficients``, ``k0``, ``head_basis``,
         ``head_upper``, ``flippable``, ``row_depths``, ``row_bits``,
@@ -435,10 +441,11 @@ def search(network, path, node, limits):
     factored : bool
         Whether the simplex may work through ``factor``.
     first_bias : array (m,)
-    weights_stack, biases_stack, widths : the network's hidden layers,
-        layer ``l``'s weights zero-padded in ``weights_stack[l]`` (shape
-        (layers, width, width); layer 0's are ``factor``) and bias in
-        ``biases_stack[l]``.
+    weight_starts, weight_columns, weight_values, biases_stack, widths :
+        the network's hidden layers: layer ``l``'s nonzero weights by row
+        (row ``i``'s from ``weight_starts[l, i]`` to ``weight_starts[l, i + 1]``
+        in the other two; a convolution's are few; layer 0's are ``factor``),
+        its bias zero-padded in ``biases_stack[l]``.
     C0, d0, G0, g0 : layer ``L``'s affine map on the current region, in
         input space (shapes (w, n), (w,)) and in first-layer
         pre-activations ((w, m), (w,)); ``G0`` has no columns when the
@@ -505,7 +512,8 @@ def search(network, path, node, limits):
     head_basis, head_upper, flippable = path.head_basis, path.head_upper, path.flippable
     row_depths, row_bits, row_layers, row_scales = path.row_depths, path.row_bits, path.row_layers, path.row_scales
     factor, factored, first_bias = network.factor, network.factored, network.first_bias
-    weights_stack, biases_stack, widths = network.weights_stack, network.biases_stack, network.widths
+    weight_starts, weight_columns, weight_values = network.weight_starts, network.weight_columns, network.weight_values
+    biases_stack, widths = network.biases_stack, network.widths
     start_layer, stable, walls, order = network.start_layer, network.stable, network.walls, network.order
     C0, d0, G0, g0, scale0 = node.C0, node.d0, node.G0, node.g0, node.scale0
     start_depth, decided, values, above = node.start_depth, node.decided, node.values, node.above
@@ -525,7 +533,7 @@ def search(network, path, node, limits):
     unit_layer = np.empty(w, np.int64)
     for layer in range(start_layer, n_layers):
         unit_layer[first_unit[layer] : first_unit[layer + 1]] = layer
-    widest = weights_stack.shape[1]
+    widest = biases_stack.shape[1]
     C = np.zeros((n_layers, widest, n))
     d = np.zeros((n_layers, widest))
     G = np.zeros((n_layers, widest, G0.shape[1]))
@@ -695,8 +703,8 @@ def search(network, path, node, limits):
                 # region for its proofs and keys. No LP: the layer's first
                 # LP starts from a kept basis of the layers above.
                 _enter(
-                    layer, pattern, first_unit, widths, weights_stack, biases_stack, C, d, G, g,
-                    scales, stable, norms, thresholds, forced, tol,
+                    layer, pattern, first_unit, widths, weight_starts, weight_columns, weight_values,
+                    biases_stack, C, d, G, g, scales, stable, norms, thresholds, forced, tol,
                 )
                 anchors[layer] = next_anchor
                 next_anchor += 1
@@ -874,8 +882,8 @@ def search(network, path, node, limits):
                             slot = used_slots
                             used_slots += 1
                         _forward(
-                            first, weights_stack, biases_stack, widths, start_layer,
-                            across_values[slot],
+                            first, weight_starts, weight_columns, weight_values, biases_stack, widths,
+                            start_layer, across_values[slot],
                         )
                         across_next[slot] = -1
                         if across_last[depth] >= 0:
@@ -900,7 +908,10 @@ def search(network, path, node, limits):
                         beyond[n_points] = min(beyond[n_points], dot(rows[r], point) - rhs[r] + tol)
                 for q in range(m):
                     first[q] = first_bias[q] + dot(factor[q], point)
-            _forward(first, weights_stack, biases_stack, widths, start_layer, store[n_points])
+            _forward(
+                first, weight_starts, weight_columns, weight_values, biases_stack, widths, start_layer,
+                store[n_points],
+            )
             inside = True
             for s_ in range(t + 1):
                 v = order[s_]

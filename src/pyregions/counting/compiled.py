@@ -29,15 +29,22 @@ class CompiledLayers:
         self.search = search
         self.lp = search.lp
         problem = search.problem
-        # Every hidden layer's weights, zero-padded to one shape.
+        # Every hidden layer's nonzero weights by row, and biases zero-padded to one shape.
         widths = problem.widths
         widest = max(widths)
-        self.weights_stack = np.zeros((len(widths), widest, widest))
+        self.weight_starts = np.zeros((len(widths), widest + 1), np.int64)
         self.biases_stack = np.zeros((len(widths), widest))
+        columns, values = [np.empty(0, np.int64)], [np.empty(0)]
         for later in range(1, len(widths)):
             W = problem.weights[later]
-            self.weights_stack[later, : W.shape[0], : W.shape[1]] = W
+            rows, row_columns = np.nonzero(W)
+            per_row = np.bincount(rows, minlength=widest)
+            self.weight_starts[later] = self.weight_starts[later - 1, -1] + np.concatenate([[0], np.cumsum(per_row)])
+            columns.append(row_columns.astype(np.int64))
+            values.append(W[rows, row_columns])
             self.biases_stack[later, : W.shape[0]] = problem.biases[later]
+        self.weight_columns = np.concatenate(columns)
+        self.weight_values = np.concatenate(values)
 
     @classmethod
     def below(cls, search) -> CompiledLayers | None:
@@ -72,8 +79,8 @@ class CompiledLayers:
         tuning = search.settings
         walls = problem.stable == WALL
         network = _layer_search.SearchNetwork(
-            problem.weights[0], factored, problem.biases[0], self.weights_stack,
-            self.biases_stack, np.array(problem.widths, dtype=np.int64), 0,
+            problem.weights[0], factored, problem.biases[0], self.weight_starts,
+            self.weight_columns, self.weight_values, self.biases_stack, np.array(problem.widths, dtype=np.int64), 0,
             np.where(walls, 0, problem.stable).astype(np.int8), walls, search.order,
         )
         path = _layer_search.SearchPath(
