@@ -1,4 +1,4 @@
-"""The compiled search of the deepest layers against the Python search it stands in for."""
+"""The compiled search against the Python search it stands in for."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ The search of :class:`pyregions.counting.search.TreeSearch` is the same at every
 node of a ReLU layer: split the next unit by its witnesses, test a side with
 no witness by an LP, put points across the LP's vertex, keep and reuse
 proofs of emptiness. In Python each node cost about as much interpreter
-time as simplex time. This module runs the search of the deepest layers it
-can take (all of them, unless a layer is maxout) as one compiled loop, with the same witnesses and proofs, so
-its counts are the Python search's. Its LPs start from the latest feasible
+time as simplex time. This module runs the search of a ReLU network (every
+layer, whatever its width, a slice's walls included) as one compiled loop,
+with the same witnesses and proofs, so its counts are the Python search's. Its LPs start from the latest feasible
 basis whose tight rows are all on the path, not only from an ancestor's: a
 basis's duals live on its tight rows alone, so it is dual feasible for any
 LP that holds them, and the latest is usually the nearest (on MNIST

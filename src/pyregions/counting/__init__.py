@@ -89,8 +89,8 @@ Methods
     (HiGHS takes the rare LPs it leaves undecided). An empty child costs an
     LP too, but the Farkas proof of its emptiness is kept, checked, and
     reused at every later node it still covers. In a ReLU network the
-    search runs as one compiled loop (:mod:`pyregions._layer_search`), from
-    the root, or from the first of the deepest layers it can take.
+    search runs as one compiled loop (:mod:`pyregions._layer_search`) from
+    the root, whatever the layers' widths, a slice's walls included.
 ``"milp"``
     The paper's mixed-integer formulation (:mod:`pyregions.milp`), every
     region enumerated in one branch-and-bound tree over its binaries, HiGHS

@@ -1,7 +1,7 @@
 """The Python tree search: depth-first over the units, in layer order.
 
 It decides each child by witnesses, stored proofs of emptiness or an LP
-(:mod:`.lp`), and hands the deepest ReLU layers to the compiled search
+(:mod:`.lp`), and hands a ReLU network's search to the compiled one
 (:mod:`.compiled`). Its public methods are what :mod:`pyregions.estimation`
 walks one random path at a time with.
 """
