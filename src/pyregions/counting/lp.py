@@ -53,11 +53,13 @@ class FeasibilityLP:
         # mislead the simplex's pivots, whose answers are checked anyway;
         # ill-conditioned weights would mislead it often, so are not used.
         self.factor = np.ascontiguousarray(factor)
-        usable = (
-            0 < self.factor.shape[0] < self.n
-            and np.linalg.cond(self.factor) < self.settings.factor_condition_limit
-        )
-        self.pseudo_inverse = np.linalg.pinv(self.factor) if usable else None
+        self.pseudo_inverse = None
+        if 0 < self.factor.shape[0] < self.n:
+            # One SVD for the condition number and the pseudo-inverse (as
+            # np.linalg.pinv computes it): on a CNN it is much of a ball's set-up.
+            u, s, vt = np.linalg.svd(self.factor, full_matrices=False)
+            if s[0] < self.settings.factor_condition_limit * s[-1]:
+                self.pseudo_inverse = vt.T @ ((1.0 / s)[:, None] * u.T)
         self.coefficients = np.empty((0, self.factor.shape[0]))
         self.coefficient_ids: list[int] = []
         self.multipliers: np.ndarray | None = None
