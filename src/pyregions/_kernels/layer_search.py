@@ -156,14 +156,17 @@ def _tick_in_python(nodes, solves, patterns) -> int:
 @njit(cache=True)
 def _grown_rows(array, size):
     grown = np.empty((max(size, 2 * array.shape[0]), array.shape[1]), array.dtype)
-    grown[: array.shape[0]] = array
+    for i in range(array.shape[0]):
+        for j in range(array.shape[1]):
+            grown[i, j] = array[i, j]
     return grown
 
 
 @njit(cache=True)
 def _grown_items(array, size):
     grown = np.empty(max(size, 2 * array.shape[0]), array.dtype)
-    grown[: array.shape[0]] = array
+    for i in range(array.shape[0]):
+        grown[i] = array[i]
     return grown
 
 
@@ -187,7 +190,8 @@ def _keep_basis(slot, basic, at_upper, row_key, n, columns, tight, keys, sizes, 
         if tight[slot, r]:
             keys[slot, r] = row_key[r]
     sizes[slot] = size
-    uppers[slot] = at_upper
+    for j in range(at_upper.shape[0]):
+        uppers[slot, j] = at_upper[j]
 
 
 @njit(cache=True)
@@ -228,7 +232,8 @@ def _solve_lp(
                 break
     basic = np.empty(k, np.int64)
     size = sizes[slot]
-    basic[:size] = columns[slot, :size]
+    for i in range(size):
+        basic[i] = columns[slot, i]
     for r in range(k):
         if not tight[slot, r]:
             basic[size] = n + r
@@ -237,10 +242,15 @@ def _solve_lp(
     # One call of the simplex, not one per branch: each call site is
     # compiled (and inlined) again at a cold start.
     through_factor = factored and k > factor.shape[0]
+    if through_factor:
+        combinations = coefficients[:k]
+    else:
+        combinations = np.zeros((k, k))  # each row is itself: the identity
+        for r in range(k):
+            combinations[r, r] = 1.0
     status, _ = solve(
-        rows[:k], coefficients[:k] if through_factor else np.eye(k),
-        factor if through_factor else rows[:k], rhs[:k], lower, upper, costs, basic, at_upper,
-        point, multipliers, max_iterations,
+        rows[:k], combinations, factor if through_factor else rows[:k], rhs[:k], lower, upper,
+        costs, basic, at_upper, point, multipliers, max_iterations,
     )
     if status == FEASIBLE:
         holds = True
@@ -250,13 +260,9 @@ def _solve_lp(
                 break
         if holds:
             ring = 1 + n_kept % RECENT_BASES
-            _keep_basis(ring, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers)
             stacked = RECENT_BASES + 1 + depth
-            columns[stacked] = columns[ring]
-            tight[stacked] = tight[ring]
-            keys[stacked] = keys[ring]
-            sizes[stacked] = sizes[ring]
-            uppers[stacked] = uppers[ring]
+            for slot in (ring, stacked):
+                _keep_basis(slot, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers)
             return LP_FEASIBLE, basic
     if status == EMPTY and refutes(rows[:k], rhs[:k], multipliers, lower, upper):
         return LP_EMPTY, basic[:0]
@@ -321,7 +327,8 @@ def _forward(first, weights, biases, widths, start_layer, out):
                     if previous[j] > 0.0:
                         current[i] += weights[layer, i, j] * previous[j]
         if layer >= start_layer:
-            out[position : position + width] = current
+            for i in range(width):
+                out[position + i] = current[i]
             position += width
 
 
@@ -344,8 +351,10 @@ def _enter(
         for j in range(before):
             if pattern[first_unit[layer - 1] + j]:
                 weight = weights[layer, i, j]
-                C[layer, i] += weight * C[layer - 1, j]
-                G[layer, i] += weight * G[layer - 1, j]
+                for x in range(C.shape[2]):
+                    C[layer, i, x] += weight * C[layer - 1, j, x]
+                for q in range(G.shape[2]):
+                    G[layer, i, q] += weight * G[layer - 1, j, q]
                 d[layer, i] += weight * d[layer - 1, j]
                 g[layer, i] += weight * g[layer - 1, j]
                 scales[layer, i] += abs(weight) * norms[layer - 1, j]
@@ -504,30 +513,28 @@ def search(network, path, node, limits):
     forced = np.zeros((n_layers, widest), np.int64)
     layer = unit_layer[order[start_depth]] if start_depth < w else n_layers - 1
     width = widths[layer]
-    C[layer, :width] = C0
-    d[layer, :width] = d0
-    G[layer, :width] = G0
-    g[layer, :width] = g0
-    scales[layer, :width] = scale0
+    for i in range(width):
+        d[layer, i], g[layer, i], scales[layer, i] = d0[i], g0[i], scale0[i]
+        for j in range(n):
+            C[layer, i, j] = C0[i, j]
+        for q in range(m):
+            G[layer, i, q] = G0[i, q]
     _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
     total_rows = k0 + w
     flips = np.zeros(total_rows, np.bool_)
-    flips[:k0] = flippable
     can_flip = np.zeros(total_rows, np.bool_)
     row_depth = np.empty(total_rows, np.int64)
-    row_depth[:k0] = row_depths
     row_bit = np.empty(total_rows, np.int64)
-    row_bit[:k0] = row_bits
     row_layer = np.empty(total_rows, np.int64)
-    row_layer[:k0] = row_layers
     # A row's distance at a stored point: row_scale * store[point, row_unit];
     # rows of the layers above have no unit here (-1), and stored points
     # carry their least distance from those rows in `beyond`.
     row_scale = np.empty(total_rows)
-    row_scale[:k0] = row_scales
     row_unit = np.full(total_rows, -1, np.int64)
     rows_above = False
     for r in range(k0):
+        flips[r], row_depth[r], row_bit[r] = flippable[r], row_depths[r], row_bits[r]
+        row_layer[r], row_scale[r] = row_layers[r], row_scales[r]
         if row_bits[r] >= 0:
             row_unit[r] = first_unit[row_layers[r]] + row_bits[r] // 2
         else:
@@ -582,13 +589,14 @@ def search(network, path, node, limits):
     # Witnesses: the span units' pre-activations of every stored point, and
     # the index lists of the nodes on the path, one segment each.
     store = np.empty((max(2 * values.shape[0], 64), w))
-    store[: values.shape[0]] = values
     beyond = np.empty(store.shape[0])
-    beyond[: values.shape[0]] = above
     n_points = values.shape[0]
     indices = np.empty(max(4 * values.shape[0], 64), np.int64)
-    for i in range(values.shape[0]):
-        indices[i] = i
+    for p in range(n_points):
+        for v in range(w):
+            store[p, v] = values[p, v]
+        beyond[p] = above[p]
+        indices[p] = p
     starts = np.zeros(w + 1, np.int64)
     ends = np.zeros(w + 1, np.int64)
     ends[start_depth] = values.shape[0]
@@ -628,7 +636,8 @@ def search(network, path, node, limits):
             if t == w:
                 if n_found == found.shape[0]:
                     found = _grown_rows(found, n_found + 1)
-                found[n_found] = pattern
+                for v in range(w):
+                    found[n_found, v] = pattern[v]
                 n_found += 1
                 if check_thin and k > 0 and not _far_witness(
                     k, store, beyond, indices[starts[t] : ends[t]], row_scale, row_unit, thin_tol
@@ -700,7 +709,8 @@ def search(network, path, node, limits):
             first_new = n_points
             slot = across_first[t]
             while slot >= 0:
-                store[n_points] = across_values[slot]
+                for v in range(w):
+                    store[n_points, v] = across_values[slot, v]
                 # Its distance from rows above is unknown: an LP decides.
                 beyond[n_points] = -np.inf if rows_above else np.inf
                 n_points += 1
@@ -780,7 +790,9 @@ def search(network, path, node, limits):
                 continue
             if answer == LP_EMPTY:
                 mult = multipliers[:k]
-                largest = mult.max()
+                largest = mult[0]
+                for r in range(1, k):
+                    largest = max(largest, mult[r])
                 if mult[k - 1] > 0.0:
                     mask = 0
                     support = np.empty(k, np.int64)
@@ -811,7 +823,8 @@ def search(network, path, node, limits):
                 )
                 for c in range(count):
                     r = across_rows[c]
-                    first[:] = across_out[c] + first_bias
+                    for q in range(m):
+                        first[q] = across_out[c, q] + first_bias[q]
                     if r < k0:
                         if out_per_row[r] == across_kept:
                             continue
@@ -819,7 +832,8 @@ def search(network, path, node, limits):
                         if n_out == out_firsts.shape[0]:
                             out_firsts = _grown_rows(out_firsts, n_out + 1)
                             out_depths = _grown_items(out_depths, n_out + 1)
-                        out_firsts[n_out] = first
+                        for q in range(m):
+                            out_firsts[n_out, q] = first[q]
                         out_depths[n_out] = row_depth[r]
                         n_out += 1
                     else:
@@ -854,7 +868,8 @@ def search(network, path, node, limits):
             if own:
                 # Its distance from rows above is unknown: an LP decides.
                 beyond[n_points] = -np.inf if rows_above else np.inf
-                first[:] = inward + first_bias
+                for q in range(m):
+                    first[q] = inward[q] + first_bias[q]
             else:
                 beyond[n_points] = np.inf
                 for r in range(k0):
