@@ -7,26 +7,23 @@ proofs of emptiness. In Python each node cost about as much interpreter
 time as simplex time. This module runs the search of the deepest layers it
 can take (all of them, unless a layer is over MAX_WIDTH units or holds a
 slice's walls) as one compiled loop, with the same witnesses and proofs, so
-its counts are the Python search's. Its LPs start from the latest feasible
-basis whose tight rows are all on the path, not only from an ancestor's: a
-basis's duals live on its tight rows alone, so it is dual feasible for any
-LP that holds them, and the latest is usually the nearest (on MNIST
-784-11-11, 16 iterations per LP instead of 21).
+its counts are the Python search's. Its LPs warm-start from kept bases
+(:mod:`.bases`).
 
 Entering a layer, the loop computes the layer's affine map on the region
-of the layers above: ``C x + d`` in input space, ``G a + g`` in the first
-layer's pre-activations ``a``, the coordinates in which points across a
-vertex come (:func:`pyregions._kernels.across.points_across`). A row's key is a
-bit, ``2 * unit + state`` with the unit counted in its layer, so a proof of
-emptiness is a bit mask that holds while the path's mask for that layer
-covers it, until the layers above change; a kept basis names its tight rows
-by key and by that region.
+of the layers above (:mod:`.layer_maps`): ``C x + d`` in input space,
+``G a + g`` in the first layer's pre-activations ``a``, the coordinates in
+which points across a vertex come (:func:`pyregions._kernels.across.points_across`).
+A row's key is a bit, ``2 * unit + state`` with the unit counted in its
+layer, so a proof of emptiness is a bit mask that holds while the path's
+mask for that layer covers it, until the layers above change; a kept basis
+names its tight rows by key and by that region.
 
-Two things Numba cannot do go back to Python through ``objmode``: HiGHS, for
-the rare LP the simplex leaves undecided, and, every TICK_NODES nodes, the
-regions found (so the loop's memory does not grow with the count), the
-clock and progress reports. :func:`run` registers the Python search that owns the
-call for them (per thread: a Dask worker may run several searches).
+What Numba cannot do goes back to Python through ``objmode``
+(:mod:`.callbacks`): HiGHS, for the rare LP the simplex leaves undecided,
+and, every TICK_NODES nodes, the regions found (so the loop's memory does
+not grow with the count), the clock and progress reports. :func:`run`
+registers the Python search that owns the call for them.
 """
 
 from __future__ import annotations
@@ -39,28 +36,27 @@ import numpy as np
 from numba import njit, objmode
 
 from .across import across_step, points_across
-from .linalg import CANCELLATION, dot, refutes
-from .simplex import EMPTY, FEASIBLE, solve
+from .bases import RECENT_BASES, keep_basis, solve_lp
+from .callbacks import (
+    LP_EMPTY,
+    LP_EMPTY_UNPROVEN,
+    LP_FAILED,
+    LP_FEASIBLE,
+    SPLIT,
+    STOP,
+    hooks,
+    tick_in_python,
+)
+from .layer_maps import enter_layer, forward, unit_states
+from .linalg import dot, refutes
+from .simplex import solve
 
-# Statuses of an LP, as the search sees it after its checks.
-LP_FEASIBLE = 0
-LP_EMPTY = 1  # with multipliers that refute it
-LP_EMPTY_UNPROVEN = 2  # HiGHS said empty but gave no usable ray
-LP_FAILED = 3  # HiGHS raised: the search stops
 # How a search ended.
 COMPLETE = 0
 INTERRUPTED = 1
 OVER_BUDGET = 2
 # Nodes between calls back to Python for the clock and progress.
 TICK_NODES = 1024
-# What Python answers at a tick: go on, stop (time limit, Ctrl-C, an error),
-# or split (hand back the nodes not yet visited, as over budget).
-GO_ON = 0
-STOP = 1
-SPLIT = 2
-# Feasible bases kept to warm-start LPs from (the latest whose tight rows
-# are all on the path is taken).
-RECENT_BASES = 16
 # Units a layer may have here: the keys of a proof are bits of an int64.
 MAX_WIDTH = 31
 
@@ -80,8 +76,6 @@ SearchLimits = namedtuple(
     "max_iterations check_tolerance budget",
 )
 
-_hooks = threading.local()
-
 
 def run(owner, *bundles):
     """:func:`search` with its ``bundles``, for the Python search ``owner``; returns
@@ -95,8 +89,8 @@ def run(owner, *bundles):
     stops it at its next tick: a KeyboardInterrupt raised by the signal as
     the loop passed into ``objmode`` came out as a SystemError.
     """
-    previous = getattr(_hooks, "state", None)
-    _hooks.state = state = {"owner": owner, "error": None, "interrupted": False}
+    previous = getattr(hooks, "state", None)
+    hooks.state = state = {"owner": owner, "error": None, "interrupted": False}
     handler = None
     if threading.current_thread() is threading.main_thread():
         handler = signal.signal(signal.SIGINT, lambda *_: state.update(interrupted=True))
@@ -105,7 +99,7 @@ def run(owner, *bundles):
     finally:
         if handler is not None:
             signal.signal(signal.SIGINT, handler)
-        _hooks.state = previous
+        hooks.state = previous
     error = state["error"]
     if state["interrupted"] and error is None:
         error = KeyboardInterrupt()
@@ -124,35 +118,6 @@ def cached() -> bool:
     return True
 
 
-def _decide_in_python(rows, rhs, point, multipliers) -> int:
-    """Hand an LP the simplex left undecided to the owner's HiGHS."""
-    state = _hooks.state
-    try:
-        found, proof = state["owner"].lp.undecided(rows, rhs)
-    except BaseException as error:  # noqa: BLE001 (raised by run() once the search has stopped)
-        state["error"] = error
-        return LP_FAILED
-    if found is not None:
-        point[:] = found
-        return LP_FEASIBLE
-    if proof is None or proof.shape[0] != rhs.shape[0]:
-        return LP_EMPTY_UNPROVEN
-    multipliers[:] = proof
-    return LP_EMPTY
-
-
-def _tick_in_python(nodes, solves, patterns) -> int:
-    """Hand the owner the ``patterns`` found since the last tick, let it
-    report progress and read the clock; GO_ON, STOP or SPLIT."""
-    state = _hooks.state
-    try:
-        answer = state["owner"].layer_tick(nodes, solves, patterns)
-    except BaseException as error:  # noqa: BLE001 (a progress callback's, raised by run())
-        state["error"] = error
-        return STOP
-    return STOP if state["interrupted"] else answer
-
-
 @njit(cache=True)
 def _grown_rows(array, size):
     grown = np.empty((max(size, 2 * array.shape[0]), array.shape[1]), array.dtype)
@@ -168,107 +133,6 @@ def _grown_items(array, size):
     for i in range(array.shape[0]):
         grown[i] = array[i]
     return grown
-
-
-@njit(cache=True)
-def _keep_basis(slot, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers):
-    """Keep a feasible basis in ``slot``: its basic columns, its tight rows
-    (those whose logical is not basic) and their keys, its columns at their
-    upper bound."""
-    k = basic.shape[0]
-    tight[slot] = False
-    tight[slot, :k] = True
-    size = 0
-    for i in range(k):
-        if basic[i] < n:
-            columns[slot, size] = basic[i]
-            size += 1
-        else:
-            tight[slot, basic[i] - n] = False
-    keys[slot] = -1
-    for r in range(k):
-        if tight[slot, r]:
-            keys[slot, r] = row_key[r]
-    sizes[slot] = size
-    for j in range(at_upper.shape[0]):
-        uppers[slot, j] = at_upper[j]
-
-
-@njit(cache=True)
-def _on_path(keys, slot, row_key, k):
-    """Whether every tight row of the basis kept in ``slot`` is on the path."""
-    for r in range(keys.shape[1]):
-        key = keys[slot, r]
-        if key >= 0 and (r >= k or row_key[r] != key):
-            return False
-    return True
-
-
-@njit(cache=True)
-def _solve_lp(
-    rows, rhs, coefficients, k, depth, factor, factored, lower, upper, costs, row_key, columns,
-    tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
-):
-    """The LP of the first ``k`` rows, made at ``depth``, warm-started from
-    the latest kept basis whose tight rows are all on the path, else from
-    the deepest such basis of an LP made on the path, else from the head's
-    (slot 0, always on the path). A feasible basis is kept in the next slot
-    of the ring (slots 1 to RECENT_BASES) and in its depth's slot after it.
-    Returns the status and the final basis (empty unless the simplex found
-    the point)."""
-    n = lower.shape[0]
-    slot = 0
-    for back in range(min(n_kept, RECENT_BASES)):
-        candidate = 1 + (n_kept - 1 - back) % RECENT_BASES
-        if _on_path(keys, candidate, row_key, k):
-            slot = candidate
-            break
-    if slot == 0:
-        # The ring can be filled by a sibling subtree's LPs, none on the path.
-        for above in range(depth, -1, -1):
-            candidate = RECENT_BASES + 1 + above
-            if sizes[candidate] >= 0 and _on_path(keys, candidate, row_key, k):
-                slot = candidate
-                break
-    basic = np.empty(k, np.int64)
-    size = sizes[slot]
-    for i in range(size):
-        basic[i] = columns[slot, i]
-    for r in range(k):
-        if not tight[slot, r]:
-            basic[size] = n + r
-            size += 1
-    at_upper = uppers[slot].copy()
-    # One call of the simplex, not one per branch: each call site is
-    # compiled (and inlined) again at a cold start.
-    through_factor = factored and k > factor.shape[0]
-    if through_factor:
-        combinations = coefficients[:k]
-    else:
-        combinations = np.zeros((k, k))  # each row is itself: the identity
-        for r in range(k):
-            combinations[r, r] = 1.0
-    status, _ = solve(
-        rows[:k], combinations, factor if through_factor else rows[:k], rhs[:k], lower, upper,
-        costs, basic, at_upper, point, multipliers, max_iterations,
-    )
-    if status == FEASIBLE:
-        holds = True
-        for r in range(k):
-            if dot(rows[r], point) < rhs[r] - check_tolerance:
-                holds = False
-                break
-        if holds:
-            ring = 1 + n_kept % RECENT_BASES
-            stacked = RECENT_BASES + 1 + depth
-            for slot in (ring, stacked):
-                _keep_basis(slot, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers)
-            return LP_FEASIBLE, basic
-    if status == EMPTY and refutes(rows[:k], rhs[:k], multipliers, lower, upper):
-        return LP_EMPTY, basic[:0]
-    with objmode(decided="int64"):
-        decided = _decide_in_python(rows[:k], rhs[:k], point, multipliers[:k])
-    return decided, basic[:0]
 
 
 @njit(cache=True)
@@ -309,76 +173,6 @@ def _unvisited(pattern, order, next_child, depth, start_depth):
             lengths[count] = s + 1  # states[count, s] stays False: the second child
             count += 1
     return states[:count], lengths[:count]
-
-
-@njit(cache=True)
-def _forward(first, weights, biases, widths, start_layer, out):
-    """The pre-activations of the units of layers ``start_layer`` on, at a
-    point whose first-layer pre-activations are ``first``, into ``out``."""
-    current = first.copy()
-    position = 0
-    for layer in range(widths.shape[0]):
-        width = widths[layer]
-        if layer > 0:
-            previous = current
-            current = biases[layer, :width].copy()
-            for i in range(width):
-                for j in range(widths[layer - 1]):
-                    if previous[j] > 0.0:
-                        current[i] += weights[layer, i, j] * previous[j]
-        if layer >= start_layer:
-            for i in range(width):
-                out[position + i] = current[i]
-            position += width
-
-
-@njit(cache=True)
-def _enter(
-    layer, pattern, first_unit, widths, weights, biases, C, d, G, g, scales, stable, norms,
-    thresholds, forced, tol,
-):
-    """The affine maps of ``layer`` on the region fixed by the layer
-    before it (``C``, ``d``, ``G``, ``g`` per layer, filled in place), the
-    size of the terms summed into each row of ``C`` (``scales``), and its
-    units' norms, thresholds and forced states (:func:`_states`)."""
-    width, before = widths[layer], widths[layer - 1]
-    C[layer, :width] = 0.0
-    G[layer, :width] = 0.0
-    for i in range(width):
-        d[layer, i] = biases[layer, i]
-        g[layer, i] = biases[layer, i]
-        scales[layer, i] = 0.0
-        for j in range(before):
-            if pattern[first_unit[layer - 1] + j]:
-                weight = weights[layer, i, j]
-                for x in range(C.shape[2]):
-                    C[layer, i, x] += weight * C[layer - 1, j, x]
-                for q in range(G.shape[2]):
-                    G[layer, i, q] += weight * G[layer - 1, j, q]
-                d[layer, i] += weight * d[layer - 1, j]
-                g[layer, i] += weight * g[layer - 1, j]
-                scales[layer, i] += abs(weight) * norms[layer - 1, j]
-    _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
-
-
-@njit(cache=True)
-def _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol):
-    """Each unit's norm ``||C_i||`` in ``layer``, its threshold
-    ``tol * ||C_i||`` (-1 where the row is constant on the region: within
-    CANCELLATION of the terms summed into it) and forced state: its sign
-    where stable over the box or constant on the region, 0 to split."""
-    for i in range(width):
-        norm = np.sqrt(dot(C[layer, i], C[layer, i]))
-        norms[layer, i] = norm
-        constant = norm <= CANCELLATION * scales[layer, i]
-        thresholds[layer, i] = -1.0 if constant else tol * norm
-        code = stable[first_unit[layer] + i]
-        if code != 0:
-            forced[layer, i] = code
-        elif constant:
-            forced[layer, i] = 1 if d[layer, i] > 0.0 else -1
-        else:
-            forced[layer, i] = 0
 
 
 @njit(cache=True)
@@ -519,7 +313,7 @@ def search(network, path, node, limits):
             C[layer, i, j] = C0[i, j]
         for q in range(m):
             G[layer, i, q] = G0[i, q]
-    _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
+    unit_states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
     total_rows = k0 + w
     flips = np.zeros(total_rows, np.bool_)
     can_flip = np.zeros(total_rows, np.bool_)
@@ -561,7 +355,7 @@ def search(network, path, node, limits):
     uppers = np.empty((slots, n), np.bool_)
     # Slot and count are not literal 0s: Numba would compile each callee
     # they are passed to once more, for Literal[int](0), at a cold start.
-    _keep_basis(np.int64(0), head_basis, head_upper, row_key, n, columns, tight, keys, sizes, uppers)
+    keep_basis(np.int64(0), head_basis, head_upper, row_key, n, columns, tight, keys, sizes, uppers)
     n_kept = np.int64(0)
     point = np.empty(n)
     multipliers = np.empty(total_rows)
@@ -626,7 +420,7 @@ def search(network, path, node, limits):
             if nodes % TICK_NODES == 0:
                 # The regions found so far go to Python: the loop keeps none.
                 with objmode(answer="int64"):
-                    answer = _tick_in_python(nodes, solves, found[:n_found])
+                    answer = tick_in_python(nodes, solves, found[:n_found])
                 n_found = 0
                 if answer == STOP:
                     status = INTERRUPTED
@@ -646,7 +440,7 @@ def search(network, path, node, limits):
                     for r in range(k):
                         raised[r] = rhs[r] + (thin_tol - tol)
                     solves += 1
-                    thin, basic = _solve_lp(
+                    thin, basic = solve_lp(
                         rows, raised, coefficients, k, t, factor, factored, lower, upper, costs,
                         row_key, columns, tight, keys, sizes, uppers, n_kept, point, multipliers,
                         max_iterations, check_tolerance,
@@ -666,7 +460,7 @@ def search(network, path, node, limits):
                 # The head of a layer: its map on this region, and a fresh
                 # region for its proofs and keys. No LP: the layer's first
                 # LP starts from a kept basis of the layers above.
-                _enter(
+                enter_layer(
                     layer, pattern, first_unit, widths, weights_stack, biases_stack, C, d, G, g,
                     scales, stable, norms, thresholds, forced, tol,
                 )
@@ -776,7 +570,7 @@ def search(network, path, node, limits):
             if refuted:
                 continue
             solves += 1
-            answer, basic = _solve_lp(
+            answer, basic = solve_lp(
                 rows, rhs, coefficients, k, t, factor, factored, lower, upper, costs, row_key,
                 columns, tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations,
                 check_tolerance,
@@ -849,7 +643,7 @@ def search(network, path, node, limits):
                                 across_next = _grown_items(across_next, used_slots + 1)
                             slot = used_slots
                             used_slots += 1
-                        _forward(
+                        forward(
                             first, weights_stack, biases_stack, widths, start_layer,
                             across_values[slot],
                         )
@@ -877,7 +671,7 @@ def search(network, path, node, limits):
                         beyond[n_points] = min(beyond[n_points], dot(rows[r], point) - rhs[r] + tol)
                 for q in range(m):
                     first[q] = first_bias[q] + dot(factor[q], point)
-            _forward(first, weights_stack, biases_stack, widths, start_layer, store[n_points])
+            forward(first, weights_stack, biases_stack, widths, start_layer, store[n_points])
             inside = True
             for s_ in range(t + 1):
                 v = order[s_]

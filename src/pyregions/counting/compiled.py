@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._affine import layer_map
+from .._kernels import callbacks as _callbacks
 from .._kernels import layer_search as _layer_search
 from .problem import WALL
 from .results import Interrupted, OverBudget
@@ -136,13 +137,13 @@ class CompiledLayers:
         """Progress and the clock for the compiled search, which has searched
         ``nodes`` and solved ``solves`` LPs in the current call and found
         ``patterns`` since its last tick; what it must do next
-        (``_layer_search.GO_ON``, ``STOP`` or ``SPLIT``)."""
+        (``_callbacks.GO_ON``, ``STOP`` or ``SPLIT``)."""
         self.layer_found(patterns)
         try:
             self.search.tick(0, nodes - 1, solves)
         except Interrupted:
-            return _layer_search.STOP
-        return _layer_search.SPLIT if self.search.split_asked(nodes - 1) else _layer_search.GO_ON
+            return _callbacks.STOP
+        return _callbacks.SPLIT if self.search.split_asked(nodes - 1) else _callbacks.GO_ON
 
     def _first_layer_map(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
         """The affine map of ``layer``'s pre-activations on the current
