@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections import namedtuple
 
 import numpy as np
 from numba import njit, objmode
@@ -59,22 +58,6 @@ OVER_BUDGET = 2
 TICK_NODES = 1024
 # Units a layer may have here: the keys of a proof are bits of an int64.
 MAX_WIDTH = 31
-
-# The compiled search's arguments, in four bundles (see :func:`search`).
-SearchNetwork = namedtuple(
-    "SearchNetwork",
-    "factor factored first_bias weights_stack biases_stack widths start_layer stable order",
-)
-SearchPath = namedtuple(
-    "SearchPath",
-    "rows rhs coefficients k0 head_basis head_upper flippable row_depths row_bits row_layers row_scales",
-)
-SearchNode = namedtuple("SearchNode", "C0 d0 G0 g0 scale0 start_depth decided values above")
-SearchLimits = namedtuple(
-    "SearchLimits",
-    "lower upper costs tol thin_tol max_flips across_capacity across_kept proofs_kept "
-    "max_iterations check_tolerance budget",
-)
 
 
 def run(owner, *bundles):
@@ -179,77 +162,11 @@ def _unvisited(pattern, order, next_child, depth, start_depth):
 def search(network, path, node, limits):
     """Search every pattern of the layers from ``start_layer`` on below the current node.
 
-    Units are numbered from the first of ``start_layer`` (span units); the
-    current node is in layer ``L``, at or after ``start_layer``.
-
     Parameters
     ----------
-    network : SearchNetwork
-        ``factor``, ``factored``, ``first_bias``, ``weights_stack``,
-        ``biases_stack``, ``widths``, ``start_layer``, ``stable``, ``order``.
-    path : SearchPath
-        ``rows``, ``rhs``, ``coefficients``, ``k0``, ``head_basis``,
-        ``head_upper``, ``flippable``, ``row_depths``, ``row_bits``,
-        ``row_layers``, ``row_scales``.
-    node : SearchNode
-        ``C0``, ``d0``, ``G0``, ``g0``, ``scale0``, ``start_depth``,
-        ``decided``, ``values``, ``above``.
-    limits : SearchLimits
-        ``lower``, ``upper``, ``costs``, ``tol``, ``thin_tol``,
-        ``max_flips``, ``across_capacity``, ``across_kept``,
-        ``proofs_kept``, ``max_iterations``, ``check_tolerance``,
-        ``budget``.
-
-    The fields:
-
-    rows, rhs, coefficients : arrays of shapes (r, n), (r,), (r, m)
-        The path's rows (of unit norm), their right-hand sides and their combinations of
-        the first layer's weights (``factor``, shape (m, n)), the first
-        ``k0`` filled, with room after them for a row per span unit still
-        to decide.
-    factored : bool
-        Whether the simplex may work through ``factor``.
-    first_bias : array (m,)
-    weights_stack, biases_stack, widths : the network's hidden layers,
-        layer ``l``'s weights zero-padded in ``weights_stack[l]`` (shape
-        (layers, width, width); layer 0's are ``factor``) and bias in
-        ``biases_stack[l]``.
-    C0, d0, G0, g0 : layer ``L``'s affine map on the current region, in
-        input space (shapes (w, n), (w,)) and in first-layer
-        pre-activations ((w, m), (w,)).
-    scale0 : array (w,)
-        The size of the terms summed into each row of ``C0``: a row within
-        CANCELLATION of it is constant on the region.
-    stable : int8 array (units,)
-        +1 or -1 for a unit stable over the box, 0 otherwise.
-    order : int64 array (units,)
-        The span units in search order, layer by layer.
-    start_depth : int
-        The node's depth in ``order``: the units ``order[:start_depth]``
-        are decided, with states ``decided`` (bool array (units,)).
-    values : array (p, units)
-        The span units' pre-activations at the witnesses of the node.
-    above : array (p,)
-        Each witness's least distance from the path's rows of the layers
-        above ``start_layer`` (inf if there are none).
-    head_basis, head_upper : a feasible basis of the path's first
-        ``head_basis.shape[0]`` rows (at most ``k0``), its columns at their upper bound.
-    flippable, row_depths, row_bits, row_layers : arrays (k0,)
-        Whether each path row's second child is still to come, its depth,
-        its key in its layer (``2 * unit + state``, the unit counted in its
-        layer) and its layer.
-    row_scales : array (k0,)
-        ``sign / ||c||`` of each path row: its distance at a point is that
-        times the unit's pre-activation.
-    lower, upper, costs, tol, thin_tol, max_flips, across_capacity, across_kept, proofs_kept,
-    max_iterations, check_tolerance
-        The box, the simplex's costs, and the constants of the Python search.
-        A leaf is thin when no point of it is ``thin_tol`` from its rows
-        (only looked for when ``thin_tol > tol``). At most ``across_kept``
-        points across each row are kept, so the loop's memory is bounded by
-        its depth.
-    budget : int
-        Nodes the search may visit besides this one before it stops.
+    network, path, node, limits : SearchNetwork, SearchPath, SearchNode, SearchLimits
+        The network, the path to the current node, the node and the limits
+        (:mod:`pyregions._kernels.bundles` documents their fields).
 
     Returns
     -------

@@ -12,6 +12,7 @@ import numpy as np
 from .._affine import layer_map
 from .._kernels import callbacks as _callbacks
 from .._kernels import layer_search as _layer_search
+from .._kernels.bundles import SearchLimits, SearchNetwork, SearchNode, SearchPath
 from .problem import WALL
 from .results import Interrupted, OverBudget
 
@@ -83,21 +84,21 @@ class CompiledLayers:
         budget = np.iinfo(np.int64).max if search.node_budget is None else search.node_budget - search.nodes
         tuning = search.settings
         units = self.units
-        network = _layer_search.SearchNetwork(
+        network = SearchNetwork(
             problem.weights[0], factored, problem.biases[0], self.weights_stack,
             self.biases_stack, np.array(problem.widths, dtype=np.int64), self.layer,
             problem.stable[units].astype(np.int8), search.order[first_unit:] - first_unit,
         )
-        path = _layer_search.SearchPath(
+        path = SearchPath(
             search.rows[:room], search.rhs[:room], coefficients, k, basis, at_upper,
             search.row_flippable[:k], search.depth_of_unit[row_units], row_bits, row_layers,
             search.row_scale[:k],
         )
-        node = _layer_search.SearchNode(
+        node = SearchNode(
             C, d, G, g, search.scales[layer], depth - first_unit, search.pattern[units].astype(bool),
             np.ascontiguousarray(search.pre[witnesses, units]), self._distance_above(witnesses),
         )
-        limits = _layer_search.SearchLimits(
+        limits = SearchLimits(
             problem.lower, problem.upper, search.lp.costs, problem.tol, problem.thin_tol,
             tuning.across_flips, tuning.across_capacity, tuning.across_kept, tuning.proofs_kept,
             tuning.simplex_iteration_limit, tuning.simplex_check_tolerance, budget,
