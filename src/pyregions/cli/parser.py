@@ -69,11 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pyregions", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=_HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, summary, add_options in (
+        ("bound", "bounds on the number of regions of an architecture", _add_bound_options),
+        ("count", "count the linear regions of a network over a box", _add_count_options),
+        ("reproduce", "rerun an experiment of the paper", _add_reproduce_options),
+        ("design", "rank the ways to split hidden units into layers", _add_design_options),
+        ("plot", "draw the linear regions on the plane (or line) through given points", _add_plot_options),
+        ("local", "count the regions in a small box around each of many points", _add_local_options),
+    ):
+        add_options(commands.add_parser(name, help=summary, formatter_class=_HelpFormatter, epilog=EPILOG))
+    return parser
 
-    def add_command(name, **kwargs):
-        return commands.add_parser(name, formatter_class=_HelpFormatter, epilog=EPILOG, **kwargs)
 
-    bound = add_command("bound", help="bounds on the number of regions of an architecture")
+def _add_bound_options(bound) -> None:
     bound.add_argument(
         "model", nargs="?",
         help="a network file: its architecture, plus the network-aware bound over --box",
@@ -84,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_box_options(bound)
     bound.add_argument("--json", action="store_true", help="print one JSON object")
 
-    count = add_command("count", help="count the linear regions of a network over a box")
+
+def _add_count_options(count) -> None:
     count.add_argument(
         "model", nargs="?",
         help="network file: .npz (W0, b0, W1, b1, ...), .onnx, or .pt (a saved nn.Sequential), "
@@ -118,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     count.add_argument("--samples", type=int, default=DEFAULT_PROBES, help="probes for --estimate")
     count.add_argument("--json", action="store_true", help="print one JSON object")
 
-    reproduce = add_command("reproduce", help="rerun an experiment of the paper")
+
+def _add_reproduce_options(reproduce) -> None:
     reproduce.add_argument("experiment", choices=["serra2018"], help="the MNIST experiment")
     reproduce.add_argument("--quick", action="store_true", help="a subset that runs in minutes")
     reproduce.add_argument("--out", help="output directory (default serra2018 or serra2018-quick)")
@@ -130,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="directory of the MNIST files (default: $PYREGIONS_DATA, else a "
                            "cache directory, downloading missing files)")
 
-    design = add_command("design", help="rank the ways to split hidden units into layers")
+
+def _add_design_options(design) -> None:
     design.add_argument("--inputs", type=_positive_ints, required=True,
                         help="input dimension n0 (a comma list only with --plot: one curve each)")
     design.add_argument("--units", type=int, required=True, help="total hidden units")
@@ -143,9 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("--json", action="store_true", help="print one JSON object")
     design.add_argument("--plot", metavar="FILE", help="also write the design figure here (.png, .pdf, .svg, ...)")
 
-    plot = add_command(
-        "plot", help="draw the linear regions on the plane (or line) through given points",
-    )
+
+def _add_plot_options(plot) -> None:
     plot.add_argument("model", nargs="?", help="network file, as for count; default: the bundled example")
     _add_box_options(plot)
     plot.add_argument("--through", metavar="NPY", required=True,
@@ -157,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="fill by a hash of the activation pattern or by the gradient norm")
     plot.add_argument("--tol", type=float, default=DEFAULT_TOL, help="thinnest region drawn")
 
-    local = add_command("local", help="count the regions in a small box around each of many points")
+
+def _add_local_options(local) -> None:
     local.add_argument("model", nargs="?", help="network file, as for count; default: the bundled example")
     local.add_argument("--points", metavar="X.npy", required=True,
                        help=f".npy of shape (n_points, n_inputs) ({EXAMPLE_IMAGES}: three bundled MNIST test images)")
@@ -172,7 +183,6 @@ def build_parser() -> argparse.ArgumentParser:
     output = local.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object")
     output.add_argument("--csv", metavar="FILE", help="write point, regions, complete rows to FILE")
-    return parser
 
 
 def _add_box_options(parser) -> None:
