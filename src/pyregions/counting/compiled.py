@@ -50,15 +50,15 @@ class CompiledLayers:
         """The compiled layers of ``search``'s problem, None if there are none."""
         problem = search.problem
         widths = problem.widths
-        first = None
+        first_compiled = None
         for layer in range(len(widths) - 1, -1, -1):
             if (
                 problem.maxout or widths[layer] > _layer_search.MAX_WIDTH
                 or np.any(problem.stable[search.offset[layer] : search.offset[layer + 1]] == WALL)
             ):
                 break
-            first = layer
-        return None if first is None else cls(search, first)
+            first_compiled = layer
+        return None if first_compiled is None else cls(search, first_compiled)
 
     def search_below(self, depth: int, witnesses: np.ndarray) -> None:
         """Search every node below the search's node at ``depth``, compiled."""
