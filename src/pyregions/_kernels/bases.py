@@ -97,7 +97,8 @@ def solve_lp(
     if through_factor:
         combinations = coefficients[:k]
     else:
-        combinations = np.zeros((k, k))  # each row is itself: the identity
+        # The identity, each row being itself (np.eye would be a compile of its own).
+        combinations = np.zeros((k, k))
         for r in range(k):
             combinations[r, r] = 1.0
     status, _ = solve(
@@ -113,8 +114,8 @@ def solve_lp(
         if holds:
             ring = 1 + n_kept % RECENT_BASES
             stacked = RECENT_BASES + 1 + depth
-            for slot in (ring, stacked):
-                keep_basis(slot, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers)
+            for kept in (ring, stacked):
+                keep_basis(kept, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers)
             return LP_FEASIBLE, basic
     if status == EMPTY and refutes(rows[:k], rhs[:k], multipliers, lower, upper):
         return LP_EMPTY, basic[:0]

@@ -23,8 +23,8 @@ factored : bool
     Whether the simplex may work through ``factor``.
 weights_stack, biases_stack, widths : the network's hidden layers,
     layer ``l``'s weights zero-padded in ``weights_stack[l]`` (shape
-    (layers, width, width); layer 0's are ``factor``) and bias in
-    ``biases_stack[l]``.
+    (layers, width, width); slot 0 unused: layer 0's are ``factor``) and
+    bias in ``biases_stack[l]``.
 start_layer : int
     The first layer the search takes.
 stable : int8 array (w,)
@@ -78,7 +78,11 @@ SearchLimits = namedtuple(
     "lower upper costs tol thin_tol max_flips across_capacity across_kept proofs_kept "
     "max_iterations check_tolerance budget",
 )
-SearchLimits.__doc__ = """The box, the simplex's costs, and the constants of the Python search.
+SearchLimits.__doc__ = """The box (``lower``, ``upper``), the simplex's ``costs``, the margins
+``tol`` and ``thin_tol``, and the constants of the Python search (fields of
+:class:`pyregions.counting.settings.SearchSettings`: ``max_flips`` is its
+``across_flips``, ``max_iterations`` its ``simplex_iteration_limit``,
+``check_tolerance`` its ``simplex_check_tolerance``).
 
 A leaf is thin when no point of it is ``thin_tol`` from its rows (only
 looked for when ``thin_tol > tol``). At most ``across_kept`` points across

@@ -50,8 +50,8 @@ def enter_layer(
         for j in range(before):
             if pattern[first_unit[layer - 1] + j]:
                 weight = weights[layer, i, j]
-                for x in range(C.shape[2]):
-                    C[layer, i, x] += weight * C[layer - 1, j, x]
+                for c in range(C.shape[2]):
+                    C[layer, i, c] += weight * C[layer - 1, j, c]
                 for q in range(G.shape[2]):
                     G[layer, i, q] += weight * G[layer - 1, j, q]
                 d[layer, i] += weight * d[layer - 1, j]

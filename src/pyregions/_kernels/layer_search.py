@@ -43,7 +43,7 @@ from .callbacks import (
     LP_FEASIBLE,
     SPLIT,
     STOP,
-    hooks,
+    answered_by,
     tick_in_python,
 )
 from .layer_maps import enter_layer, forward, unit_states
@@ -72,17 +72,15 @@ def run(owner, *bundles):
     stops it at its next tick: a KeyboardInterrupt raised by the signal as
     the loop passed into ``objmode`` came out as a SystemError.
     """
-    previous = getattr(hooks, "state", None)
-    hooks.state = state = {"owner": owner, "error": None, "interrupted": False}
-    handler = None
-    if threading.current_thread() is threading.main_thread():
-        handler = signal.signal(signal.SIGINT, lambda *_: state.update(interrupted=True))
-    try:
-        results = search(*bundles)
-    finally:
-        if handler is not None:
-            signal.signal(signal.SIGINT, handler)
-        hooks.state = previous
+    with answered_by(owner) as state:
+        handler = None
+        if threading.current_thread() is threading.main_thread():
+            handler = signal.signal(signal.SIGINT, lambda *_: state.update(interrupted=True))
+        try:
+            results = search(*bundles)
+        finally:
+            if handler is not None:
+                signal.signal(signal.SIGINT, handler)
     error = state["error"]
     if state["interrupted"] and error is None:
         error = KeyboardInterrupt()
@@ -501,7 +499,7 @@ def search(network, path, node, limits):
                 continue
             if answer == LP_EMPTY:
                 mult = multipliers[:k]
-                largest = mult[0]
+                largest = mult[0]  # by a loop: ndarray.max is a compile of its own
                 for r in range(1, k):
                     largest = max(largest, mult[r])
                 if mult[k - 1] > 0.0:

@@ -1,4 +1,4 @@
-"""The commands that count or draw the regions of one network, and
+"""The commands that bound, count or draw the regions of one network, and
 ``reproduce``: each reads its inputs, runs, prints, and returns its exit code."""
 
 from __future__ import annotations
