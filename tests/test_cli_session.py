@@ -22,12 +22,8 @@ import numpy as np
 import pytest
 
 from pyregions import Box, Progress, bounds
-from pyregions.cli import (
-    EXIT_BROKEN_PIPE,
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
-    _ProgressBar,
-)
+from pyregions.cli import EXIT_BROKEN_PIPE, EXIT_INCOMPLETE, EXIT_INTERRUPTED
+from pyregions.cli.output import ProgressBar
 from pyregions.estimation import estimate_regions
 from pyregions.reproduce import reproduce_serra2018
 
@@ -349,7 +345,7 @@ def test_the_tree_bar_shows_the_nodes_and_lps_of_the_same_update(monkeypatch):
     class Args:
         no_progress = False
 
-    bar = _ProgressBar(Args, unit=" regions", mininterval=0)
+    bar = ProgressBar(Args, unit=" regions", mininterval=0)
     for update in (Progress(10, 20, 30, 1.0), Progress(10, 25, 31, 1.2)):  # no new region
         bar.count(update)
         last = terminal.getvalue().rsplit("\r", 1)[-1]

@@ -7,6 +7,7 @@ import pytest
 
 from pyregions import Box, Network, count_regions
 from pyregions._kernels import layer_search as _layer_search
+from pyregions._kernels.layer_maps import forward
 from pyregions.counting.problem import TreeProblem
 from pyregions.counting.results import unpack_patterns
 from pyregions.counting.search import TreeSearch
@@ -114,7 +115,7 @@ def test_the_compiled_forward_pass_on_sparse_weights_equals_numpy():
     out = np.empty(problem.n_hidden)
     for point, expected in zip(points, problem.preactivations(points)):
         first = problem.weights[0] @ point + problem.biases[0]
-        _layer_search._forward(
+        forward(
             first, compiled.weight_starts, compiled.weight_columns, compiled.weight_values,
             compiled.biases_stack, np.array(net.widths), 0, out,
         )

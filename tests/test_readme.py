@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyregions.cli import _build_parser
+from pyregions.cli.parser import build_parser
 
 from .reference import random_network
 
@@ -79,7 +79,7 @@ def test_each_command_line_runs(tmp_path, command):
     np.save(tmp_path / "points.npy", np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
     args = [FILLED.get(word, word) for word in shlex.split(command)[1:]]
     if any(word in args for word in PARSED_ONLY):
-        _build_parser().parse_args(args)
+        build_parser().parse_args(args)
         return
     done = subprocess.run(
         [sys.executable, "-m", "pyregions.cli", *args], capture_output=True, text=True,

@@ -244,7 +244,7 @@ def test_cli_passes_its_options(tmp_path, monkeypatch, capsys):
         seen.update(options, out=out)
         return reproduce.Reproduction(Path(out) / "results.csv", (Path(out) / "a.png",), (), 3, 2)
 
-    monkeypatch.setattr(cli, "reproduce_serra2018", fake)
+    monkeypatch.setattr("pyregions.cli.commands.reproduce_serra2018", fake)
     argv = ["reproduce", "serra2018", "--quick", "--out", str(tmp_path), "--jobs", "2",
             "--no-progress", "--data", "/data"]
     assert cli.main(argv) == 0
@@ -260,7 +260,7 @@ def test_cli_interrupt_and_errors(tmp_path, monkeypatch, capsys):
     def interrupted(out, **options):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "reproduce_serra2018", interrupted)
+    monkeypatch.setattr("pyregions.cli.commands.reproduce_serra2018", interrupted)
     assert cli.main(["reproduce", "serra2018", "--quick"]) == cli.EXIT_INTERRUPTED
     assert "rerun the same command to resume from serra2018-quick" in capsys.readouterr().err
     assert cli.main(["reproduce", "serra2019"]) == 2

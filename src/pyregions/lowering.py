@@ -358,8 +358,8 @@ class Lowering:
             return
         # A window cut by padding repeats an element of its own: the two
         # pieces are one function, and the tie always goes to the same one.
-        first = index[np.arange(index.shape[0]), np.argmax(index >= 0, axis=1)]
-        filled = np.where(index >= 0, index, first[:, None])
+        first_inside = index[np.arange(index.shape[0]), np.argmax(index >= 0, axis=1)]
+        filled = np.where(index >= 0, index, first_inside[:, None])
         W = rows[:, filled].transpose(1, 2, 0)
         b = constant[filled]
         carried = self._carried(label, maxout=True)

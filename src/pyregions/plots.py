@@ -72,14 +72,14 @@ def plot_regions_vs_bounds(n1, regions, bounds_by_name, path) -> Path:
     Figure, FigureCanvasAgg = _agg()
     n1 = np.asarray(n1)
     regions = np.asarray(regions, dtype=float)
-    widths, first = np.unique(n1, return_index=True)
+    widths, first_of_width = np.unique(n1, return_index=True)
     groups = [regions[n1 == width] for width in widths]
     figure = Figure(figsize=(6.5, 4.2), layout="constrained")
     axes = figure.subplots()
     for name, values in bounds_by_name.items():
         # One by one: exact bounds past 2**63 fit no integer array.
         values = np.array([float(value) for value in values])
-        axes.plot(widths, values[first], ".-", label=name)
+        axes.plot(widths, values[first_of_width], ".-", label=name)
     axes.fill_between(
         widths, [g.min() for g in groups], [g.max() for g in groups],
         color="black", alpha=0.2, linewidth=0, label="regions, min to max",
@@ -215,11 +215,11 @@ def design_figure(n_inputs, total_units, path, *, max_depth=6, bound="serra2018"
     exact = getattr(bounds, bound)
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     split, depth = figure.subplots(1, 2)
-    first = range(1, total_units)
+    first_widths = range(1, total_units)
     for n0 in inputs:
         line = split.plot(
-            first,
-            [exact(n0, [n1, total_units - n1], log10=True) for n1 in first],
+            first_widths,
+            [exact(n0, [n1, total_units - n1], log10=True) for n1 in first_widths],
             label=f"n0 = {n0}",
         )[0]
         best = [bounds.rank_architectures(n0, total_units, depth=d, bound=bound, top=1)

@@ -214,10 +214,10 @@ def preactivation_bounds(network: Network, box: Box, *, method: str = "lp") -> P
         [layer.weights for layer in layers], [layer.bias for layer in layers], lower, upper
     )
     free = lower < upper
-    first = layers[0]
+    first_layer = layers[0]
     norms = None
-    if first.activation == "relu":
-        norms = np.linalg.norm(first.weights[:, free], axis=1)
+    if first_layer.activation == "relu":
+        norms = np.linalg.norm(first_layer.weights[:, free], axis=1)
         norms.flags.writeable = False
     lows = [low for low, _, _ in interval]
     highs = [high for _, high, _ in interval]
@@ -242,8 +242,8 @@ def _copies_that_lose(weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
     lower index (``argmax`` takes the first on a tie)."""
     k = bias.shape[1]
     same = np.all(weights[:, :, None, :] == weights[:, None, :, :], axis=-1)
-    first = np.arange(k)[:, None] < np.arange(k)[None, :]
-    beats = (bias[:, :, None] > bias[:, None, :]) | ((bias[:, :, None] == bias[:, None, :]) & first)
+    lower_index = np.arange(k)[:, None] < np.arange(k)[None, :]
+    beats = (bias[:, :, None] > bias[:, None, :]) | ((bias[:, :, None] == bias[:, None, :]) & lower_index)
     return np.any(same & beats, axis=1)
 
 
@@ -315,10 +315,10 @@ class _Relaxation:
     def add_layer(self, layer, low: np.ndarray, high: np.ndarray) -> None:
         """Add a ReLU layer's columns and rows, given its pre-activation bounds."""
         width = layer.n_neurons
-        first = self.model.getNumCol()
+        first_column = self.model.getNumCol()
         top = np.maximum(high, 0.0)
         self.model.addVars(width, np.zeros(width), np.where(top > 0, 1.0, 0.0))
-        columns = np.arange(first, first + width, dtype=np.int32)
+        columns = np.arange(first_column, first_column + width, dtype=np.int32)
         active = np.flatnonzero(low > 0)
         unstable = np.flatnonzero((low <= 0) & (high > 0))
         slope = np.zeros(width)

@@ -1,7 +1,10 @@
 """Every Numba kernel of pyregions, split by data structure: :mod:`.linalg`
 (small dense products and checks), :mod:`.simplex` (the LP solver),
-:mod:`.across` (points across an LP's vertex) and :mod:`.layer_search` (the
-compiled tree search). :mod:`pyregions.counting` orchestrates them.
+:mod:`.across` (points across an LP's vertex), and the compiled tree search
+(:mod:`.layer_search`) with its kept bases and node LPs (:mod:`.bases`), a
+layer's maps on a region (:mod:`.layer_maps`), its arguments
+(:mod:`.bundles`) and what it asks of Python (:mod:`.callbacks`).
+:mod:`pyregions.counting` orchestrates them.
 """
 
 from __future__ import annotations

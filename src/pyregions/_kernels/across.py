@@ -120,7 +120,8 @@ def points_across(
         if slacks[0, r] < 0.0:
             inside_own = False
     if inside_own:
-        inward[:] = firsts[0]
+        for q in range(inward.shape[0]):
+            inward[q] = firsts[0, q]
     capacity = out.shape[0]
     chosen = np.empty(max_flips, np.int64)
     count = 0
@@ -168,12 +169,13 @@ def points_across(
         starts[first_flipped[i] + 1] += 1
     for r in range(rows.shape[0]):
         starts[r + 1] += starts[r]
-    order = np.empty(count, np.int64)
+    unsorted, unsorted_flipped = out[:count].copy(), first_flipped[:count].copy()
     for i in range(count):
-        order[starts[first_flipped[i]]] = i
-        starts[first_flipped[i]] += 1
-    out[:count] = out[:count][order]
-    first_flipped[:count] = first_flipped[:count][order]
+        position = starts[unsorted_flipped[i]]
+        starts[unsorted_flipped[i]] += 1
+        first_flipped[position] = unsorted_flipped[i]
+        for q in range(out.shape[1]):
+            out[position, q] = unsorted[i, q]
     return count, inside_own
 
 

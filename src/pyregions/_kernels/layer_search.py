@@ -6,82 +6,58 @@ no witness by an LP, put points across the LP's vertex, keep and reuse
 proofs of emptiness. In Python each node cost about as much interpreter
 time as simplex time. This module runs the search of a ReLU network (every
 layer, whatever its width, a slice's walls included) as one compiled loop,
-with the same witnesses and proofs, so its counts are the Python search's. Its LPs start from the latest feasible
-basis whose tight rows are all on the path, not only from an ancestor's: a
-basis's duals live on its tight rows alone, so it is dual feasible for any
-LP that holds them, and the latest is usually the nearest (on MNIST
-784-11-11, 16 iterations per LP instead of 21).
+with the same witnesses and proofs, so its counts are the Python search's. Its LPs warm-start from kept bases
+(:mod:`.bases`).
 
 Entering a layer, the loop computes the layer's affine map on the region
-of the layers above: ``C x + d`` in input space, ``G a + g`` in the first
-layer's pre-activations ``a``, the coordinates in which points across a
-vertex come (:func:`pyregions._kernels.across.points_across`). A row's key is a
-bit, ``2 * unit + state`` with the unit counted in its layer, in a row of
-int64 words as wide as the widest layer needs, so a proof of emptiness is a
-bit mask that holds while the path's mask for that layer covers it, until
-the layers above change; a kept basis names its tight rows by key and by
-that region.
+of the layers above (:mod:`.layer_maps`): ``C x + d`` in input space,
+``G a + g`` in the first layer's pre-activations ``a``, the coordinates in
+which points across a vertex come (:func:`pyregions._kernels.across.points_across`).
+A row's key is a bit, ``2 * unit + state`` with the unit counted in its
+layer, in a row of int64 words as wide as the widest layer needs, so a
+proof of emptiness is a bit mask that holds while the path's mask for that
+layer covers it, until the layers above change; a kept basis names its
+tight rows by key and by that region.
 
-Two things Numba cannot do go back to Python through ``objmode``: HiGHS, for
-the rare LP the simplex leaves undecided, and, every TICK_NODES nodes, the
-regions found (so the loop's memory does not grow with the count), the
-clock and progress reports. :func:`run` registers the Python search that owns the
-call for them (per thread: a Dask worker may run several searches).
+What Numba cannot do goes back to Python through ``objmode``
+(:mod:`.callbacks`): HiGHS, for the rare LP the simplex leaves undecided,
+and, every TICK_NODES nodes, the regions found (so the loop's memory does
+not grow with the count), the clock and progress reports. :func:`run`
+registers the Python search that owns the call for them.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections import namedtuple
 
 import numpy as np
 from numba import njit, objmode
 
 from .across import across_step, points_across
-from .linalg import CANCELLATION, dot, refutes
-from .simplex import EMPTY, FEASIBLE, solve
+from .bases import RECENT_BASES, keep_basis, solve_lp
+from .callbacks import (
+    LP_EMPTY,
+    LP_EMPTY_UNPROVEN,
+    LP_FAILED,
+    LP_FEASIBLE,
+    SPLIT,
+    STOP,
+    answered_by,
+    tick_in_python,
+)
+from .layer_maps import enter_layer, forward, unit_states
+from .linalg import dot, refutes
+from .simplex import solve
 
-# Statuses of an LP, as the search sees it after its checks.
-LP_FEASIBLE = 0
-LP_EMPTY = 1  # with multipliers that refute it
-LP_EMPTY_UNPROVEN = 2  # HiGHS said empty but gave no usable ray
-LP_FAILED = 3  # HiGHS raised: the search stops
 # How a search ended.
 COMPLETE = 0
 INTERRUPTED = 1
 OVER_BUDGET = 2
 # Nodes between calls back to Python for the clock and progress.
 TICK_NODES = 1024
-# What Python answers at a tick: go on, stop (time limit, Ctrl-C, an error),
-# or split (hand back the nodes not yet visited, as over budget).
-GO_ON = 0
-STOP = 1
-SPLIT = 2
-# Feasible bases kept to warm-start LPs from (the latest whose tight rows
-# are all on the path is taken).
-RECENT_BASES = 16
 # Bits of a word of a proof's or a path's mask.
 WORD_BITS = 64
-
-# The compiled search's arguments, in four bundles (see :func:`search`).
-SearchNetwork = namedtuple(
-    "SearchNetwork",
-    "factor factored first_bias weight_starts weight_columns weight_values biases_stack widths "
-    "start_layer stable walls order",
-)
-SearchPath = namedtuple(
-    "SearchPath",
-    "rows rhs coefficients k0 head_basis head_upper flippable row_depths row_bits row_layers row_scales",
-)
-SearchNode = namedtuple("SearchNode", "C0 d0 G0 g0 scale0 start_depth decided values above")
-SearchLimits = namedtuple(
-    "SearchLimits",
-    "lower upper costs tol thin_tol max_flips across_capacity across_kept proofs_kept "
-    "max_iterations check_tolerance budget",
-)
-
-_hooks = threading.local()
 
 
 def run(owner, *bundles):
@@ -96,17 +72,15 @@ def run(owner, *bundles):
     stops it at its next tick: a KeyboardInterrupt raised by the signal as
     the loop passed into ``objmode`` came out as a SystemError.
     """
-    previous = getattr(_hooks, "state", None)
-    _hooks.state = state = {"owner": owner, "error": None, "interrupted": False}
-    handler = None
-    if threading.current_thread() is threading.main_thread():
-        handler = signal.signal(signal.SIGINT, lambda *_: state.update(interrupted=True))
-    try:
-        results = search(*bundles)
-    finally:
-        if handler is not None:
-            signal.signal(signal.SIGINT, handler)
-        _hooks.state = previous
+    with answered_by(owner) as state:
+        handler = None
+        if threading.current_thread() is threading.main_thread():
+            handler = signal.signal(signal.SIGINT, lambda *_: state.update(interrupted=True))
+        try:
+            results = search(*bundles)
+        finally:
+            if handler is not None:
+                signal.signal(signal.SIGINT, handler)
     error = state["error"]
     if state["interrupted"] and error is None:
         error = KeyboardInterrupt()
@@ -125,170 +99,21 @@ def cached() -> bool:
     return True
 
 
-def _decide_in_python(rows, rhs, point, multipliers) -> int:
-    """Hand an LP the simplex left undecided to the owner's HiGHS."""
-    state = _hooks.state
-    try:
-        found, proof = state["owner"].lp.undecided(rows, rhs)
-    except BaseException as error:  # noqa: BLE001 (raised by run() once the search has stopped)
-        state["error"] = error
-        return LP_FAILED
-    if found is not None:
-        point[:] = found
-        return LP_FEASIBLE
-    if proof is None or proof.shape[0] != rhs.shape[0]:
-        return LP_EMPTY_UNPROVEN
-    multipliers[:] = proof
-    return LP_EMPTY
-
-
-def _tick_in_python(nodes, solves, patterns) -> int:
-    """Hand the owner the ``patterns`` found since the last tick, let it
-    report progress and read the clock; GO_ON, STOP or SPLIT."""
-    state = _hooks.state
-    try:
-        answer = state["owner"].layer_tick(nodes, solves, patterns)
-    except BaseException as error:  # noqa: BLE001 (a progress callback's, raised by run())
-        state["error"] = error
-        return STOP
-    return STOP if state["interrupted"] else answer
-
-
 @njit(cache=True)
 def _grown_rows(array, size):
     grown = np.empty((max(size, 2 * array.shape[0]), array.shape[1]), array.dtype)
-    grown[: array.shape[0]] = array
+    for i in range(array.shape[0]):
+        for j in range(array.shape[1]):
+            grown[i, j] = array[i, j]
     return grown
 
 
 @njit(cache=True)
 def _grown_items(array, size):
     grown = np.empty(max(size, 2 * array.shape[0]), array.dtype)
-    grown[: array.shape[0]] = array
+    for i in range(array.shape[0]):
+        grown[i] = array[i]
     return grown
-
-
-@njit(cache=True)
-def _keep_basis(slot, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers):
-    """Keep a feasible basis in ``slot``: its basic columns, its tight rows
-    (those whose logical is not basic) and their keys, its columns at their
-    upper bound."""
-    k = basic.shape[0]
-    tight[slot] = False
-    tight[slot, :k] = True
-    size = 0
-    for i in range(k):
-        if basic[i] < n:
-            columns[slot, size] = basic[i]
-            size += 1
-        else:
-            tight[slot, basic[i] - n] = False
-    keys[slot] = -1
-    for r in range(k):
-        if tight[slot, r]:
-            keys[slot, r] = row_key[r]
-    sizes[slot] = size
-    uppers[slot] = at_upper
-
-
-@njit(cache=True)
-def _on_path(keys, slot, row_key, k):
-    """Whether every tight row of the basis kept in ``slot`` is on the path."""
-    for r in range(keys.shape[1]):
-        key = keys[slot, r]
-        if key >= 0 and (r >= k or row_key[r] != key):
-            return False
-    return True
-
-
-@njit(cache=True)
-def _solve_lp(
-    rows, rhs, coefficients, k, depth, factor, factored, lower, upper, costs, row_key, columns,
-    tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
-):
-    """The LP of the first ``k`` rows, made at ``depth``, warm-started from
-    the latest kept basis whose tight rows are all on the path, else from
-    the deepest such basis of an LP made on the path, else from the head's
-    (slot 0, always on the path). A feasible basis is kept in the next slot
-    of the ring (slots 1 to RECENT_BASES) and in its depth's slot after it.
-    Returns the status and the final basis (empty unless the simplex found
-    the point)."""
-    n = lower.shape[0]
-    slot = 0
-    for back in range(min(n_kept, RECENT_BASES)):
-        candidate = 1 + (n_kept - 1 - back) % RECENT_BASES
-        if _on_path(keys, candidate, row_key, k):
-            slot = candidate
-            break
-    if slot == 0:
-        # The ring can be filled by a sibling subtree's LPs, none on the path.
-        for above in range(depth, -1, -1):
-            candidate = RECENT_BASES + 1 + above
-            if sizes[candidate] >= 0 and _on_path(keys, candidate, row_key, k):
-                slot = candidate
-                break
-    basic = np.empty(k, np.int64)
-    size = sizes[slot]
-    basic[:size] = columns[slot, :size]
-    for r in range(k):
-        if not tight[slot, r]:
-            basic[size] = n + r
-            size += 1
-    at_upper = uppers[slot].copy()
-    # One call of the simplex, not one per branch: each call site is
-    # compiled (and inlined) again at a cold start. Its passes over the
-    # columns go through the first layer's weights, or the identity of the
-    # shorter side.
-    if factored and k > factor.shape[0]:
-        mixed, combined = coefficients[:k], factor
-    elif n < k:
-        mixed, combined = rows[:k], np.eye(n)
-    else:
-        mixed, combined = np.eye(k), rows[:k]
-    status, _ = solve(
-        rows[:k], mixed, combined, rhs[:k], lower, upper, costs, basic, at_upper, point,
-        multipliers, max_iterations,
-    )
-    if status == FEASIBLE:
-        holds = True
-        for r in range(k):
-            if dot(rows[r], point) < rhs[r] - check_tolerance:
-                holds = False
-                break
-        if holds:
-            ring = 1 + n_kept % RECENT_BASES
-            _keep_basis(ring, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers)
-            stacked = RECENT_BASES + 1 + depth
-            columns[stacked] = columns[ring]
-            tight[stacked] = tight[ring]
-            keys[stacked] = keys[ring]
-            sizes[stacked] = sizes[ring]
-            uppers[stacked] = uppers[ring]
-            return LP_FEASIBLE, basic
-    if status == EMPTY and refutes(rows[:k], rhs[:k], multipliers, lower, upper):
-        return LP_EMPTY, basic[:0]
-    with objmode(decided="int64"):
-        decided = _decide_in_python(rows[:k], rhs[:k], point, multipliers[:k])
-    return decided, basic[:0]
-
-
-@njit(cache=True)
-def _set_bit(mask, bit):
-    mask[bit // WORD_BITS] |= np.int64(1) << (bit % WORD_BITS)
-
-
-@njit(cache=True)
-def _clear_bit(mask, bit):
-    mask[bit // WORD_BITS] &= ~(np.int64(1) << (bit % WORD_BITS))
-
-
-@njit(cache=True)
-def _covers(mask, proof):
-    """Whether every bit of ``proof`` is set in ``mask`` (rows of words)."""
-    for word in range(proof.shape[0]):
-        if proof[word] & ~mask[word] != 0:
-            return False
-    return True
 
 
 @njit(cache=True)
@@ -332,160 +157,33 @@ def _unvisited(pattern, order, next_child, depth, start_depth):
 
 
 @njit(cache=True)
-def _forward(first, starts, columns, values, biases, widths, start_layer, out):
-    """The pre-activations of the units of layers ``start_layer`` on, at a
-    point whose first-layer pre-activations are ``first``, into ``out``
-    (the weights by row: ``starts``, ``columns``, ``values``)."""
-    current = first.copy()
-    position = 0
-    for layer in range(widths.shape[0]):
-        width = widths[layer]
-        if layer > 0:
-            previous = current
-            current = biases[layer, :width].copy()
-            for i in range(width):
-                for e in range(starts[layer, i], starts[layer, i + 1]):
-                    if previous[columns[e]] > 0.0:
-                        current[i] += values[e] * previous[columns[e]]
-        if layer >= start_layer:
-            out[position : position + width] = current
-            position += width
+def _set_bit(mask, bit):
+    mask[bit // WORD_BITS] |= np.int64(1) << (bit % WORD_BITS)
 
 
 @njit(cache=True)
-def _enter(
-    layer, pattern, first_unit, widths, starts, columns, values, biases, C, d, G, g, scales,
-    stable, norms, thresholds, forced, tol,
-):
-    """The affine maps of ``layer`` on the region fixed by the layer
-    before it (``C``, ``d``, ``G``, ``g`` per layer, filled in place), the
-    size of the terms summed into each row of ``C`` (``scales``), and its
-    units' norms, thresholds and forced states (:func:`_states`). The rows
-    of stable units that no later layer reads are left zero."""
-    width = widths[layer]
-    C[layer, :width] = 0.0
-    G[layer, :width] = 0.0
-    for i in range(width):
-        d[layer, i] = biases[layer, i]
-        g[layer, i] = biases[layer, i]
-        scales[layer, i] = 0.0
-        code = stable[first_unit[layer] + i]
-        if code < 0 or (code > 0 and layer + 1 == widths.shape[0]):
-            continue  # a stable unit's row is read only by the next layer, if active
-        for e in range(starts[layer, i], starts[layer, i + 1]):
-            j = columns[e]
-            weight = values[e]
-            if pattern[first_unit[layer - 1] + j]:
-                for q in range(C.shape[2]):
-                    C[layer, i, q] += weight * C[layer - 1, j, q]
-                for q in range(G.shape[2]):
-                    G[layer, i, q] += weight * G[layer - 1, j, q]
-                d[layer, i] += weight * d[layer - 1, j]
-                g[layer, i] += weight * g[layer - 1, j]
-                scales[layer, i] += abs(weight) * norms[layer - 1, j]
-    _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
+def _clear_bit(mask, bit):
+    mask[bit // WORD_BITS] &= ~(np.int64(1) << (bit % WORD_BITS))
 
 
 @njit(cache=True)
-def _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol):
-    """Each unit's norm ``||C_i||`` in ``layer``, its threshold
-    ``tol * ||C_i||`` (-1 where the row is constant on the region: within
-    CANCELLATION of the terms summed into it) and forced state: its sign
-    where stable over the box or constant on the region, 0 to split."""
-    for i in range(width):
-        norm = np.sqrt(dot(C[layer, i], C[layer, i]))
-        norms[layer, i] = norm
-        constant = norm <= CANCELLATION * scales[layer, i]
-        thresholds[layer, i] = -1.0 if constant else tol * norm
-        code = stable[first_unit[layer] + i]
-        if code != 0:
-            forced[layer, i] = code
-        elif constant:
-            forced[layer, i] = 1 if d[layer, i] > 0.0 else -1
-        else:
-            forced[layer, i] = 0
+def _covers(mask, proof):
+    """Whether every bit of ``proof`` is set in ``mask`` (rows of words)."""
+    for word in range(proof.shape[0]):
+        if proof[word] & ~mask[word] != 0:
+            return False
+    return True
 
 
 @njit(cache=True)
 def search(network, path, node, limits):
     """Search every pattern of the layers from ``start_layer`` on below the current node.
 
-    Units are numbered from the first of ``start_layer`` (span units); the
-    current node is in layer ``L``, at or after ``start_layer``.
-
     Parameters
     ----------
-    network : SearchNetwork
-        ``factor``, ``factored``, ``first_bias``, ``weight_starts``,
-        ``weight_columns``, ``weight_values``, ``biases_stack``, ``widths``, ``start_layer``, ``stable``, ``walls``, ``order``.
-    path : SearchPath
-        ``rows``, ``rhs``, ``coefficients``, ``k0``, ``head_basis``,
-        ``head_upper``, ``flippable``, ``row_depths``, ``row_bits``,
-        ``row_layers``, ``row_scales``.
-    node : SearchNode
-        ``C0``, ``d0``, ``G0``, ``g0``, ``scale0``, ``start_depth``,
-        ``decided``, ``values``, ``above``.
-    limits : SearchLimits
-        ``lower``, ``upper``, ``costs``, ``tol``, ``thin_tol``,
-        ``max_flips``, ``across_capacity``, ``across_kept``,
-        ``proofs_kept``, ``max_iterations``, ``check_tolerance``,
-        ``budget``.
-
-    The fields:
-
-    rows, rhs, coefficients : arrays of shapes (r, n), (r,), (r, m)
-        The path's rows (of unit norm), their right-hand sides and their combinations of
-        the first layer's weights (``factor``, shape (m, n)), the first
-        ``k0`` filled, with room after them for a row per span unit still
-        to decide.
-    factored : bool
-        Whether the simplex may work through ``factor``.
-    first_bias : array (m,)
-    weight_starts, weight_columns, weight_values, biases_stack, widths :
-        the network's hidden layers: layer ``l``'s nonzero weights by row
-        (row ``i``'s from ``weight_starts[l, i]`` to ``weight_starts[l, i + 1]``
-        in the other two; a convolution's are few; layer 0's are ``factor``),
-        its bias zero-padded in ``biases_stack[l]``.
-    C0, d0, G0, g0 : layer ``L``'s affine map on the current region, in
-        input space (shapes (w, n), (w,)) and in first-layer
-        pre-activations ((w, m), (w,)); ``G0`` has no columns when the
-        simplex does not work through ``factor``, the only reader of ``G``.
-    scale0 : array (w,)
-        The size of the terms summed into each row of ``C0``: a row within
-        CANCELLATION of it is constant on the region.
-    stable : int8 array (units,)
-        +1 or -1 for a unit stable over the box, 0 otherwise.
-    walls : bool array (units,)
-        The units that are walls of the domain: only their active side is
-        searched.
-    order : int64 array (units,)
-        The span units in search order, layer by layer.
-    start_depth : int
-        The node's depth in ``order``: the units ``order[:start_depth]``
-        are decided, with states ``decided`` (bool array (units,)).
-    values : array (p, units)
-        The span units' pre-activations at the witnesses of the node.
-    above : array (p,)
-        Each witness's least distance from the path's rows of the layers
-        above ``start_layer`` (inf if there are none).
-    head_basis, head_upper : a feasible basis of the path's first
-        ``head_basis.shape[0]`` rows (at most ``k0``), its columns at their upper bound.
-    flippable, row_depths, row_bits, row_layers : arrays (k0,)
-        Whether each path row's second child is still to come, its depth,
-        its key in its layer (``2 * unit + state``, the unit counted in its
-        layer) and its layer.
-    row_scales : array (k0,)
-        ``sign / ||c||`` of each path row: its distance at a point is that
-        times the unit's pre-activation.
-    lower, upper, costs, tol, thin_tol, max_flips, across_capacity, across_kept, proofs_kept,
-    max_iterations, check_tolerance
-        The box, the simplex's costs, and the constants of the Python search.
-        A leaf is thin when no point of it is ``thin_tol`` from its rows
-        (only looked for when ``thin_tol > tol``). At most ``across_kept``
-        points across each row are kept, so the loop's memory is bounded by
-        its depth.
-    budget : int
-        Nodes the search may visit besides this one before it stops.
+    network, path, node, limits : SearchNetwork, SearchPath, SearchNode, SearchLimits
+        The network, the path to the current node, the node and the limits
+        (:mod:`pyregions._kernels.bundles` documents their fields).
 
     Returns
     -------
@@ -544,30 +242,28 @@ def search(network, path, node, limits):
     forced = np.zeros((n_layers, widest), np.int64)
     layer = unit_layer[order[start_depth]] if start_depth < w else n_layers - 1
     width = widths[layer]
-    C[layer, :width] = C0
-    d[layer, :width] = d0
-    G[layer, :width] = G0
-    g[layer, :width] = g0
-    scales[layer, :width] = scale0
-    _states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
+    for i in range(width):
+        d[layer, i], g[layer, i], scales[layer, i] = d0[i], g0[i], scale0[i]
+        for j in range(n):
+            C[layer, i, j] = C0[i, j]
+        for q in range(G.shape[2]):
+            G[layer, i, q] = G0[i, q]
+    unit_states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
     total_rows = k0 + w
     flips = np.zeros(total_rows, np.bool_)
-    flips[:k0] = flippable
     can_flip = np.zeros(total_rows, np.bool_)
     row_depth = np.empty(total_rows, np.int64)
-    row_depth[:k0] = row_depths
     row_bit = np.empty(total_rows, np.int64)
-    row_bit[:k0] = row_bits
     row_layer = np.empty(total_rows, np.int64)
-    row_layer[:k0] = row_layers
     # A row's distance at a stored point: row_scale * store[point, row_unit];
     # rows of the layers above have no unit here (-1), and stored points
     # carry their least distance from those rows in `beyond`.
     row_scale = np.empty(total_rows)
-    row_scale[:k0] = row_scales
     row_unit = np.full(total_rows, -1, np.int64)
     rows_above = False
     for r in range(k0):
+        flips[r], row_depth[r], row_bit[r] = flippable[r], row_depths[r], row_bits[r]
+        row_layer[r], row_scale[r] = row_layers[r], row_scales[r]
         if row_bits[r] >= 0:
             row_unit[r] = first_unit[row_layers[r]] + row_bits[r] // 2
         else:
@@ -594,7 +290,7 @@ def search(network, path, node, limits):
     uppers = np.empty((slots, n), np.bool_)
     # Slot and count are not literal 0s: Numba would compile each callee
     # they are passed to once more, for Literal[int](0), at a cold start.
-    _keep_basis(np.int64(0), head_basis, head_upper, row_key, n, columns, tight, keys, sizes, uppers)
+    keep_basis(np.int64(0), head_basis, head_upper, row_key, n, columns, tight, keys, sizes, uppers)
     n_kept = np.int64(0)
     point = np.empty(n)
     multipliers = np.empty(total_rows)
@@ -627,13 +323,14 @@ def search(network, path, node, limits):
     # Witnesses: the span units' pre-activations of every stored point, and
     # the index lists of the nodes on the path, one segment each.
     store = np.empty((max(2 * values.shape[0], 64), w))
-    store[: values.shape[0]] = values
     beyond = np.empty(store.shape[0])
-    beyond[: values.shape[0]] = above
     n_points = values.shape[0]
     indices = np.empty(max(4 * values.shape[0], 64), np.int64)
-    for i in range(values.shape[0]):
-        indices[i] = i
+    for p in range(n_points):
+        for v in range(w):
+            store[p, v] = values[p, v]
+        beyond[p] = above[p]
+        indices[p] = p
     starts = np.zeros(w + 1, np.int64)
     ends = np.zeros(w + 1, np.int64)
     ends[start_depth] = values.shape[0]
@@ -663,7 +360,7 @@ def search(network, path, node, limits):
             if nodes % TICK_NODES == 0:
                 # The regions found so far go to Python: the loop keeps none.
                 with objmode(answer="int64"):
-                    answer = _tick_in_python(nodes, solves, found[:n_found])
+                    answer = tick_in_python(nodes, solves, found[:n_found])
                 n_found = 0
                 if answer == STOP:
                     status = INTERRUPTED
@@ -673,7 +370,8 @@ def search(network, path, node, limits):
             if t == w:
                 if n_found == found.shape[0]:
                     found = _grown_rows(found, n_found + 1)
-                found[n_found] = pattern
+                for v in range(w):
+                    found[n_found, v] = pattern[v]
                 n_found += 1
                 if check_thin and k > 0 and not _far_witness(
                     k, store, beyond, indices[starts[t] : ends[t]], row_scale, row_unit, thin_tol
@@ -682,7 +380,7 @@ def search(network, path, node, limits):
                     for r in range(k):
                         raised[r] = rhs[r] + (thin_tol - tol)
                     solves += 1
-                    thin, basic = _solve_lp(
+                    thin, basic = solve_lp(
                         rows, raised, coefficients, k, t, factor, factored, lower, upper, costs,
                         row_key, columns, tight, keys, sizes, uppers, n_kept, point, multipliers,
                         max_iterations, check_tolerance,
@@ -702,9 +400,10 @@ def search(network, path, node, limits):
                 # The head of a layer: its map on this region, and a fresh
                 # region for its proofs and keys. No LP: the layer's first
                 # LP starts from a kept basis of the layers above.
-                _enter(
+                enter_layer(
                     layer, pattern, first_unit, widths, weight_starts, weight_columns, weight_values,
-                    biases_stack, C, d, G, g, scales, stable, norms, thresholds, forced, tol,
+                    biases_stack, C, d, G, g,
+                    scales, stable, norms, thresholds, forced, tol,
                 )
                 anchors[layer] = next_anchor
                 next_anchor += 1
@@ -746,7 +445,8 @@ def search(network, path, node, limits):
             first_new = n_points
             slot = across_first[t]
             while slot >= 0:
-                store[n_points] = across_values[slot]
+                for v in range(w):
+                    store[n_points, v] = across_values[slot, v]
                 # Its distance from rows above is unknown: an LP decides.
                 beyond[n_points] = -np.inf if rows_above else np.inf
                 n_points += 1
@@ -812,7 +512,7 @@ def search(network, path, node, limits):
             if refuted:
                 continue
             solves += 1
-            answer, basic = _solve_lp(
+            answer, basic = solve_lp(
                 rows, rhs, coefficients, k, t, factor, factored, lower, upper, costs, row_key,
                 columns, tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations,
                 check_tolerance,
@@ -826,7 +526,9 @@ def search(network, path, node, limits):
                 continue
             if answer == LP_EMPTY:
                 mult = multipliers[:k]
-                largest = mult.max()
+                largest = mult[0]  # by a loop: ndarray.max is a compile of its own
+                for r in range(1, k):
+                    largest = max(largest, mult[r])
                 if mult[k - 1] > 0.0:
                     new_proof[:] = 0
                     support = np.empty(k, np.int64)
@@ -857,7 +559,8 @@ def search(network, path, node, limits):
                 )
                 for c in range(count):
                     r = across_rows[c]
-                    first[:] = across_out[c] + first_bias
+                    for q in range(m):
+                        first[q] = across_out[c, q] + first_bias[q]
                     if r < k0:
                         if out_per_row[r] == across_kept:
                             continue
@@ -865,7 +568,8 @@ def search(network, path, node, limits):
                         if n_out == out_firsts.shape[0]:
                             out_firsts = _grown_rows(out_firsts, n_out + 1)
                             out_depths = _grown_items(out_depths, n_out + 1)
-                        out_firsts[n_out] = first
+                        for q in range(m):
+                            out_firsts[n_out, q] = first[q]
                         out_depths[n_out] = row_depth[r]
                         n_out += 1
                     else:
@@ -881,7 +585,7 @@ def search(network, path, node, limits):
                                 across_next = _grown_items(across_next, used_slots + 1)
                             slot = used_slots
                             used_slots += 1
-                        _forward(
+                        forward(
                             first, weight_starts, weight_columns, weight_values, biases_stack, widths,
                             start_layer, across_values[slot],
                         )
@@ -900,7 +604,8 @@ def search(network, path, node, limits):
             if own:
                 # Its distance from rows above is unknown: an LP decides.
                 beyond[n_points] = -np.inf if rows_above else np.inf
-                first[:] = inward + first_bias
+                for q in range(m):
+                    first[q] = inward[q] + first_bias[q]
             else:
                 beyond[n_points] = np.inf
                 for r in range(k0):
@@ -908,7 +613,7 @@ def search(network, path, node, limits):
                         beyond[n_points] = min(beyond[n_points], dot(rows[r], point) - rhs[r] + tol)
                 for q in range(m):
                     first[q] = first_bias[q] + dot(factor[q], point)
-            _forward(
+            forward(
                 first, weight_starts, weight_columns, weight_values, biases_stack, widths, start_layer,
                 store[n_points],
             )

@@ -102,7 +102,12 @@ def _invert_basis(rows, basic, inverse):
             t += 1
         else:
             tight[basic[i] - n] = False
-    tight_rows = np.flatnonzero(tight)
+    tight_rows = np.empty(t, np.int64)  # by a loop: np.flatnonzero is a compile of its own
+    a = 0
+    for r in range(k):
+        if tight[r]:
+            tight_rows[a] = r
+            a += 1
     M = np.empty((t, t))
     for a in range(t):
         for c in range(t):

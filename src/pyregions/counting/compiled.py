@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._affine import layer_map
+from .._kernels import callbacks as _callbacks
 from .._kernels import layer_search as _layer_search
+from .._kernels.bundles import SearchLimits, SearchNetwork, SearchNode, SearchPath
 from .problem import WALL
 from .results import Interrupted, OverBudget
 
@@ -78,22 +80,22 @@ class CompiledLayers:
         budget = np.iinfo(np.int64).max if search.node_budget is None else search.node_budget - search.nodes
         tuning = search.settings
         walls = problem.stable == WALL
-        network = _layer_search.SearchNetwork(
+        network = SearchNetwork(
             problem.weights[0], factored, problem.biases[0], self.weight_starts,
             self.weight_columns, self.weight_values, self.biases_stack, np.array(problem.widths, dtype=np.int64), 0,
             np.where(walls, 0, problem.stable).astype(np.int8), walls, search.order,
         )
-        path = _layer_search.SearchPath(
+        path = SearchPath(
             search.rows[:room], search.rhs[:room], coefficients, k, basis, at_upper,
             search.row_flippable[:k], search.depth_of_unit[row_units], row_bits, row_layers,
             search.row_scale[:k],
         )
-        node = _layer_search.SearchNode(
+        node = SearchNode(
             C, d, G, g, search.scales[layer], depth, search.pattern.astype(bool),
             np.ascontiguousarray(search.pre[witnesses, : problem.n_hidden]),
             np.full(witnesses.shape[0], np.inf),  # no rows above the compiled layers
         )
-        limits = _layer_search.SearchLimits(
+        limits = SearchLimits(
             problem.lower, problem.upper, search.lp.costs, problem.tol, problem.thin_tol,
             tuning.across_flips, tuning.across_capacity, tuning.across_kept, tuning.proofs_kept,
             tuning.simplex_iteration_limit, tuning.simplex_check_tolerance, budget,
@@ -129,13 +131,13 @@ class CompiledLayers:
         """Progress and the clock for the compiled search, which has searched
         ``nodes`` and solved ``solves`` LPs in the current call and found
         ``patterns`` since its last tick; what it must do next
-        (``_layer_search.GO_ON``, ``STOP`` or ``SPLIT``)."""
+        (``_callbacks.GO_ON``, ``STOP`` or ``SPLIT``)."""
         self.layer_found(patterns)
         try:
             self.search.tick(0, nodes - 1, solves)
         except Interrupted:
-            return _layer_search.STOP
-        return _layer_search.SPLIT if self.search.split_asked(nodes - 1) else _layer_search.GO_ON
+            return _callbacks.STOP
+        return _callbacks.SPLIT if self.search.split_asked(nodes - 1) else _callbacks.GO_ON
 
     def _first_layer_map(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
         """The affine map of ``layer``'s pre-activations on the current

@@ -54,8 +54,9 @@ class SearchSettings:
     # HiGHS decides far more precisely than the margin (1e-10 is the least it takes).
     lp_feasibility_tolerance: float = 1e-10
     lp_iteration_limit: int = 20_000
-    # Beyond this, the Numba simplex hands an LP to HiGHS.
-    simplex_iteration_limit: int = 500
+    # Beyond this, the Numba simplex hands an LP to HiGHS, which takes about
+    # as long as 2,000 of its iterations on a 784-24-24 network's LP.
+    simplex_iteration_limit: int = 2_000
     # The simplex works through the first layer's weights only below this condition number.
     factor_condition_limit: float = 1e8
     # Points put across the tight rows of an LP's vertex: up to this many rows

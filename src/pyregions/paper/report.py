@@ -131,10 +131,10 @@ def _claims(rows) -> list[str]:
     wide = [row for row in rows if min(row["n1"], row["n2"]) >= WIDE_ENOUGH]
     rho = spearman([row["regions"] for row in wide], [row["test_error"] for row in wide])
     n1s = sorted({row["n1"] for row in wide})
-    span = f"n1 = {n1s[0]}..{n1s[-1]}" if n1s else "no configuration yet"
+    n1_range = f"n1 = {n1s[0]}..{n1s[-1]}" if n1s else "no configuration yet"
     lines.append(
         "3. **Where no layer is narrow, more regions go with lower test error.** Over the "
-        f"{len(wide)} networks with both widths at least {WIDE_ENOUGH} ({span}), Spearman's "
+        f"{len(wide)} networks with both widths at least {WIDE_ENOUGH} ({n1_range}), Spearman's "
         f"rank correlation of regions with test error is {rho:.2f}"
         + (" (negative: the claim holds)." if rho < 0 else "." if np.isnan(rho) else
            " (not negative: the claim does not hold here).")

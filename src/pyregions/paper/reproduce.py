@@ -37,8 +37,6 @@ References
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import os
 import resource
@@ -59,10 +57,18 @@ from .._validation import check_int, check_int_sequence
 from .._workers import WorkerPool
 from ..counting import DEFAULT_TOL, count_regions
 from ..domain import Box
-from ..exceptions import CheckpointError, ShapeError
+from ..exceptions import ShapeError
 from ..network import Network
 from .datasets import mnist
 from .report import summary_markdown
+from .run_files import (
+    COLUMNS,
+    check_settings,
+    log_run,
+    read_results,
+    replace_text,
+    write_results,
+)
 from .training import error_rate, train_relu_network
 
 __all__ = [
@@ -84,12 +90,6 @@ SEEDS = tuple(range(10))
 QUICK_CONFIGURATIONS = tuple((n1, TOTAL_WIDTH - n1) for n1 in range(1, 7))
 QUICK_SEEDS = (0, 1)
 QUICK_EPOCHS = EPOCHS
-
-COLUMNS = (
-    "n1", "n2", "seed", "train_error", "test_error", "regions", "thin", "seconds",
-    "serra2018", "montufar2017", "trivial", "network",
-)
-"""The columns of ``results.csv``, in order."""
 
 RESULTS_NAME = "results.csv"
 SETTINGS_NAME = "run.json"
@@ -224,9 +224,9 @@ def reproduce_serra2018(
     plots.pyplot()
     out = Path(out_dir)
     settings = {"epochs": plan.epochs, "tol": DEFAULT_TOL}
-    _check_settings(out / SETTINGS_NAME, settings)
+    check_settings(out / SETTINGS_NAME, settings)
     results = out / RESULTS_NAME
-    rows = _read_results(results)
+    rows = read_results(results)
     pending = [key for key in plan.keys if not _is_done(out, rows.get(key))]
     reused = len(plan.keys) - len(pending)
     if pending and data is None:
@@ -235,7 +235,7 @@ def reproduce_serra2018(
     # Only now, so that a run that cannot start leaves nothing behind.
     (out / NETWORKS_DIR).mkdir(parents=True, exist_ok=True)
     if not (out / SETTINGS_NAME).is_file():
-        _replace_text(out / SETTINGS_NAME, json.dumps(settings) + "\n")
+        replace_text(out / SETTINGS_NAME, json.dumps(settings) + "\n")
     report = _stderr_report if progress else _silent
     if reused:
         report(f"{reused} of {len(plan.keys)} networks already counted in {results}")
@@ -247,7 +247,7 @@ def reproduce_serra2018(
         nonlocal counted
         counted += 1
         rows[key] = row
-        _write_results(results, rows)
+        write_results(results, rows)
         _checkpoint_path(out, key).unlink(missing_ok=True)
         report(tally.done(key, row))
 
@@ -261,14 +261,23 @@ def reproduce_serra2018(
             _run_parallel(out, pending, plan.epochs, source, jobs, executor, record, report)
     finally:
         if pending:
-            runs = _log_run(out / RUNS_NAME, {
+            _write_summary(out, rows, len(plan.keys), settings, {
                 "started": started, "jobs": jobs, "counted": counted,
                 "wall_seconds": time.perf_counter() - clock, "cpu_seconds": _cpu_seconds() - cpu,
             })
-            ordered = [rows[key] for key in sorted(rows)]
-            summary = summary_markdown(ordered, len(plan.keys), settings, runs)
-            _replace_text(out / SUMMARY_NAME, summary)
     ordered = tuple(rows[key] for key in sorted(rows))
+    return Reproduction(results, _draw_figures(out, ordered), ordered, len(pending), reused)
+
+
+def _write_summary(out: Path, rows: dict, planned: int, settings: dict, run: dict) -> None:
+    """Log ``run`` in ``runs.csv`` and rewrite ``SUMMARY.md`` from every row and run."""
+    runs = log_run(out / RUNS_NAME, run)
+    ordered = [rows[key] for key in sorted(rows)]
+    replace_text(out / SUMMARY_NAME, summary_markdown(ordered, planned, settings, runs))
+
+
+def _draw_figures(out: Path, ordered: tuple[dict, ...]) -> tuple[Path, Path]:
+    """Draw both figures from the rows ``ordered``; return their paths."""
     figures = (out / REGIONS_FIGURE, out / ERROR_FIGURE)
     columns = {name: np.array([row[name] for row in ordered]) for name in COLUMNS[:-1]}
     plots.plot_regions_vs_bounds(
@@ -278,7 +287,7 @@ def reproduce_serra2018(
     plots.plot_error_vs_regions(
         columns["n1"], columns["regions"], columns["test_error"], figures[1]
     )
-    return Reproduction(results, figures, ordered, len(pending), reused)
+    return figures
 
 
 @dataclass(frozen=True)
@@ -465,23 +474,6 @@ def _check_data(data):
     return data
 
 
-def _check_settings(path: Path, settings: dict) -> None:
-    """Check the run's settings against those recorded, if any."""
-    if not path.is_file():
-        return
-    try:
-        recorded = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        msg = f"{path}: unreadable run settings ({err})"
-        raise CheckpointError(msg) from err
-    if recorded != settings:
-        msg = (
-            f"{path.parent} holds a run made with {recorded}, not {settings}: "
-            "use another directory"
-        )
-        raise CheckpointError(msg)
-
-
 def _name(key: tuple[int, int, int]) -> str:
     return f"784-{key[0]}-{key[1]}-10 seed {key[2]}"
 
@@ -493,10 +485,10 @@ class _Tally:
     proportional to Theorem 1's bound (the counts follow it loosely)."""
 
     def __init__(self, pending, total: int):
-        self.weights = {key: bounds.serra2018(N_INPUTS, key[:2]) for key in pending}
+        self.expected_work = {key: bounds.serra2018(N_INPUTS, key[:2]) for key in pending}
         self.total, self.finished = total, total - len(pending)
-        self.weight_left = sum(self.weights.values())
-        self.weight_done = self.regions = 0
+        self.work_planned = sum(self.expected_work.values())
+        self.work_done = self.regions = 0
         self.started = time.perf_counter()
 
     def starting(self, key) -> str:
@@ -506,9 +498,9 @@ class _Tally:
         """Count ``key`` as done; return its progress line."""
         self.finished += 1
         self.regions += row["regions"]
-        self.weight_done += self.weights[key]
+        self.work_done += self.expected_work[key]
         elapsed = time.perf_counter() - self.started
-        left = elapsed * (self.weight_left - self.weight_done) / self.weight_done
+        left = elapsed * (self.work_planned - self.work_done) / self.work_done
         return (
             f"[{self.finished}/{self.total}] {_name(key)}: {row['regions']} regions in "
             f"{row['seconds']:.1f} s, test error {row['test_error']:.4f}; this run "
@@ -524,87 +516,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-_INT_COLUMNS = ("n1", "n2", "seed", "regions", "thin", "serra2018", "montufar2017", "trivial")
-_FLOAT_COLUMNS = ("train_error", "test_error", "seconds")
-
-
-def _read_results(path: Path) -> dict[tuple[int, int, int], dict]:
-    """Rows of ``results.csv`` keyed by (n1, n2, seed); empty if absent."""
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            msg = f"{path}: expected columns {', '.join(COLUMNS)}, found {reader.fieldnames}"
-            raise CheckpointError(msg)
-        rows = {}
-        try:
-            for raw in reader:
-                # DictReader files surplus fields under None and fills
-                # missing ones with None.
-                if None in raw or None in raw.values():
-                    msg = f"expected {len(COLUMNS)} fields"
-                    raise ValueError(msg)
-                row = {name: int(raw[name]) for name in _INT_COLUMNS}
-                row.update({name: float(raw[name]) for name in _FLOAT_COLUMNS})
-                row["network"] = raw["network"]
-                rows[(row["n1"], row["n2"], row["seed"])] = row
-        except (ValueError, csv.Error) as err:
-            msg = f"{path}, line {reader.line_num}: not a valid row ({err})"
-            raise CheckpointError(msg) from err
-    return rows
-
-
-def _write_results(path: Path, rows: dict) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for key in sorted(rows):
-        writer.writerow({
-            name: repr(value) if isinstance(value, float) else value
-            for name, value in rows[key].items()
-        })
-    _replace_text(path, text.getvalue())
-
-
-def _replace_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="") as handle:
-        handle.write(text)
-        handle.flush()
-        # Durable before the rename, so that a crash cannot leave an
-        # empty results.csv behind a completed rename.
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-
-
 def _cpu_seconds() -> float:
     """CPU time of this process and of its finished children."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-_RUN_COLUMNS = ("started", "jobs", "counted", "wall_seconds", "cpu_seconds")
-
-
-def _log_run(path: Path, run: dict) -> list[dict]:
-    """Append ``run`` to the log of runs; return every run logged."""
-    runs = []
-    if path.is_file():
-        with open(path, newline="") as handle:
-            for raw in csv.DictReader(handle):
-                runs.append({
-                    "started": raw["started"], "jobs": int(raw["jobs"]), "counted": int(raw["counted"]),
-                    "wall_seconds": float(raw["wall_seconds"]), "cpu_seconds": float(raw["cpu_seconds"]),
-                })
-    runs.append(run)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=_RUN_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(runs)
-    _replace_text(path, text.getvalue())
-    return runs
 
 
 def _stderr_report(line: str) -> None:

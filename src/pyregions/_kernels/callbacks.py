@@ -1,0 +1,68 @@
+"""What the compiled search asks of Python, through ``objmode``: HiGHS for
+the rare LP its simplex leaves undecided, and, every few nodes, a tick that
+hands over the regions found, reports progress and reads the clock. The
+search's owner answers both, registered by :func:`answered_by`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+# Statuses of an LP, as the search sees it after its checks.
+LP_FEASIBLE = 0
+LP_EMPTY = 1  # with multipliers that refute it
+LP_EMPTY_UNPROVEN = 2  # HiGHS said empty but gave no usable ray
+LP_FAILED = 3  # HiGHS raised: the search stops
+
+# What Python answers at a tick: go on, stop (time limit, Ctrl-C, an error),
+# or split (hand back the nodes not yet visited, as over budget).
+GO_ON = 0
+STOP = 1
+SPLIT = 2
+
+# The owner of the search running in this thread, and what it stopped for.
+_hooks = threading.local()
+
+
+@contextlib.contextmanager
+def answered_by(owner):
+    """Let ``owner`` answer the calls back of the search run in this block
+    (in this thread: a Dask worker may run several searches); yields the
+    state in which the calls note an error raised there and the search
+    notes Ctrl-C."""
+    previous = getattr(_hooks, "state", None)
+    _hooks.state = state = {"owner": owner, "error": None, "interrupted": False}
+    try:
+        yield state
+    finally:
+        _hooks.state = previous
+
+
+def decide_in_python(rows, rhs, point, multipliers) -> int:
+    """Hand an LP the simplex left undecided to the owner's HiGHS."""
+    state = _hooks.state
+    try:
+        found, proof = state["owner"].lp.undecided(rows, rhs)
+    except BaseException as error:  # noqa: BLE001 (raised by run() once the search has stopped)
+        state["error"] = error
+        return LP_FAILED
+    if found is not None:
+        point[:] = found
+        return LP_FEASIBLE
+    if proof is None or proof.shape[0] != rhs.shape[0]:
+        return LP_EMPTY_UNPROVEN
+    multipliers[:] = proof
+    return LP_EMPTY
+
+
+def tick_in_python(nodes, solves, patterns) -> int:
+    """Hand the owner the ``patterns`` found since the last tick, let it
+    report progress and read the clock; GO_ON, STOP or SPLIT."""
+    state = _hooks.state
+    try:
+        answer = state["owner"].layer_tick(nodes, solves, patterns)
+    except BaseException as error:  # noqa: BLE001 (a progress callback's, raised by run())
+        state["error"] = error
+        return STOP
+    return STOP if state["interrupted"] else answer

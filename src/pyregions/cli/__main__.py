@@ -1,0 +1,7 @@
+"""``python -m pyregions.cli``: the ``pyregions`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
