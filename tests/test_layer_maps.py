@@ -31,6 +31,7 @@ def network():
     columns, values = [], []
     biases = np.zeros((len(WIDTHS), widest))
     for layer in range(1, len(WIDTHS)):
+        starts[layer] = len(columns)
         for i in range(WIDTHS[layer]):
             nonzero = np.flatnonzero(W[layer][i])
             columns.extend(nonzero)
