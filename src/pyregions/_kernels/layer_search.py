@@ -166,6 +166,20 @@ def _clear_bit(mask, bit):
     mask[bit // WORD_BITS] &= ~(np.int64(1) << (bit % WORD_BITS))
 
 
+# Masks are cleared and copied by loops: a slice assignment compiles the
+# string formatting of its shape-mismatch message.
+@njit(cache=True)
+def _clear_words(mask):
+    for word in range(mask.shape[0]):
+        mask[word] = 0
+
+
+@njit(cache=True)
+def _copy_words(target, source):
+    for word in range(target.shape[0]):
+        target[word] = source[word]
+
+
 @njit(cache=True)
 def _covers(mask, proof):
     """Whether every bit of ``proof`` is set in ``mask`` (rows of words)."""
@@ -506,7 +520,7 @@ def search(network, path, node, limits):
             if not refuted:
                 one = np.ones(1)
                 if refutes(rows[k - 1 : k], rhs[k - 1 : k], one, lower, upper):
-                    proofs[u, side, n_proofs[u, side] % proofs_kept] = 0
+                    _clear_words(proofs[u, side, n_proofs[u, side] % proofs_kept])
                     n_proofs[u, side] += 1
                     refuted = True
             if refuted:
@@ -530,7 +544,7 @@ def search(network, path, node, limits):
                 for r in range(1, k):
                     largest = max(largest, mult[r])
                 if mult[k - 1] > 0.0:
-                    new_proof[:] = 0
+                    _clear_words(new_proof)
                     support = np.empty(k, np.int64)
                     n_support = 0
                     for r in range(k):
@@ -541,7 +555,7 @@ def search(network, path, node, limits):
                                 _set_bit(new_proof, row_bit[r])
                     chosen = support[:n_support]
                     if refutes(rows[chosen], rhs[chosen], mult[chosen], lower, upper):
-                        proofs[u, side, n_proofs[u, side] % proofs_kept] = new_proof
+                        _copy_words(proofs[u, side, n_proofs[u, side] % proofs_kept], new_proof)
                         n_proofs[u, side] += 1
                 continue
             own = False

@@ -41,7 +41,8 @@ class CompiledLayers:
             W = problem.weights[later]
             rows, row_columns = np.nonzero(W)
             per_row = np.bincount(rows, minlength=widest)
-            self.weight_starts[later] = self.weight_starts[later - 1, -1] + np.concatenate([[0], np.cumsum(per_row)])
+            offset = self.weight_starts[later - 1, -1]
+            self.weight_starts[later] = offset + np.concatenate([[0], np.cumsum(per_row)])
             columns.append(row_columns.astype(np.int64))
             values.append(W[rows, row_columns])
             self.biases_stack[later, : W.shape[0]] = problem.biases[later]
