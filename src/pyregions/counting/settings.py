@@ -19,7 +19,7 @@ DEFAULT_TOL = 1e-8
 DEFAULT_THIN_TOL = 1e-6
 # About how long the kernels take to compile, once, on one core: the first
 # count after an install or an edit of their sources (docs/performance.md).
-COLD_COMPILE_SECONDS = 30
+COLD_COMPILE_SECONDS = 25
 
 
 @dataclass(frozen=True)
