@@ -42,16 +42,15 @@ def network():
     return W, b, weights, biases
 
 
-@pytest.mark.parametrize("start_layer", [0, 1, 2])
-def test_forward_gives_the_pre_activations_of_the_layers_from_start_layer(network, start_layer):
+def test_forward_gives_the_pre_activations_of_every_layer(network):
     W, b, weights, biases = network
     x = np.random.default_rng(4).normal(size=N_INPUTS)
     expected = [W[0] @ x + b[0]]
     for layer in range(1, len(WIDTHS)):
         expected.append(W[layer] @ relu(expected[-1]) + b[layer])
-    out = np.empty(WIDTHS[start_layer:].sum())
-    forward(expected[0], *weights, biases, WIDTHS, start_layer, out)
-    np.testing.assert_allclose(out, np.concatenate(expected[start_layer:]), rtol=1e-12, atol=1e-12)
+    out = np.empty(WIDTHS.sum())
+    forward(expected[0], *weights, biases, WIDTHS, out)
+    np.testing.assert_allclose(out, np.concatenate(expected), rtol=1e-12, atol=1e-12)
 
 
 def test_entering_layers_composes_their_maps_on_the_region(network):
@@ -62,7 +61,7 @@ def test_entering_layers_composes_their_maps_on_the_region(network):
     stable[first_unit[2] + 4] = -1  # stable over the box: forced whatever its map
     shape = (len(WIDTHS), WIDTHS.max())
     C, G = np.zeros((*shape, N_INPUTS)), np.zeros((*shape, WIDTHS[0]))
-    d, g, scales, norms, thresholds = (np.zeros(shape) for _ in range(5))
+    d, scales, norms, thresholds = (np.zeros(shape) for _ in range(4))
     forced = np.zeros(shape, np.int64)
     # Layer 0: its map in input space, and the identity in its own pre-activations.
     C[0, :4], d[0, :4], G[0, :4] = W[0], b[0], np.eye(4)
@@ -70,16 +69,16 @@ def test_entering_layers_composes_their_maps_on_the_region(network):
     unit_states(0, WIDTHS[0], first_unit, C, d, scales, stable, norms, thresholds, forced, TOL)
     for layer in (1, 2):
         enter_layer(
-            layer, pattern, first_unit, WIDTHS, *weights, biases, C, d, G, g, scales, stable,
-            norms, thresholds, forced, TOL,
+            layer, pattern, first_unit, WIDTHS, *weights, biases, C, d, G, scales, stable, norms,
+            thresholds, forced, TOL,
         )
 
-    expected_C, expected_d, expected_G, expected_g = W[0], b[0], np.eye(4), np.zeros(4)
+    expected_C, expected_d, expected_G = W[0], b[0], np.eye(4)
     for layer in (1, 2):
         on = pattern[first_unit[layer - 1] : first_unit[layer]]
         mixed = W[layer] * on  # the weights of the units on in the layer before
         expected_C, expected_d = mixed @ expected_C, mixed @ expected_d + b[layer]
-        expected_G, expected_g = mixed @ expected_G, mixed @ expected_g + b[layer]
+        expected_G = mixed @ expected_G
         width = WIDTHS[layer]
         made = np.ones(width, bool)
         if layer == 2:
@@ -89,7 +88,6 @@ def test_entering_layers_composes_their_maps_on_the_region(network):
         np.testing.assert_allclose(C[layer, :width][made], expected_C[made], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(d[layer, :width][made], expected_d[made], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(G[layer, :width][made], expected_G[made], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(g[layer, :width][made], expected_g[made], rtol=1e-12, atol=1e-12)
         row_norms = np.linalg.norm(expected_C, axis=1)
         np.testing.assert_allclose(norms[layer, :width][made], row_norms[made], rtol=1e-12, atol=1e-12)
 

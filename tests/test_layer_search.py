@@ -117,7 +117,7 @@ def test_the_compiled_forward_pass_on_sparse_weights_equals_numpy():
         first = problem.weights[0] @ point + problem.biases[0]
         forward(
             first, compiled.weight_starts, compiled.weight_columns, compiled.weight_values,
-            compiled.biases_stack, np.array(net.widths), 0, out,
+            compiled.biases_stack, np.array(net.widths), out,
         )
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 

@@ -2,9 +2,9 @@
 in four bundles: the network, the path to the current node, the node, and
 the limits.
 
-Units are numbered from the first of ``start_layer`` (span units; ``w`` of
-them); the current node is in layer ``L``, at or after ``start_layer``; the
-input has ``n`` coordinates and the first layer ``m`` units.
+The network's ``w`` hidden units are numbered layer by layer; the current
+node is in layer ``L``; the input has ``n`` coordinates and the first layer
+``m`` units.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections import namedtuple
 SearchNetwork = namedtuple(
     "SearchNetwork",
     "factor factored first_bias weight_starts weight_columns weight_values biases_stack widths "
-    "start_layer stable walls order",
+    "stable walls order",
 )
 SearchNetwork.__doc__ = """The network, from the search's point of view.
 
@@ -27,15 +27,13 @@ weight_starts, weight_columns, weight_values, biases_stack, widths :
     ``i``'s from ``weight_starts[l, i]`` to ``weight_starts[l, i + 1]`` in
     the other two; a convolution's are few; layer 0's are ``factor``), its
     bias zero-padded in ``biases_stack[l]``.
-start_layer : int
-    The first layer the search takes.
 stable : int8 array (w,)
     +1 or -1 for a unit stable over the box, 0 otherwise.
 walls : bool array (w,)
     The units that are walls of the domain: only their active side is
     searched.
 order : int64 array (w,)
-    The span units in search order, layer by layer.
+    The units in search order, layer by layer.
 """
 
 SearchPath = namedtuple(
@@ -47,7 +45,7 @@ SearchPath.__doc__ = """The rows of the path to the current node.
 rows, rhs, coefficients : arrays of shapes (r, n), (r,), (r, m)
     The path's rows (of unit norm), their right-hand sides and their
     combinations of the first layer's weights, the first ``k0`` filled, with
-    room after them for a row per span unit still to decide.
+    room after them for a row per unit still to decide.
 head_basis, head_upper : a feasible basis of the path's first
     ``head_basis.shape[0]`` rows (at most ``k0``), its columns at their upper bound.
 flippable, row_depths, row_bits, row_layers : arrays (k0,)
@@ -59,13 +57,13 @@ row_scales : array (k0,)
     times the unit's pre-activation.
 """
 
-SearchNode = namedtuple("SearchNode", "C0 d0 G0 g0 scale0 start_depth decided values above")
+SearchNode = namedtuple("SearchNode", "C0 d0 G0 scale0 start_depth decided values")
 SearchNode.__doc__ = """The current node.
 
-C0, d0, G0, g0 : layer ``L``'s affine map on the current region, in input
-    space (shapes (w_L, n), (w_L,)) and in first-layer pre-activations
-    ((w_L, m), (w_L,)); ``G0`` has no columns when the simplex does not
-    work through ``factor``, the only reader of ``G``.
+C0, d0, G0 : layer ``L``'s affine map on the current region in input space
+    (shapes (w_L, n), (w_L,)), and its linear part in first-layer
+    pre-activations ((w_L, m)); ``G0`` has no columns when the simplex does
+    not work through ``factor``, the only reader of ``G``.
 scale0 : array (w_L,)
     The size of the terms summed into each row of ``C0``: a row within
     CANCELLATION of it is constant on the region.
@@ -73,10 +71,7 @@ start_depth : int
     The node's depth in ``order``: the units ``order[:start_depth]`` are
     decided, with states ``decided`` (bool array (w,)).
 values : array (p, w)
-    The span units' pre-activations at the witnesses of the node.
-above : array (p,)
-    Each witness's least distance from the path's rows of the layers above
-    ``start_layer`` (inf if there are none).
+    The units' pre-activations at the witnesses of the node.
 """
 
 SearchLimits = namedtuple(

@@ -11,10 +11,10 @@ from .linalg import CANCELLATION, dot
 
 
 @njit(cache=True)
-def forward(first, starts, columns, values, biases, widths, start_layer, out):
-    """The pre-activations of the units of layers ``start_layer`` on, at a
-    point whose first-layer pre-activations are ``first``, into ``out``
-    (the weights by row: ``starts``, ``columns``, ``values``)."""
+def forward(first, starts, columns, values, biases, widths, out):
+    """The pre-activations of every hidden unit, layer by layer, at a point
+    whose first-layer pre-activations are ``first``, into ``out`` (the
+    weights by row: ``starts``, ``columns``, ``values``)."""
     current = first.copy()
     position = 0
     for layer in range(widths.shape[0]):
@@ -26,19 +26,19 @@ def forward(first, starts, columns, values, biases, widths, start_layer, out):
                 for e in range(starts[layer, i], starts[layer, i + 1]):
                     if previous[columns[e]] > 0.0:
                         current[i] += values[e] * previous[columns[e]]
-        if layer >= start_layer:
-            for i in range(width):
-                out[position + i] = current[i]
-            position += width
+        for i in range(width):
+            out[position + i] = current[i]
+        position += width
 
 
 @njit(cache=True)
 def enter_layer(
-    layer, pattern, first_unit, widths, starts, columns, values, biases, C, d, G, g, scales,
+    layer, pattern, first_unit, widths, starts, columns, values, biases, C, d, G, scales,
     stable, norms, thresholds, forced, tol,
 ):
-    """The affine maps of ``layer`` on the region fixed by the layer
-    before it (``C``, ``d``, ``G``, ``g`` per layer, filled in place), the
+    """The affine maps of ``layer`` on the region fixed by the layer before
+    it (``C x + d`` in input space, ``G`` the linear part in first-layer
+    pre-activations; per layer, filled in place), the
     size of the terms summed into each row of ``C`` (``scales``), and its
     units' norms, thresholds and forced states (:func:`unit_states`). The
     weights come by row (``starts``, ``columns``, ``values``); the rows of
@@ -48,7 +48,6 @@ def enter_layer(
     G[layer, :width] = 0.0
     for i in range(width):
         d[layer, i] = biases[layer, i]
-        g[layer, i] = biases[layer, i]
         scales[layer, i] = 0.0
         code = stable[first_unit[layer] + i]
         if code < 0 or (code > 0 and layer + 1 == widths.shape[0]):
@@ -62,7 +61,6 @@ def enter_layer(
                 for q in range(G.shape[2]):
                     G[layer, i, q] += weight * G[layer - 1, j, q]
                 d[layer, i] += weight * d[layer - 1, j]
-                g[layer, i] += weight * g[layer - 1, j]
                 scales[layer, i] += abs(weight) * norms[layer - 1, j]
     unit_states(layer, width, first_unit, C, d, scales, stable, norms, thresholds, forced, tol)
 

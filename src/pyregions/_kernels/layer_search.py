@@ -117,17 +117,14 @@ def _grown_items(array, size):
 
 
 @njit(cache=True)
-def _far_witness(k, store, beyond, witnesses, row_scale, row_unit, thin_tol):
+def _far_witness(k, store, witnesses, row_scale, row_unit, thin_tol):
     """Whether a witness of the leaf of the first ``k`` rows is ``thin_tol``
     from every row, showing the leaf not thin without an LP."""
     for j in range(witnesses.shape[0]):
         p = witnesses[j]
-        if beyond[p] < thin_tol:
-            continue
         far = True
         for r in range(k):
-            u = row_unit[r]
-            if u >= 0 and row_scale[r] * store[p, u] < thin_tol:
+            if row_scale[r] * store[p, row_unit[r]] < thin_tol:
                 far = False
                 break
         if far:
@@ -191,7 +188,7 @@ def _covers(mask, proof):
 
 @njit(cache=True)
 def search(network, path, node, limits):
-    """Search every pattern of the layers from ``start_layer`` on below the current node.
+    """Search every pattern of the network's layers below the current node.
 
     Parameters
     ----------
@@ -226,9 +223,9 @@ def search(network, path, node, limits):
     factor, factored, first_bias = network.factor, network.factored, network.first_bias
     weight_starts, weight_columns, weight_values = network.weight_starts, network.weight_columns, network.weight_values
     biases_stack, widths = network.biases_stack, network.widths
-    start_layer, stable, walls, order = network.start_layer, network.stable, network.walls, network.order
-    C0, d0, G0, g0, scale0 = node.C0, node.d0, node.G0, node.g0, node.scale0
-    start_depth, decided, values, above = node.start_depth, node.decided, node.values, node.above
+    stable, walls, order = network.stable, network.walls, network.order
+    C0, d0, G0, scale0 = node.C0, node.d0, node.G0, node.scale0
+    start_depth, decided, values = node.start_depth, node.decided, node.values
     lower, upper, costs, tol, thin_tol = limits.lower, limits.upper, limits.costs, limits.tol, limits.thin_tol
     max_flips, across_capacity, across_kept = limits.max_flips, limits.across_capacity, limits.across_kept
     proofs_kept, max_iterations = limits.proofs_kept, limits.max_iterations
@@ -237,19 +234,17 @@ def search(network, path, node, limits):
     n = lower.shape[0]
     m = factor.shape[0]
     n_layers = widths.shape[0]
-    # The first span unit of each layer, and each span unit's layer and
-    # index in it.
+    # The first unit of each layer, and each unit's layer.
     first_unit = np.zeros(n_layers + 1, np.int64)
-    for layer in range(start_layer, n_layers):
+    for layer in range(n_layers):
         first_unit[layer + 1] = first_unit[layer] + widths[layer]
     unit_layer = np.empty(w, np.int64)
-    for layer in range(start_layer, n_layers):
+    for layer in range(n_layers):
         unit_layer[first_unit[layer] : first_unit[layer + 1]] = layer
     widest = biases_stack.shape[1]
     C = np.zeros((n_layers, widest, n))
     d = np.zeros((n_layers, widest))
     G = np.zeros((n_layers, widest, G0.shape[1]))
-    g = np.zeros((n_layers, widest))
     scales = np.zeros((n_layers, widest))
     norms = np.zeros((n_layers, widest))
     thresholds = np.zeros((n_layers, widest))
@@ -257,7 +252,7 @@ def search(network, path, node, limits):
     layer = unit_layer[order[start_depth]] if start_depth < w else n_layers - 1
     width = widths[layer]
     for i in range(width):
-        d[layer, i], g[layer, i], scales[layer, i] = d0[i], g0[i], scale0[i]
+        d[layer, i], scales[layer, i] = d0[i], scale0[i]
         for j in range(n):
             C[layer, i, j] = C0[i, j]
         for q in range(G.shape[2]):
@@ -269,19 +264,13 @@ def search(network, path, node, limits):
     row_depth = np.empty(total_rows, np.int64)
     row_bit = np.empty(total_rows, np.int64)
     row_layer = np.empty(total_rows, np.int64)
-    # A row's distance at a stored point: row_scale * store[point, row_unit];
-    # rows of the layers above have no unit here (-1), and stored points
-    # carry their least distance from those rows in `beyond`.
+    # A row's distance at a stored point: row_scale * store[point, row_unit].
     row_scale = np.empty(total_rows)
-    row_unit = np.full(total_rows, -1, np.int64)
-    rows_above = False
+    row_unit = np.empty(total_rows, np.int64)
     for r in range(k0):
         flips[r], row_depth[r], row_bit[r] = flippable[r], row_depths[r], row_bits[r]
         row_layer[r], row_scale[r] = row_layers[r], row_scales[r]
-        if row_bits[r] >= 0:
-            row_unit[r] = first_unit[row_layers[r]] + row_bits[r] // 2
-        else:
-            rows_above = True
+        row_unit[r] = first_unit[row_layers[r]] + row_bits[r] // 2
     check_thin = thin_tol > tol
     across_margin = across_step(tol, thin_tol)
     raised = np.empty(total_rows)
@@ -332,18 +321,15 @@ def search(network, path, node, limits):
     new_proof = np.zeros(n_words, np.int64)
     path_masks = np.zeros((n_layers, n_words), np.int64)
     for r in range(k0):
-        if row_bits[r] >= 0:
-            _set_bit(path_masks[row_layers[r]], row_bits[r])
+        _set_bit(path_masks[row_layers[r]], row_bits[r])
     # Witnesses: the span units' pre-activations of every stored point, and
     # the index lists of the nodes on the path, one segment each.
     store = np.empty((max(2 * values.shape[0], 64), w))
-    beyond = np.empty(store.shape[0])
     n_points = values.shape[0]
     indices = np.empty(max(4 * values.shape[0], 64), np.int64)
     for p in range(n_points):
         for v in range(w):
             store[p, v] = values[p, v]
-        beyond[p] = above[p]
         indices[p] = p
     starts = np.zeros(w + 1, np.int64)
     ends = np.zeros(w + 1, np.int64)
@@ -388,7 +374,7 @@ def search(network, path, node, limits):
                     found[n_found, v] = pattern[v]
                 n_found += 1
                 if check_thin and k > 0 and not _far_witness(
-                    k, store, beyond, indices[starts[t] : ends[t]], row_scale, row_unit, thin_tol
+                    k, store, indices[starts[t] : ends[t]], row_scale, row_unit, thin_tol
                 ):
                     # Thin unless the LP with every row raised to thin_tol is feasible.
                     for r in range(k):
@@ -416,8 +402,7 @@ def search(network, path, node, limits):
                 # LP starts from a kept basis of the layers above.
                 enter_layer(
                     layer, pattern, first_unit, widths, weight_starts, weight_columns, weight_values,
-                    biases_stack, C, d, G, g,
-                    scales, stable, norms, thresholds, forced, tol,
+                    biases_stack, C, d, G, scales, stable, norms, thresholds, forced, tol,
                 )
                 anchors[layer] = next_anchor
                 next_anchor += 1
@@ -455,14 +440,11 @@ def search(network, path, node, limits):
             count = n_across[t]
             if n_points + count > store.shape[0]:
                 store = _grown_rows(store, n_points + count)
-                beyond = _grown_items(beyond, store.shape[0])
             first_new = n_points
             slot = across_first[t]
             while slot >= 0:
                 for v in range(w):
                     store[n_points, v] = across_values[slot, v]
-                # Its distance from rows above is unknown: an LP decides.
-                beyond[n_points] = -np.inf if rows_above else np.inf
                 n_points += 1
                 following = across_next[slot]
                 across_next[slot] = free_slot
@@ -551,7 +533,7 @@ def search(network, path, node, limits):
                         if mult[r] > 1e-9 * largest:
                             support[n_support] = r
                             n_support += 1
-                            if row_layer[r] == layer and row_bit[r] >= 0 and r < k - 1:
+                            if row_layer[r] == layer and r < k - 1:
                                 _set_bit(new_proof, row_bit[r])
                     chosen = support[:n_support]
                     if refutes(rows[chosen], rhs[chosen], mult[chosen], lower, upper):
@@ -601,7 +583,7 @@ def search(network, path, node, limits):
                             used_slots += 1
                         forward(
                             first, weight_starts, weight_columns, weight_values, biases_stack, widths,
-                            start_layer, across_values[slot],
+                            across_values[slot],
                         )
                         across_next[slot] = -1
                         if across_last[depth] >= 0:
@@ -614,21 +596,14 @@ def search(network, path, node, limits):
             # moved inside its region when thin regions are looked for.
             if n_points == store.shape[0]:
                 store = _grown_rows(store, n_points + 1)
-                beyond = _grown_items(beyond, store.shape[0])
             if own:
-                # Its distance from rows above is unknown: an LP decides.
-                beyond[n_points] = -np.inf if rows_above else np.inf
                 for q in range(m):
                     first[q] = inward[q] + first_bias[q]
             else:
-                beyond[n_points] = np.inf
-                for r in range(k0):
-                    if row_unit[r] < 0:
-                        beyond[n_points] = min(beyond[n_points], dot(rows[r], point) - rhs[r] + tol)
                 for q in range(m):
                     first[q] = first_bias[q] + dot(factor[q], point)
             forward(
-                first, weight_starts, weight_columns, weight_values, biases_stack, widths, start_layer,
+                first, weight_starts, weight_columns, weight_values, biases_stack, widths,
                 store[n_points],
             )
             inside = True

@@ -69,10 +69,10 @@ class CompiledLayers:
         factored = search.lp.pseudo_inverse is not None
         if factored:
             coefficients[:k] = search.rows[:k] @ search.lp.pseudo_inverse
-            G, g = self._first_layer_map(layer)
+            G = self._first_layer_map(layer)
         else:
             # Only the factored simplex reads the map in first-layer pre-activations.
-            G, g = np.empty((C.shape[0], 0)), np.zeros(C.shape[0])
+            G = np.empty((C.shape[0], 0))
         basis, at_upper = search.lp.basis_for(search.row_ids)
         row_units = np.array([unit for unit, _ in search.row_keys], dtype=np.int64)
         row_states = np.array([state for _, state in search.row_keys], dtype=np.int64)
@@ -83,8 +83,9 @@ class CompiledLayers:
         walls = problem.stable == WALL
         network = SearchNetwork(
             problem.weights[0], factored, problem.biases[0], self.weight_starts,
-            self.weight_columns, self.weight_values, self.biases_stack, np.array(problem.widths, dtype=np.int64), 0,
-            np.where(walls, 0, problem.stable).astype(np.int8), walls, search.order,
+            self.weight_columns, self.weight_values, self.biases_stack,
+            np.array(problem.widths, dtype=np.int64), np.where(walls, 0, problem.stable).astype(np.int8),
+            walls, search.order,
         )
         path = SearchPath(
             search.rows[:room], search.rhs[:room], coefficients, k, basis, at_upper,
@@ -92,9 +93,8 @@ class CompiledLayers:
             search.row_scale[:k],
         )
         node = SearchNode(
-            C, d, G, g, search.scales[layer], depth, search.pattern.astype(bool),
+            C, d, G, search.scales[layer], depth, search.pattern.astype(bool),
             np.ascontiguousarray(search.pre[witnesses, : problem.n_hidden]),
-            np.full(witnesses.shape[0], np.inf),  # no rows above the compiled layers
         )
         limits = SearchLimits(
             problem.lower, problem.upper, search.lp.costs, problem.tol, problem.thin_tol,
@@ -140,13 +140,14 @@ class CompiledLayers:
             return _callbacks.STOP
         return _callbacks.SPLIT if self.search.split_asked(nodes - 1) else _callbacks.GO_ON
 
-    def _first_layer_map(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """The affine map of ``layer``'s pre-activations on the current
-        region, in the first layer's pre-activations: ``G a + g``."""
+    def _first_layer_map(self, layer: int) -> np.ndarray:
+        """The linear part ``G`` of the affine map of ``layer``'s
+        pre-activations on the current region, in the first layer's
+        pre-activations: ``G a + g``."""
         search, problem = self.search, self.search.problem
         G = np.eye(problem.weights[0].shape[0])
         g = np.zeros(G.shape[0])
         for earlier in range(1, layer + 1):
             states = search.pattern[search.offset[earlier - 1] : search.offset[earlier]]
             G, g, _ = layer_map(problem.weights[earlier], problem.biases[earlier], G, g, states)
-        return G, g
+        return G
