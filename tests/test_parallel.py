@@ -15,8 +15,10 @@ from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from pyregions import Box, Network, count_regions, read_patterns
+from pyregions._workers import WorkerPool
 from pyregions.counting import run as count_run
 from pyregions.counting.problem import TreeProblem
 from pyregions.counting.results import prefixes_of, unpack_patterns
@@ -206,6 +208,36 @@ def test_a_time_limit_reaches_the_worker_processes():
         workers.close()
     assert parts and not any(part.complete for part in parts)
     assert all(part.regions == 0 for part in parts)  # stopped before their first leaf
+
+
+def _blas_threads(info) -> set[int]:
+    return {library["num_threads"] for library in info if library["user_api"] == "blas"}
+
+
+def test_a_count_runs_blas_on_one_thread(monkeypatch):
+    # Each search's products are small: a BLAS thread only spins on a core
+    # that a worker (or the user's other work) needs.
+    seen = []
+    original = count_run.TreeSearch
+
+    def spy(*args, **kwargs):
+        seen.append(_blas_threads(threadpool_info()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(count_run, "TreeSearch", spy)
+    with threadpool_limits(2):
+        assert count_regions(NET, BOX, seed=0).complete
+        assert _blas_threads(threadpool_info()) == {2}  # the caller's setting is back
+    assert seen == [{1}]
+
+
+def test_worker_processes_run_blas_on_one_thread():
+    with threadpool_limits(2):
+        pool = WorkerPool(1)
+        try:
+            assert _blas_threads(pool.submit(threadpool_info).result()) == {1}
+        finally:
+            pool.shutdown()
 
 
 def test_workers_that_stop_as_they_start_give_one_clear_error():

@@ -379,7 +379,7 @@ def test_a_broken_local_pool_is_replaced_and_loses_no_network(tmp_path, data, mo
                 return lost
             return super().submit(fn, *args)
 
-    monkeypatch.setattr(reproduce, "_local_pool", FirstPoolBreaks)
+    monkeypatch.setattr(reproduce, "WorkerPool", FirstPoolBreaks)
     done = run(tmp_path, data, jobs=2)
     assert done.counted == 4 and len(pools) == 2
     assert _without_seconds(done.rows) == _without_seconds(run(tmp_path / "serial", data).rows)

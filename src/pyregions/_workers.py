@@ -18,6 +18,8 @@ import signal
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from multiprocessing.managers import SyncManager
 
+from threadpoolctl import threadpool_limits
+
 __all__ = ["STOP_GRACE", "WorkerPool", "shared_queue", "sigint_blocked", "stop_requested"]
 
 # Seconds an interrupted parent waits for its workers' partial results.
@@ -35,6 +37,8 @@ def _start_worker(flag, setup, setup_args) -> None:
     global _stop_flag
     _stop_flag = flag
     _ignore_sigint()
+    # One process per core: a BLAS thread of its own would spin on another's.
+    threadpool_limits(1)
     if setup is not None:
         setup(*setup_args)
 

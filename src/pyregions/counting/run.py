@@ -11,6 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .. import _workers
 from ..checkpoint import CheckpointState, SubtreeResult, fingerprint, prefix_key
@@ -24,6 +25,9 @@ from .workers import Workers, refuse_unguarded_main
 __all__ = ["SubtreeRun", "count_tree"]
 
 
+# A search's matrix products are small: BLAS threads would only spin, on
+# the core of a worker or of the user's other work.
+@threadpool_limits.wrap(limits=1)
 def count_tree(problem, rng, found, *, jobs, executor, deadline, progress, checkpoint, patterns_file):
     """Run the tree search in one piece, or cut into subtrees, into ``found``.
 

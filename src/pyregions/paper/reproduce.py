@@ -36,9 +36,7 @@ References
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import resource
 import sys
 import time
@@ -105,9 +103,6 @@ CHECKPOINT_MIN_BOUND = 100_000
 # A network whose worker fails (a lost process or Dask worker) is run again,
 # from its checkpoint, up to this many times.
 MAX_NETWORK_RETRIES = 3
-# Set in the workers' environment: one BLAS thread each, as the workers
-# already fill the cores.
-SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @dataclass(frozen=True)
@@ -345,72 +340,52 @@ def _run_parallel(out, pending, epochs, source, jobs, executor, record, report) 
     failures: dict[tuple, int] = {}
     running = {}
     report(f"{len(pending)} networks on {'the executor' if executor else f'{jobs} processes'}, largest first")
-    with _environment(SINGLE_THREADED) if own else contextlib.nullcontext():
-        if own:
-            executor = _local_pool(jobs)
-        try:
-            for key in largest_first:
-                running[executor.submit(_run_one, out, key, epochs, source)] = key
-            while running:
-                future = next(as_completed(running))
-                key = running.pop(future)
-                try:
-                    row = future.result()
-                except (KeyboardInterrupt, ValueError, OSError):
-                    raise
-                except Exception as err:
-                    # A lost worker: run the network again, from its checkpoint.
-                    failures[key] = failures.get(key, 0) + 1
-                    if failures[key] > MAX_NETWORK_RETRIES:
-                        msg = f"784-{key[0]}-{key[1]}-10 seed {key[2]} failed {failures[key]} times: {err!r}"
-                        raise RuntimeError(msg) from err
-                    again = [key]
-                    if own and isinstance(err, BrokenProcessPool):
-                        # A lost local worker breaks the whole pool: a new
-                        # one takes every network still running.
-                        executor.shutdown(cancel_futures=True)
-                        executor = _local_pool(jobs)
-                        again += running.values()
-                        running.clear()
-                    for lost in again:
-                        running[executor.submit(_run_one, out, lost, epochs, source)] = lost
-                    continue
-                record(key, row)
-        except KeyboardInterrupt:
-            if own:
-                # The workers' counts stop and save their checkpoints; a
-                # network that ended meanwhile keeps its row.
-                for future in executor.stop(running):
-                    key = running.pop(future)
-                    if future.exception() is None:
-                        record(key, future.result())
-            raise
-        finally:
-            for future in running:
-                future.cancel()
-            if own and running:
-                executor.kill()
-            elif own:
-                executor.shutdown(cancel_futures=True)
-
-
-def _local_pool(jobs: int) -> WorkerPool:
-    return WorkerPool(jobs)
-
-
-@contextlib.contextmanager
-def _environment(variables: dict[str, str]):
-    """Set environment variables (inherited by processes started meanwhile)."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
+    if own:
+        executor = WorkerPool(jobs)
     try:
-        yield
+        for key in largest_first:
+            running[executor.submit(_run_one, out, key, epochs, source)] = key
+        while running:
+            future = next(as_completed(running))
+            key = running.pop(future)
+            try:
+                row = future.result()
+            except (KeyboardInterrupt, ValueError, OSError):
+                raise
+            except Exception as err:
+                # A lost worker: run the network again, from its checkpoint.
+                failures[key] = failures.get(key, 0) + 1
+                if failures[key] > MAX_NETWORK_RETRIES:
+                    msg = f"784-{key[0]}-{key[1]}-10 seed {key[2]} failed {failures[key]} times: {err!r}"
+                    raise RuntimeError(msg) from err
+                again = [key]
+                if own and isinstance(err, BrokenProcessPool):
+                    # A lost local worker breaks the whole pool: a new
+                    # one takes every network still running.
+                    executor.shutdown(cancel_futures=True)
+                    executor = WorkerPool(jobs)
+                    again += running.values()
+                    running.clear()
+                for lost in again:
+                    running[executor.submit(_run_one, out, lost, epochs, source)] = lost
+                continue
+            record(key, row)
+    except KeyboardInterrupt:
+        if own:
+            # The workers' counts stop and save their checkpoints; a
+            # network that ended meanwhile keeps its row.
+            for future in executor.stop(running):
+                key = running.pop(future)
+                if future.exception() is None:
+                    record(key, future.result())
+        raise
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        for future in running:
+            future.cancel()
+        if own and running:
+            executor.kill()
+        elif own:
+            executor.shutdown(cancel_futures=True)
 
 
 @cache
