@@ -189,6 +189,14 @@ def test_only_a_serial_search_from_the_root_takes_polygons(monkeypatch):
     assert not isinstance(TreeSearch(problem, rng).compiled, PolygonLayers)
 
 
+def test_a_checkpointed_count_takes_lps_below_its_subtrees_roots_and_finds_the_same_regions(tmp_path):
+    net = random_network(2, [20, 20], 13)
+    serial = count_regions(net, Box(-1, 1), return_patterns=True, seed=0)
+    cut = count_regions(net, Box(-1, 1), return_patterns=True, seed=0, checkpoint=tmp_path / "c.ckpt")
+    assert cut.complete and cut.lp_solves > 0 == serial.lp_solves
+    np.testing.assert_array_equal(cut.patterns, serial.patterns)
+
+
 def _polygon_reference(rows, rhs, lower, upper):
     """The vertices of {x in box : rows @ x >= rhs}, by every pair of its
     lines, in angular order, and its area."""
