@@ -1,7 +1,8 @@
 """Convolutional networks: the bundled LeNet-like MNIST CNN (808 ReLU units)
 counted in the plane through three test images, and around 100 test images
 at radius 0.01 (the targets of issue 21: each under a minute), beside a
-dense MLP of the same widths in the same plane.
+dense MLP of the same widths in the same plane and the plane's count by the
+LP search instead of polygons.
 
 Run with ``pytest bench/bench_cnn.py``; each count takes one round, with a
 time limit, and notes its regions, rate and process CPU time.
@@ -16,6 +17,8 @@ import pytest
 from pyregions import Box, count_regions
 from pyregions.local import count_local
 from pyregions.network import example_cnn
+
+from tests.tuning import tune
 
 from .conftest import MNIST, compare, random_784
 
@@ -55,6 +58,13 @@ def test_dense_mlp_of_the_same_widths_in_the_plane(record, note, lenet, test_ima
     record(lambda: _plane(random_784(lenet.widths), test_images, note), rounds=1)
 
 
+def test_cnn_plane_by_lps(record, note, lenet, test_images, monkeypatch):
+    tune(monkeypatch, polygon_search=False)
+    record(lambda: _plane(lenet, test_images, note), rounds=1)
+
+
+compare("regions per second in the CNN's plane, by polygons against LPs",
+        "test_cnn_plane_by_lps", "test_cnn_plane_through_three_images", key="regions_per_second")
 compare("regions per second in the plane, CNN against a dense MLP of its widths",
         "test_dense_mlp_of_the_same_widths_in_the_plane", "test_cnn_plane_through_three_images",
         key="regions_per_second")

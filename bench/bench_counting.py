@@ -1,5 +1,6 @@
 """Counting speed of the tree search: on MNIST, its scaling, random wide
-networks (against the paper's MILP: bench_milp.py).
+networks (against the paper's MILP: bench_milp.py), a two-input network by
+polygons and by LPs.
 
 Run with ``pytest bench/bench_counting.py``; the summary at the end prints
 the ratios and rates (all measured in the same run). Every timed count
@@ -14,8 +15,9 @@ from pyregions import Box, count_regions
 from pyregions.network import example_network
 
 from tests.reference import random_network
+from tests.tuning import tune
 
-from .conftest import random_784, resident_mb
+from .conftest import compare, random_784, resident_mb
 
 BOX = Box(0, 1)
 MNIST_SECONDS = 300
@@ -28,8 +30,8 @@ RANDOM_SECONDS = 60
 ROUNDS = 1
 
 
-def _count(network, note, *, partial=False, **kwargs):
-    result = count_regions(network, BOX, seed=0, **kwargs)
+def _count(network, note, *, partial=False, box=BOX, **kwargs):
+    result = count_regions(network, box, seed=0, **kwargs)
     assert result.complete or partial
     note(
         complete=result.complete,
@@ -65,3 +67,16 @@ def test_random_wide_first_seconds(record, note, widths):
     before = resident_mb()
     record(lambda: _count(network, note, partial=True, time_limit=RANDOM_SECONDS), rounds=ROUNDS)
     note(memory_growth_mb=resident_mb() - before)
+
+
+TWO_INPUTS = random_network(2, [200, 200], 0)  # 11,859 regions in [-1, 1]^2
+
+
+@pytest.mark.parametrize("polygons", [True, False], ids=["polygons", "lps"])
+def test_two_input_network(record, note, polygons, monkeypatch):
+    tune(monkeypatch, polygon_search=polygons)
+    record(lambda: _count(TWO_INPUTS, note, box=Box(-1, 1)), rounds=ROUNDS)
+
+
+compare("2-200-200 network, polygons against LPs",
+        "test_two_input_network[lps]", "test_two_input_network[polygons]")

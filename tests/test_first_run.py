@@ -75,9 +75,9 @@ def test_a_warm_count_says_nothing_of_compiling(warm, tmp_path):
     assert NOTICE not in run.stderr and "regions" in run.stdout
 
 
-# A cold count of the network saved at argv[1], in a fresh process that
-# prints the argument types of every function Numba compiles for it (Numba's
-# event API).
+# Cold counts of the networks saved at argv[1:], in a fresh process that
+# prints the module, name and argument types of every function Numba
+# compiles for them (Numba's event API).
 _COMPILED_FOR_A_COLD_COUNT = """
 import sys
 from numba.core import event
@@ -85,25 +85,30 @@ from pyregions import Box, Network, count_regions
 
 class Listener(event.Listener):
     def on_start(self, ev):
-        print(ev.data["dispatcher"].py_func.__qualname__, ev.data["args"])
+        function = ev.data["dispatcher"].py_func
+        print(function.__module__, function.__qualname__, ev.data["args"])
     def on_end(self, ev):
         pass
 
 event.register("numba:compile", Listener())
-count_regions(Network.load(sys.argv[1]), Box(-1, 1))
+for path in sys.argv[1:]:
+    count_regions(Network.load(path), Box(-1, 1))
 """
 
 
 def test_a_cold_count_compiles_no_string_code(tmp_path):
     # An array assigned to a slice in a kernel makes Numba compile the string
     # formatting of its shape-mismatch message (CONTRIBUTING.md, a new kernel).
-    model = tmp_path / "net.npz"
-    random_network(3, [4, 4], 0).save(model)
+    # Three inputs take the LP search, two the polygon search.
+    models = [tmp_path / "net3.npz", tmp_path / "net2.npz"]
+    random_network(3, [4, 4], 0).save(models[0])
+    random_network(2, [4, 4], 0).save(models[1])
     run = subprocess.run(
-        [sys.executable, "-c", _COMPILED_FOR_A_COLD_COUNT, str(model)], capture_output=True,
+        [sys.executable, "-c", _COMPILED_FOR_A_COLD_COUNT, *map(str, models)], capture_output=True,
         text=True, env=_environment(tmp_path / "cache"), timeout=600,
     )
     assert run.returncode == 0, run.stderr
     compiled = run.stdout.splitlines()
-    assert any(line.startswith("search ") for line in compiled)
+    for kernel in ("layer_search search ", "polygon_search search "):
+        assert any(kernel in line for line in compiled)
     assert [line for line in compiled if "unicode_type" in line] == []

@@ -3,7 +3,8 @@
 :mod:`.across` (points across an LP's vertex), and the compiled tree search
 (:mod:`.layer_search`) with its kept bases and node LPs (:mod:`.bases`), a
 layer's maps on a region (:mod:`.layer_maps`), its arguments
-(:mod:`.bundles`) and what it asks of Python (:mod:`.callbacks`).
+(:mod:`.bundles`) and what it asks of Python (:mod:`.callbacks`), and its
+form on two free coordinates, by polygons (:mod:`.polygon_search`).
 :mod:`pyregions.counting` orchestrates them.
 """
 

@@ -1,6 +1,8 @@
 """The compiled search's arguments (:func:`pyregions._kernels.layer_search.search`),
 in four bundles: the network, the path to the current node, the node, and
-the limits.
+the limits; and the polygon search's
+(:func:`pyregions._kernels.polygon_search.search`), the same network and
+its own limits.
 
 The network's ``w`` hidden units are numbered layer by layer; the current
 node is in layer ``L``; the input has ``n`` coordinates and the first layer
@@ -90,4 +92,13 @@ looked for when ``thin_tol > tol``). At most ``across_kept`` points across
 each row are kept, so the loop's memory is bounded by its depth. ``budget``
 is the number of nodes the search may visit besides the current one before
 it stops.
+"""
+
+PolygonLimits = namedtuple("PolygonLimits", "lower upper tol thin_tol check_tolerance")
+PolygonLimits.__doc__ = """The box (``lower``, ``upper``, two coordinates) and the margins
+``tol`` and ``thin_tol`` of the polygon search
+(:func:`pyregions._kernels.polygon_search.search`), and the tolerance to
+which the LP search checks its LPs' points (``check_tolerance``, the
+``simplex_check_tolerance`` of :class:`pyregions.counting.settings.SearchSettings`),
+by which it relaxes each row.
 """

@@ -1,12 +1,14 @@
 """What the compiled search asks of Python, through ``objmode``: HiGHS for
 the rare LP its simplex leaves undecided, and, every few nodes, a tick that
 hands over the regions found, reports progress and reads the clock. The
-search's owner answers both, registered by :func:`answered_by`.
+search's owner answers both, registered by :func:`answered_by`
+(:func:`run_answered` runs a search so).
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 
 # Statuses of an LP, as the search sees it after its checks.
@@ -37,6 +39,31 @@ def answered_by(owner):
         yield state
     finally:
         _hooks.state = previous
+
+
+def run_answered(owner, search, *bundles):
+    """``search(*bundles)``, a compiled search whose calls back ``owner``
+    answers; returns its results, then the exception it stopped for, if any
+    (to raise once the results are recorded).
+
+    An exception raised in a call back is caught and stops the loop, so
+    that the regions it found are recorded before it is raised again.
+    Ctrl-C is only noted while the loop runs and stops it at its next tick:
+    a KeyboardInterrupt raised by the signal as the loop passed into
+    ``objmode`` came out as a SystemError.
+    """
+    with answered_by(owner) as state:
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, lambda *_: state.update(interrupted=True))
+        try:
+            results = search(*bundles)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+    if state["interrupted"] and state["error"] is None:
+        return results, KeyboardInterrupt()
+    return results, state["error"]
 
 
 def decide_in_python(rows, rhs, point, multipliers) -> int:

@@ -80,13 +80,7 @@ class CompiledLayers:
         row_bits = (2 * (row_units - search.offset[row_layers]) + row_states).astype(np.int64)
         budget = np.iinfo(np.int64).max if search.node_budget is None else search.node_budget - search.nodes
         tuning = search.settings
-        walls = problem.stable == WALL
-        network = SearchNetwork(
-            problem.weights[0], factored, problem.biases[0], self.weight_starts,
-            self.weight_columns, self.weight_values, self.biases_stack,
-            np.array(problem.widths, dtype=np.int64), np.where(walls, 0, problem.stable).astype(np.int8),
-            walls, search.order,
-        )
+        network = self.network(factored)
         path = SearchPath(
             search.rows[:room], search.rhs[:room], coefficients, k, basis, at_upper,
             search.row_flippable[:k], search.depth_of_unit[row_units], row_bits, row_layers,
@@ -119,6 +113,18 @@ class CompiledLayers:
                 tuple(states[:length].tolist()) for states, length in zip(unvisited[1:], lengths[1:])
             )
             raise over
+
+    def network(self, factored: bool) -> SearchNetwork:
+        """The network's bundle for a compiled search (``factored``: whether
+        its simplex may work through the first layer's weights)."""
+        search, problem = self.search, self.search.problem
+        walls = problem.stable == WALL
+        return SearchNetwork(
+            problem.weights[0], factored, problem.biases[0], self.weight_starts,
+            self.weight_columns, self.weight_values, self.biases_stack,
+            np.array(problem.widths, dtype=np.int64), np.where(walls, 0, problem.stable).astype(np.int8),
+            walls, search.order,
+        )
 
     def layer_found(self, patterns: np.ndarray) -> None:
         """Record regions found by the compiled search."""

@@ -2,7 +2,7 @@
 
 It decides each child by witnesses, stored proofs of emptiness or an LP
 (:mod:`.lp`), and hands a ReLU network's search to the compiled one
-(:mod:`.compiled`). Its public methods are what :mod:`pyregions.estimation`
+(:mod:`.compiled`), by polygons on two free coordinates (:mod:`.polygons`). Its public methods are what :mod:`pyregions.estimation`
 walks one random path at a time with.
 """
 
@@ -19,8 +19,8 @@ from .. import _kernels, _workers
 from .._affine import layer_map
 from .._kernels import across
 from . import settings
-from .compiled import CompiledLayers
 from .lp import FeasibilityLP, Refutations
+from .polygons import PolygonLayers
 from .problem import WALL, TreeProblem
 from .results import Found, Interrupted, OverBudget, Progress
 
@@ -120,7 +120,7 @@ class TreeSearch:
         # Rows on the path when each layer was entered.
         self.layer_rows = [0] * len(layer_sizes)
         self.refuted = Refutations(self.settings.proofs_kept)
-        self.compiled = CompiledLayers.below(self)
+        self.compiled = PolygonLayers.below(self)
 
     def run(
         self, prefix: Sequence[int] = (), stop_depth: int | None = None, samples: int | None = None

@@ -73,6 +73,9 @@ class SearchSettings:
     # The ReLU layers go to the compiled search (off: the Python search
     # alone, to check one against the other).
     compiled_search: bool = True
+    # A serial count on two free coordinates clips polygons instead of
+    # solving LPs (off: the compiled LP search, to check one against the other).
+    polygon_search: bool = True
 
 
 SETTINGS = SearchSettings()

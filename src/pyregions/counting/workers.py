@@ -199,8 +199,9 @@ def _keep_split_request(split_request) -> None:
 def _warm_up() -> None:
     """Load the kernels in a new worker process, counting a tiny network."""
     rng = np.random.default_rng(0)
-    network = Network([rng.normal(size=(3, 2)), rng.normal(size=(3, 3))], [rng.normal(size=3)] * 2)
-    lower, upper = -np.ones(2), np.ones(2)
+    # Three inputs, not two: a worker's subtrees take the LP search, not the polygon one.
+    network = Network([rng.normal(size=(3, 3)), rng.normal(size=(3, 3))], [rng.normal(size=3)] * 2)
+    lower, upper = -np.ones(3), np.ones(3)
     bounds = preactivation_bounds(network, Box(lower, upper), method="lp")
     problem = TreeProblem.build(
         network, lower, upper, bounds, settings.DEFAULT_TOL, thin_tol=settings.DEFAULT_THIN_TOL
