@@ -78,6 +78,19 @@ def test_a_count_that_fans_out_equals_the_serial_one(serial, monkeypatch, fan_ou
     np.testing.assert_array_equal(result.patterns, serial.patterns)
 
 
+def test_a_count_on_two_inputs_goes_by_polygons_in_this_process(monkeypatch):
+    # Workers would take LPs below their subtrees' roots: far slower.
+    net = random_network(2, [30, 30], 3)
+    tune(monkeypatch, fan_out_nodes=1)
+    started = _spy_on_workers(monkeypatch)
+    result = count_regions(net, BOX, return_patterns=True, jobs=2, seed=1)
+    assert not started and result.lp_solves == 0
+    tune(monkeypatch, polygon_search=False)
+    by_lps = count_regions(net, BOX, return_patterns=True, jobs=2, seed=1)
+    assert started == [1] and by_lps.lp_solves > 0
+    np.testing.assert_array_equal(result.patterns, by_lps.patterns)
+
+
 def test_a_fanned_out_count_writes_each_pattern_once_and_resumes(serial, monkeypatch, tmp_path):
     tune(monkeypatch, fan_out_nodes=5)
     tune(monkeypatch, checkpoint_subtrees=2)  # subtrees larger than 5 nodes

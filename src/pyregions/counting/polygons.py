@@ -21,15 +21,20 @@ class PolygonLayers(CompiledLayers):
     from the root by polygons and below any other node (a subtree's root)
     by LPs, as :class:`CompiledLayers`."""
 
+    @staticmethod
+    def apply_to(problem, tuning) -> bool:
+        """Whether a serial count of ``problem`` goes by polygons."""
+        return (
+            problem.lower.shape[0] == 2 and not problem.maxout
+            and tuning.polygon_search and tuning.compiled_search
+        )
+
     @classmethod
     def below(cls, search) -> CompiledLayers | None:
         """The compiled layers of ``search``'s problem: by polygons for a
-        serial search (no node budget, never split) on two free coordinates
-        when ``polygon_search`` is on, else :meth:`CompiledLayers.below`."""
-        if (
-            search.problem.lower.shape[0] == 2 and search.settings.polygon_search
-            and search.node_budget is None and search.split is None
-        ):
+        serial search (no node budget, never split) when :meth:`apply_to`
+        says so, else :meth:`CompiledLayers.below`."""
+        if cls.apply_to(search.problem, search.settings) and search.node_budget is None and search.split is None:
             return super().below(search)
         return CompiledLayers.below(search)
 

@@ -17,6 +17,7 @@ from .. import _workers
 from ..checkpoint import CheckpointState, SubtreeResult, fingerprint, prefix_key
 from ..patterns import PatternWriter
 from . import settings
+from .polygons import PolygonLayers
 from .results import Found, Progress, prefixes_of, unpack_patterns
 from .search import TreeSearch
 from .subtree import Subtree, count_failure, count_subtree, frontier, serial_order
@@ -34,7 +35,9 @@ def count_tree(problem, rng, found, *, jobs, executor, deadline, progress, check
     Returns ``(complete, lp_solves, thin)``; the patterns kept in memory
     come in the serial search's order however the tree was cut.
     """
-    if jobs == 1 and executor is None and checkpoint is None:
+    # The polygon search runs from the root only, and far outruns LPs on workers.
+    serial = jobs == 1 or PolygonLayers.apply_to(problem, settings.SETTINGS)
+    if serial and executor is None and checkpoint is None:
         if patterns_file is not None:
             found.writer = PatternWriter(patterns_file, problem.n_hidden - found.drop, not problem.maxout)
         search = TreeSearch(problem, rng, deadline=deadline, progress=progress, found=found)

@@ -2,8 +2,9 @@
 
 It decides each child by witnesses, stored proofs of emptiness or an LP
 (:mod:`.lp`), and hands a ReLU network's search to the compiled one
-(:mod:`.compiled`), by polygons on two free coordinates (:mod:`.polygons`). Its public methods are what :mod:`pyregions.estimation`
-walks one random path at a time with.
+(:mod:`.compiled`), by polygons on two free coordinates (:mod:`.polygons`).
+Its public methods are what :mod:`pyregions.estimation` walks one random
+path at a time with.
 """
 
 from __future__ import annotations
