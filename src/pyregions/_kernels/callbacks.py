@@ -71,7 +71,7 @@ def decide_in_python(rows, rhs, point, multipliers) -> int:
     state = _hooks.state
     try:
         found, proof = state["owner"].lp.undecided(rows, rhs)
-    except BaseException as error:  # noqa: BLE001 (raised by run() once the search has stopped)
+    except BaseException as error:  # noqa: BLE001 (raised by run_answered() once the search has stopped)
         state["error"] = error
         return LP_FAILED
     if found is not None:
@@ -89,7 +89,7 @@ def tick_in_python(nodes, solves, patterns) -> int:
     state = _hooks.state
     try:
         answer = state["owner"].layer_tick(nodes, solves, patterns)
-    except BaseException as error:  # noqa: BLE001 (a progress callback's, raised by run())
+    except BaseException as error:  # noqa: BLE001 (a progress callback's, raised by run_answered())
         state["error"] = error
         return STOP
     return STOP if state["interrupted"] else answer

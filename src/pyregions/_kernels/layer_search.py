@@ -22,14 +22,12 @@ tight rows by key and by that region.
 What Numba cannot do goes back to Python through ``objmode``
 (:mod:`.callbacks`): HiGHS, for the rare LP the simplex leaves undecided,
 and, every TICK_NODES nodes, the regions found (so the loop's memory does
-not grow with the count), the clock and progress reports. :func:`run`
-registers the Python search that owns the call for them.
+not grow with the count), the clock and progress reports;
+:func:`.callbacks.run_answered` registers the Python search that owns the
+call for them.
 """
 
 from __future__ import annotations
-
-import signal
-import threading
 
 import numpy as np
 from numba import njit, objmode
@@ -43,7 +41,6 @@ from .callbacks import (
     LP_FEASIBLE,
     SPLIT,
     STOP,
-    answered_by,
     tick_in_python,
 )
 from .layer_maps import enter_layer, forward, unit_states
@@ -58,33 +55,6 @@ OVER_BUDGET = 2
 TICK_NODES = 1024
 # Bits of a word of a proof's or a path's mask.
 WORD_BITS = 64
-
-
-def run(owner, *bundles):
-    """:func:`search` with its ``bundles``, for the Python search ``owner``; returns
-    its results, then the exception it stopped for, if any (to raise once
-    the results are recorded).
-
-    ``owner`` answers the calls back (``owner.lp.undecided`` and
-    ``owner.layer_tick``). An exception raised there is caught and stops
-    the loop, so that the regions it found are recorded before the
-    exception is raised again. Ctrl-C is only noted while the loop runs and
-    stops it at its next tick: a KeyboardInterrupt raised by the signal as
-    the loop passed into ``objmode`` came out as a SystemError.
-    """
-    with answered_by(owner) as state:
-        handler = None
-        if threading.current_thread() is threading.main_thread():
-            handler = signal.signal(signal.SIGINT, lambda *_: state.update(interrupted=True))
-        try:
-            results = search(*bundles)
-        finally:
-            if handler is not None:
-                signal.signal(signal.SIGINT, handler)
-    error = state["error"]
-    if state["interrupted"] and error is None:
-        error = KeyboardInterrupt()
-    return results, error
 
 
 def cached() -> bool:

@@ -95,7 +95,7 @@ class CompiledLayers:
             tuning.across_flips, tuning.across_capacity, tuning.across_kept, tuning.proofs_kept,
             tuning.simplex_iteration_limit, tuning.simplex_check_tolerance, budget,
         )
-        results, error = _layer_search.run(self, network, path, node, limits)
+        results, error = _callbacks.run_answered(self, _layer_search.search, network, path, node, limits)
         patterns, firsts, depths, nodes, solves, thin, status, unvisited, lengths = results
         search.lp.solves += solves
         search.thin += thin
