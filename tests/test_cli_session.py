@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 
 import numpy as np
@@ -81,24 +82,33 @@ def first_nonzero(reader, process, unit: str) -> int:
     return int(found.group(1))
 
 
+def _read_until_closed(reader, chunks: list) -> None:
+    while True:
+        try:
+            chunk = os.read(reader, 4096)
+        except OSError:  # the process closed the terminal
+            return
+        if not chunk:
+            return
+        chunks.append(chunk)
+
+
 def interrupt(process, reader, *, group: bool) -> tuple[str, str]:
     """SIGINT to the whole group (Ctrl-C at a terminal) or to the main
     process alone; return stdout and what stderr showed after."""
+    # Read the terminal meanwhile, as a terminal does: a full one would
+    # block the process's last progress reports, and so its exit.
+    chunks = []
+    reading = threading.Thread(target=_read_until_closed, args=(reader, chunks), daemon=True)
+    reading.start()
     if group:
         os.killpg(process.pid, signal.SIGINT)
     else:
         process.send_signal(signal.SIGINT)
     out, _ = process.communicate(timeout=WAIT)
-    shown = b""
-    while select.select([reader], [], [], 0)[0]:
-        try:
-            chunk = os.read(reader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
+    reading.join(timeout=10)  # until the workers, which share the terminal, are gone
     os.close(reader)
+    shown = b"".join(chunks)
     return out, shown.decode(errors="replace")
 
 

@@ -18,8 +18,10 @@ NOTICE = "pyregions: compiling the search kernels, once"
 
 @pytest.fixture(scope="module")
 def warm():
-    # Any count leaves the kernels in the default cache.
-    count_regions(random_network(3, [4, 4], 0), Box(-1, 1))
+    # A count leaves its kernels in the default cache: three inputs take
+    # the LP search, two the polygon search.
+    for inputs in (3, 2):
+        count_regions(random_network(inputs, [4, 4], 0), Box(-1, 1))
 
 
 def _environment(cache_dir=None) -> dict:
@@ -40,7 +42,7 @@ def _kernels_compiled_in_subprocess(env) -> bool:
 
 
 def test_the_kernels_are_compiled_once_a_count_has_run(warm):
-    assert kernels_compiled()
+    assert kernels_compiled() and kernels_compiled(planar=True)
     assert _kernels_compiled_in_subprocess(_environment())
 
 
@@ -64,15 +66,31 @@ def test_a_cold_count_says_it_compiles_before_it_starts(tmp_path):
     assert said.startswith(NOTICE) and "s; later runs load them from the cache" in said
 
 
-def test_a_warm_count_says_nothing_of_compiling(warm, tmp_path):
+@pytest.mark.parametrize("inputs", [3, 2])
+def test_a_warm_count_says_nothing_of_compiling(warm, tmp_path, inputs):
     model = tmp_path / "net.npz"
-    random_network(3, [4, 4], 0).save(model)
+    random_network(inputs, [4, 4], 0).save(model)
     run = subprocess.run(
         [sys.executable, "-m", "pyregions.cli", "count", str(model), "--box", "-1:1", "--no-progress"],
         capture_output=True, text=True, env=_environment(), timeout=300,
     )
     assert run.returncode == 0, run.stderr
     assert NOTICE not in run.stderr and "regions" in run.stdout
+
+
+def test_a_plane_count_warms_what_the_next_one_needs(tmp_path):
+    # Only the polygon kernel compiles: the notice must not come back.
+    model = tmp_path / "net.npz"
+    random_network(2, [4, 4], 0).save(model)
+    said = []
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-m", "pyregions.cli", "count", str(model), "--box", "-1:1", "--no-progress"],
+            capture_output=True, text=True, env=_environment(tmp_path / "cache"), timeout=300,
+        )
+        assert run.returncode == 0, run.stderr
+        said.append(NOTICE in run.stderr)
+    assert said == [True, False]
 
 
 # Cold counts of the networks saved at argv[1:], in a fresh process that

@@ -244,6 +244,30 @@ def test_a_count_runs_blas_on_one_thread(monkeypatch):
     assert seen == [{1}]
 
 
+def test_counts_in_two_threads_at_once_give_back_the_blas_threads(monkeypatch):
+    # The limit is the process's: the last count to end restores it.
+    both_inside = threading.Barrier(2)
+    original = count_run.TreeSearch
+
+    def waiting(*args, **kwargs):
+        both_inside.wait(timeout=60)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(count_run, "TreeSearch", waiting)
+    with threadpool_limits(2):
+        results = []
+        threads = [
+            threading.Thread(target=lambda: results.append(count_regions(NET, BOX, seed=0)))
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [r.complete for r in results] == [True, True]
+        assert _blas_threads(threadpool_info()) == {2}
+
+
 def test_worker_processes_run_blas_on_one_thread():
     with threadpool_limits(2):
         pool = WorkerPool(1)

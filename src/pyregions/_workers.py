@@ -15,12 +15,15 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from multiprocessing.managers import SyncManager
 
 from threadpoolctl import threadpool_limits
 
-__all__ = ["STOP_GRACE", "WorkerPool", "shared_queue", "sigint_blocked", "stop_requested"]
+__all__ = [
+    "STOP_GRACE", "WorkerPool", "one_blas_thread", "shared_queue", "sigint_blocked", "stop_requested",
+]
 
 # Seconds an interrupted parent waits for its workers' partial results.
 STOP_GRACE = 0.5
@@ -47,6 +50,32 @@ def _ignore_sigint() -> None:
     # Ignoring SIGINT discards one that arrived while the process started.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+# BLAS's thread count is the process's: counts running in several threads
+# at once limit it once, and the last to end restores it.
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limits = None
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Run BLAS on one thread meanwhile: a count's products are small, and
+    a BLAS thread would only spin on a core that a worker or the user's
+    other work needs."""
+    global _blas_users, _blas_limits
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limits = threadpool_limits(1)
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limits.restore_original_limits()
 
 
 @contextlib.contextmanager

@@ -12,4 +12,16 @@ from __future__ import annotations
 
 from .linalg import CANCELLATION, dot, refutes, side_mask
 
-__all__ = ["CANCELLATION", "dot", "refutes", "side_mask"]
+__all__ = ["CANCELLATION", "dot", "in_cache", "refutes", "side_mask"]
+
+
+def in_cache(kernels) -> bool:
+    """Whether the ``kernels`` are in Numba's cache, fresh for these sources
+    and this Python: Numba's own index files, wherever ``NUMBA_CACHE_DIR``
+    or its default puts them. If not, their first call compiles them
+    (once). True when Numba's cache cannot be inspected."""
+    for kernel in kernels:
+        index = getattr(getattr(getattr(kernel, "_cache", None), "_cache_file", None), "_load_index", None)
+        if index is not None and not index():
+            return False
+    return True

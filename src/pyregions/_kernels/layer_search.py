@@ -45,7 +45,6 @@ from .callbacks import (
 )
 from .layer_maps import enter_layer, forward, unit_states
 from .linalg import dot, refutes
-from .simplex import solve
 
 # How a search ended.
 COMPLETE = 0
@@ -55,18 +54,6 @@ OVER_BUDGET = 2
 TICK_NODES = 1024
 # Bits of a word of a proof's or a path's mask.
 WORD_BITS = 64
-
-
-def cached() -> bool:
-    """Whether the kernels every count runs are in Numba's cache, fresh for
-    these sources and this Python: Numba's own index files, wherever
-    ``NUMBA_CACHE_DIR`` or its default puts them. If not, the first count
-    compiles them (once). True when Numba's cache cannot be inspected."""
-    for kernel in (search, solve, points_across):
-        index = getattr(getattr(getattr(kernel, "_cache", None), "_cache_file", None), "_load_index", None)
-        if index is not None and not index():
-            return False
-    return True
 
 
 @njit(cache=True)

@@ -55,7 +55,11 @@ def run_bound(args) -> None:
 def run_count(args) -> int:
     network = load_model(args.model)
     box = load_box(args)
-    say_if_compiling()
+    through = None if args.through is None else load_points(args.through)
+    free = network.n_inputs if through is None else (through.shape[0] - 1 if through.ndim == 2 else 0)
+    say_if_compiling(
+        planar=free == 2 and network.maxout_rank is None and args.method == "tree" and not args.estimate
+    )
     if args.estimate:
         return _run_estimate(args, network, box)
     if args.method != "tree" and (args.jobs != 1 or args.scheduler is not None):
@@ -72,7 +76,7 @@ def run_count(args) -> int:
             seed=args.seed, jobs=jobs, progress=None if bar.bar is None else bar.count,
             checkpoint=args.checkpoint, patterns=args.patterns,
             executor=None if client is None else client.get_executor(),
-            through=None if args.through is None else load_points(args.through),
+            through=through,
         )
     finally:
         bar.close()
@@ -178,7 +182,7 @@ def run_plot(args) -> None:
         msg = (f"{args.through}: expected an array of shape (3, {network.n_inputs}) for a plane "
                f"or (2, {network.n_inputs}) for a line, got {points.shape}")
         raise ShapeError(msg)
-    say_if_compiling()
+    say_if_compiling(planar=points.shape[0] == 3)
     written = plots.plot_regions(network, box, points, args.out, colour=args.colour, tol=args.tol)
     print(f"Figure written to {written}")
 

@@ -53,11 +53,13 @@ class ProgressBar:
             self.bar.close()
 
 
-def say_if_compiling() -> None:
-    """Say, before it starts, that a first run compiles the kernels."""
-    if not kernels_compiled():
+def say_if_compiling(*, planar: bool = False) -> None:
+    """Say, before it starts, that a first run compiles the kernels (those
+    of counts on two free coordinates if ``planar``)."""
+    if not kernels_compiled(planar=planar):
+        seconds = round(COLD_COMPILE_SECONDS / 5) if planar else COLD_COMPILE_SECONDS
         print(
-            f"pyregions: compiling the search kernels, once (about {COLD_COMPILE_SECONDS} s; "
+            f"pyregions: compiling the search kernels, once (about {seconds} s; "
             "later runs load them from the cache)", file=sys.stderr, flush=True,
         )
 

@@ -95,7 +95,8 @@ Methods
     inputs) a serial count keeps each node's region as a convex polygon
     instead (:mod:`pyregions._kernels.polygon_search`): a child is the
     parent's polygon clipped by its row, with no LP, and the count and
-    every pattern are the LPs'.
+    every pattern are the LPs' (but for a region within the LPs' own
+    tolerance, 2e-10, of the margin ``tol``, which is thin).
 ``"milp"``
     The paper's mixed-integer formulation (:mod:`pyregions.milp`), every
     region enumerated in one branch-and-bound tree over its binaries, HiGHS
@@ -121,7 +122,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 
+from .. import _kernels
+from .._kernels import across as _across
 from .._kernels import layer_search as _layer_search
+from .._kernels import polygon_search as _polygon_search
+from .._kernels import simplex as _simplex
 from .._validation import check_int, check_positive, check_seed
 from ..domain import Box
 from ..network import Network
@@ -190,9 +195,11 @@ def count_regions(
         the rest of the tree is then cut into subtrees by pattern prefix,
         cut further whenever a process runs out of work. The result is
         identical whatever ``jobs``. The workers import the main script
-        again: call this under ``if __name__ == "__main__":``. A count on
-        two free coordinates (a plane, a two-input network) clips polygons
-        in seconds and runs in this process alone.
+        again: call this under ``if __name__ == "__main__":``. A ReLU
+        network's count on two free coordinates (a plane, a two-input
+        network) clips polygons, far faster than LPs on any number of
+        processes, and runs in this process alone; with a ``checkpoint``
+        or an ``executor`` it is cut into subtrees, searched by LPs.
     executor : concurrent.futures.Executor, optional
         Run the subtrees on this executor instead (a process pool, or
         ``dask.distributed.Client.get_executor()``); ``jobs`` then sets how
@@ -336,11 +343,15 @@ def _domain(network: Network, box: Box, through) -> tuple[Network, Box, tuple | 
     return plane.network(network), Box(plane.lower, plane.upper), plane.walls(WALL_MARGIN)
 
 
-def kernels_compiled() -> bool:
+def kernels_compiled(*, planar: bool = False) -> bool:
     """Whether the search's compiled kernels are in Numba's cache: if not,
     the next count first compiles them, once, for about
     ``COLD_COMPILE_SECONDS`` seconds of one core.
 
+    ``planar`` asks about the kernel of counts on two free coordinates (a
+    plane, a two-input network), which compiles in about a fifth of that.
     The cache lies beside the sources, or in ``NUMBA_CACHE_DIR`` when set.
     """
-    return _layer_search.cached()
+    if planar:
+        return _kernels.in_cache([_polygon_search.search])
+    return _kernels.in_cache([_layer_search.search, _simplex.solve, _across.points_across])

@@ -11,7 +11,6 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .. import _workers
 from ..checkpoint import CheckpointState, SubtreeResult, fingerprint, prefix_key
@@ -26,15 +25,17 @@ from .workers import Workers, refuse_unguarded_main
 __all__ = ["SubtreeRun", "count_tree"]
 
 
-# A search's matrix products are small: BLAS threads would only spin, on
-# the core of a worker or of the user's other work.
-@threadpool_limits.wrap(limits=1)
 def count_tree(problem, rng, found, *, jobs, executor, deadline, progress, checkpoint, patterns_file):
     """Run the tree search in one piece, or cut into subtrees, into ``found``.
 
     Returns ``(complete, lp_solves, thin)``; the patterns kept in memory
     come in the serial search's order however the tree was cut.
     """
+    with _workers.one_blas_thread():
+        return _count_tree(problem, rng, found, jobs, executor, deadline, progress, checkpoint, patterns_file)
+
+
+def _count_tree(problem, rng, found, jobs, executor, deadline, progress, checkpoint, patterns_file):
     # The polygon search runs from the root only, and far outruns LPs on workers.
     serial = jobs == 1 or PolygonLayers.apply_to(problem, settings.SETTINGS)
     if serial and executor is None and checkpoint is None:
