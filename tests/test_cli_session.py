@@ -4,6 +4,7 @@ pipe, and the progress shown on a terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
@@ -42,6 +43,21 @@ def pyregions(*args, **options):
     )
 
 
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test():
+    # A failed test leaves no count running to slow the tests after it.
+    yield
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def start_on_a_terminal(*args, env=None):
     """Start ``pyregions ARGS`` in a process group of its own, as a shell
     does, with stderr on a pseudo-terminal (so that it shows progress);
@@ -54,6 +70,7 @@ def start_on_a_terminal(*args, env=None):
         text=True, start_new_session=True, env=env,
     )
     os.close(writer)
+    _started.append(process)
     return process, reader
 
 
@@ -83,14 +100,15 @@ def first_nonzero(reader, process, unit: str) -> int:
 
 
 def _read_until_closed(reader, chunks: list) -> None:
-    while True:
-        try:
-            chunk = os.read(reader, 4096)
-        except OSError:  # the process closed the terminal
-            return
-        if not chunk:
-            return
-        chunks.append(chunk)
+    # The reader is closed here, once every process has let go of the
+    # terminal: closed earlier, its number could name the next test's.
+    try:
+        while chunk := os.read(reader, 4096):
+            chunks.append(chunk)
+    except OSError:  # the process closed the terminal
+        pass
+    finally:
+        os.close(reader)
 
 
 def interrupt(process, reader, *, group: bool) -> tuple[str, str]:
@@ -107,7 +125,6 @@ def interrupt(process, reader, *, group: bool) -> tuple[str, str]:
         process.send_signal(signal.SIGINT)
     out, _ = process.communicate(timeout=WAIT)
     reading.join(timeout=10)  # until the workers, which share the terminal, are gone
-    os.close(reader)
     shown = b"".join(chunks)
     return out, shown.decode(errors="replace")
 
