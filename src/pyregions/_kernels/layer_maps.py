@@ -11,6 +11,29 @@ from .linalg import CANCELLATION, dot
 
 
 @njit(cache=True)
+def layer_workspace(widths, w, widest, n, g_columns):
+    """What a search keeps of its layers: each layer's first unit and each
+    unit's layer (of ``w``), then room for the layers' maps on the region
+    (``C``, ``d``, ``G``) and their units' scales, norms, thresholds and
+    forced states, ``n`` input columns and ``g_columns`` for ``G``."""
+    n_layers = widths.shape[0]
+    first_unit = np.zeros(n_layers + 1, np.int64)
+    unit_layer = np.empty(w, np.int64)
+    for layer in range(n_layers):
+        first_unit[layer + 1] = first_unit[layer] + widths[layer]
+        for u in range(first_unit[layer], first_unit[layer + 1]):
+            unit_layer[u] = layer
+    C = np.zeros((n_layers, widest, n))
+    d = np.zeros((n_layers, widest))
+    G = np.zeros((n_layers, widest, g_columns))
+    scales = np.zeros((n_layers, widest))
+    norms = np.zeros((n_layers, widest))
+    thresholds = np.zeros((n_layers, widest))
+    forced = np.zeros((n_layers, widest), np.int64)
+    return first_unit, unit_layer, C, d, G, scales, norms, thresholds, forced
+
+
+@njit(cache=True)
 def forward(first, starts, columns, values, biases, widths, out):
     """The pre-activations of every hidden unit, layer by layer, at a point
     whose first-layer pre-activations are ``first``, into ``out`` (the

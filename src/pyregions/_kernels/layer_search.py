@@ -43,7 +43,7 @@ from .callbacks import (
     STOP,
     tick_in_python,
 )
-from .layer_maps import enter_layer, forward, unit_states
+from .layer_maps import enter_layer, forward, layer_workspace, unit_states
 from .linalg import dot, refutes
 
 # How a search ended.
@@ -190,22 +190,10 @@ def search(network, path, node, limits):
     w = order.shape[0]
     n = lower.shape[0]
     m = factor.shape[0]
-    n_layers = widths.shape[0]
-    # The first unit of each layer, and each unit's layer.
-    first_unit = np.zeros(n_layers + 1, np.int64)
-    for layer in range(n_layers):
-        first_unit[layer + 1] = first_unit[layer] + widths[layer]
-    unit_layer = np.empty(w, np.int64)
-    for layer in range(n_layers):
-        unit_layer[first_unit[layer] : first_unit[layer + 1]] = layer
-    widest = biases_stack.shape[1]
-    C = np.zeros((n_layers, widest, n))
-    d = np.zeros((n_layers, widest))
-    G = np.zeros((n_layers, widest, G0.shape[1]))
-    scales = np.zeros((n_layers, widest))
-    norms = np.zeros((n_layers, widest))
-    thresholds = np.zeros((n_layers, widest))
-    forced = np.zeros((n_layers, widest), np.int64)
+    n_layers, widest = widths.shape[0], biases_stack.shape[1]
+    first_unit, unit_layer, C, d, G, scales, norms, thresholds, forced = layer_workspace(
+        widths, w, widest, n, G0.shape[1]
+    )
     layer = unit_layer[order[start_depth]] if start_depth < w else n_layers - 1
     width = widths[layer]
     for i in range(width):

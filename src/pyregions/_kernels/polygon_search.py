@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, objmode
 
 from .callbacks import STOP, tick_in_python
-from .layer_maps import enter_layer, unit_states
+from .layer_maps import enter_layer, layer_workspace, unit_states
 from .layer_search import COMPLETE, INTERRUPTED, _grown_rows
 from .linalg import dot
 
@@ -120,21 +120,10 @@ def search(network, limits):
     biases_stack, stable, walls, order = network.biases_stack, network.stable, network.walls, network.order
     lower, upper, tol, thin_tol, slack = limits.lower, limits.upper, limits.tol, limits.thin_tol, limits.check_tolerance
     w = order.shape[0]
-    n_layers = widths.shape[0]
-    first_unit = np.zeros(n_layers + 1, np.int64)
-    unit_layer = np.empty(w, np.int64)
-    for layer in range(n_layers):
-        first_unit[layer + 1] = first_unit[layer] + widths[layer]
-        for u in range(first_unit[layer], first_unit[layer + 1]):
-            unit_layer[u] = layer
-    widest = biases_stack.shape[1]
-    C = np.zeros((n_layers, widest, 2))
-    d = np.zeros((n_layers, widest))
-    G = np.zeros((n_layers, widest, 0))  # read by the LP search's factored simplex only
-    scales = np.zeros((n_layers, widest))
-    norms = np.zeros((n_layers, widest))
-    thresholds = np.zeros((n_layers, widest))
-    forced = np.zeros((n_layers, widest), np.int64)
+    # No G: only the LP search's factored simplex reads it.
+    first_unit, unit_layer, C, d, G, scales, norms, thresholds, forced = layer_workspace(
+        widths, w, biases_stack.shape[1], 2, 0
+    )
     for i in range(widths[0]):
         C[0, i, 0], C[0, i, 1], d[0, i] = W0[i, 0], W0[i, 1], b0[i]
         scales[0, i] = np.sqrt(dot(W0[i], W0[i]))
