@@ -85,12 +85,12 @@ Methods
     vertices, in the regions on the other side of one to three of the path's
     units, which the search has still to visit. Only a child with no
     witness costs an LP, solved by the dense dual simplex of
-    :mod:`pyregions._simplex`, warm-started from an earlier LP's basis
+    :mod:`pyregions._kernels.simplex`, warm-started from an earlier LP's basis
     (HiGHS takes the rare LPs it leaves undecided). An empty child costs an
     LP too, but the Farkas proof of its emptiness is kept, checked, and
     reused at every later node it still covers. In a ReLU network the
-    search runs as one compiled loop (:mod:`pyregions._layer_search`) from
-    the root, whatever the layers' widths, a slice's walls included. On
+    search runs as one compiled loop
+    (:mod:`pyregions._kernels.layer_search`) from the root, whatever the layers' widths, a slice's walls included. On
     two free coordinates (a plane through three points, a network of two
     inputs) a serial count keeps each node's region as a convex polygon
     instead (:mod:`pyregions._kernels.polygon_search`): a child is the
@@ -110,9 +110,9 @@ Only the names of ``__all__`` are public. The package's modules, each one
 concern: :mod:`.settings` (the tuning constants), :mod:`.problem` (what a
 search needs, and the affine map of a layer on a region), :mod:`.lp` (its
 LPs), :mod:`.search` (the Python search), :mod:`.compiled` and
-:mod:`.polygons` (its bridges to the compiled ones), :mod:`.subtree`, :mod:`.run` and :mod:`.workers` (cutting
-a count into subtrees, with checkpoints and worker processes), :mod:`.milp`
-(the MILP methods) and :mod:`.results` (what a count returns).
+:mod:`.polygons` (its bridges to the compiled ones), :mod:`.subtree`,
+:mod:`.run` and :mod:`.workers` (cutting a count into subtrees, with
+checkpoints and worker processes), :mod:`.milp` (the MILP methods) and :mod:`.results` (what a count returns).
 """
 
 from __future__ import annotations
