@@ -30,7 +30,7 @@ def path_holds(row_ids: Sequence[int], index: int, row_id: int) -> bool:
 class FeasibilityLP:
     """The LPs of one search: is ``{x in box : rows @ x >= rhs}`` empty?
 
-    Each LP goes first to the Numba dual simplex of :mod:`pyregions._simplex`,
+    Each LP goes first to the Numba dual simplex of :mod:`pyregions._kernels.simplex`,
     warm-started from the basis of the deepest earlier LP whose rows are all
     still on the path (a parent's optimal basis stays dual feasible when the
     child's rows are appended). Its proofs of emptiness are checked by
