@@ -23,10 +23,11 @@ RECENT_BASES = 16
 
 
 @njit(cache=True)
-def keep_basis(slot, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers):
-    """Keep a feasible basis in ``slot``: its basic columns, its tight rows
-    (those whose logical is not basic) and their keys, its columns at their
-    upper bound."""
+def keep_basis(slot, basic, at_upper, row_key, n, kept):
+    """Keep a feasible basis in ``slot`` of ``kept`` (a KeptBases): its basic
+    columns, its tight rows (those whose logical is not basic) and their
+    keys, its columns at their upper bound."""
+    columns, tight, keys, sizes, uppers, _ = kept
     k = basic.shape[0]
     tight[slot] = False
     tight[slot, :k] = True
@@ -57,18 +58,20 @@ def on_path(keys, slot, row_key, k):
 
 
 @njit(cache=True)
-def solve_lp(
-    rows, rhs, coefficients, k, depth, factor, factored, lower, upper, costs, row_key, columns,
-    tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations, check_tolerance,
-):
-    """The LP of the first ``k`` rows, made at ``depth``, warm-started from
-    the latest kept basis whose tight rows are all on the path, else from
-    the deepest such basis of an LP made on the path, else from the head's
-    (slot 0, always on the path). A feasible basis is kept in the next slot
+def solve_lp(path, rhs, k, depth, network, limits, row_key, kept, lp):
+    """The LP of the first ``k`` rows of the path (with right-hand sides
+    ``rhs``), made at ``depth``, warm-started from the latest kept basis
+    whose tight rows are all on the path, else from the deepest such basis
+    of an LP made on the path, else from the head's (slot 0, always on the
+    path). A feasible basis is kept in the next slot
     of the ring (slots 1 to RECENT_BASES) and in its depth's slot after it.
-    Returns the status and the final basis (empty unless the simplex found
-    the point)."""
-    n = lower.shape[0]
+    Its point and multipliers go to ``lp`` (a NodeLP). Returns the status
+    and the final basis (empty unless the simplex found the point)."""
+    rows, coefficients, factor = path.rows, path.coefficients, network.factor
+    lower, upper = limits.lower, limits.upper
+    columns, tight, keys, sizes, uppers, made = kept
+    point, multipliers = lp.point, lp.multipliers
+    n, n_kept = lower.shape[0], made[0]
     slot = 0
     for back in range(min(n_kept, RECENT_BASES)):
         candidate = 1 + (n_kept - 1 - back) % RECENT_BASES
@@ -95,7 +98,7 @@ def solve_lp(
     # compiled (and inlined) again at a cold start. Its passes over the
     # columns go through the first layer's weights, or the identity of the
     # shorter side (np.eye would be a compile of its own).
-    if factored and k > factor.shape[0]:
+    if network.factored and k > factor.shape[0]:
         combinations, combined = coefficients[:k], factor
     else:
         side = min(n, k)
@@ -104,20 +107,21 @@ def solve_lp(
             identity[r, r] = 1.0
         combinations, combined = (rows[:k], identity) if n < k else (identity, rows[:k])
     status, _ = solve(
-        rows[:k], combinations, combined, rhs[:k], lower, upper, costs, basic, at_upper, point,
-        multipliers, max_iterations,
+        rows[:k], combinations, combined, rhs[:k], lower, upper, limits.costs, basic, at_upper,
+        point, multipliers, limits.max_iterations,
     )
     if status == FEASIBLE:
         holds = True
         for r in range(k):
-            if dot(rows[r], point) < rhs[r] - check_tolerance:
+            if dot(rows[r], point) < rhs[r] - limits.check_tolerance:
                 holds = False
                 break
         if holds:
             ring = 1 + n_kept % RECENT_BASES
             stacked = RECENT_BASES + 1 + depth
-            for kept in (ring, stacked):
-                keep_basis(kept, basic, at_upper, row_key, n, columns, tight, keys, sizes, uppers)
+            for kept_slot in (ring, stacked):
+                keep_basis(kept_slot, basic, at_upper, row_key, n, kept)
+            made[0] += 1
             return LP_FEASIBLE, basic
     if status == EMPTY and refutes(rows[:k], rhs[:k], multipliers, lower, upper):
         return LP_EMPTY, basic[:0]

@@ -1,6 +1,7 @@
 """The compiled search's arguments (:func:`pyregions._kernels.layer_search.search`),
 in four bundles: the network, the path to the current node, the node, and
-the limits; and the polygon search's
+the limits, with two more for its kept bases and its LPs' scratch; and the
+polygon search's
 (:func:`pyregions._kernels.polygon_search.search`), the same network and
 its own limits.
 
@@ -92,6 +93,20 @@ looked for when ``thin_tol > tol``). At most ``across_kept`` points across
 each row are kept, so the loop's memory is bounded by its depth. ``budget``
 is the number of nodes the search may visit besides the current one before
 it stops.
+"""
+
+KeptBases = namedtuple("KeptBases", "columns tight keys sizes uppers made")
+KeptBases.__doc__ = """Feasible bases kept by the compiled search to warm-start LPs from
+(:mod:`pyregions._kernels.bases`), one per slot: the head's in slot 0, the
+latest feasible ones in a ring, then the latest made at each depth. A
+slot's basic columns (the first ``sizes[slot]``; -1: none kept there yet),
+its tight rows and their keys, and its columns at their upper bound;
+``made[0]`` counts the bases kept, so the ring's next slot follows from it.
+"""
+
+NodeLP = namedtuple("NodeLP", "point multipliers")
+NodeLP.__doc__ = """Where a node's LP (:func:`pyregions._kernels.bases.solve_lp`) leaves its
+point, or its multipliers proving emptiness.
 """
 
 PolygonLimits = namedtuple("PolygonLimits", "lower upper tol thin_tol check_tolerance")

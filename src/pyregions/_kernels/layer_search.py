@@ -34,6 +34,7 @@ from numba import njit, objmode
 
 from .across import across_step, points_across
 from .bases import RECENT_BASES, keep_basis, solve_lp
+from .bundles import KeptBases, NodeLP
 from .callbacks import (
     LP_EMPTY,
     LP_EMPTY_UNPROVEN,
@@ -177,16 +178,15 @@ def search(network, path, node, limits):
     rows, rhs, coefficients, k0 = path.rows, path.rhs, path.coefficients, path.k0
     head_basis, head_upper, flippable = path.head_basis, path.head_upper, path.flippable
     row_depths, row_bits, row_layers, row_scales = path.row_depths, path.row_bits, path.row_layers, path.row_scales
-    factor, factored, first_bias = network.factor, network.factored, network.first_bias
+    factor, first_bias = network.factor, network.first_bias
     weight_starts, weight_columns, weight_values = network.weight_starts, network.weight_columns, network.weight_values
     biases_stack, widths = network.biases_stack, network.widths
     stable, walls, order = network.stable, network.walls, network.order
     C0, d0, G0, scale0 = node.C0, node.d0, node.G0, node.scale0
     start_depth, decided, values = node.start_depth, node.decided, node.values
-    lower, upper, costs, tol, thin_tol = limits.lower, limits.upper, limits.costs, limits.tol, limits.thin_tol
+    lower, upper, tol, thin_tol = limits.lower, limits.upper, limits.tol, limits.thin_tol
     max_flips, across_capacity, across_kept = limits.max_flips, limits.across_capacity, limits.across_kept
-    proofs_kept, max_iterations = limits.proofs_kept, limits.max_iterations
-    check_tolerance, budget = limits.check_tolerance, limits.budget
+    proofs_kept, budget = limits.proofs_kept, limits.budget
     w = order.shape[0]
     n = lower.shape[0]
     m = factor.shape[0]
@@ -231,17 +231,16 @@ def search(network, path, node, limits):
     # Bases to warm-start LPs from: the head's in slot 0, the latest
     # feasible ones in a ring, then the latest made at each depth.
     slots = RECENT_BASES + 2 + w  # a depth's slot for each of 0..w
-    columns = np.empty((slots, total_rows), np.int64)
-    tight = np.zeros((slots, total_rows), np.bool_)
-    keys = np.full((slots, total_rows), -1, np.int64)
-    sizes = np.full(slots, -1, np.int64)  # -1: no basis kept there yet
-    uppers = np.empty((slots, n), np.bool_)
-    # Slot and count are not literal 0s: Numba would compile each callee
-    # they are passed to once more, for Literal[int](0), at a cold start.
-    keep_basis(np.int64(0), head_basis, head_upper, row_key, n, columns, tight, keys, sizes, uppers)
-    n_kept = np.int64(0)
-    point = np.empty(n)
-    multipliers = np.empty(total_rows)
+    kept = KeptBases(
+        np.empty((slots, total_rows), np.int64), np.zeros((slots, total_rows), np.bool_),
+        np.full((slots, total_rows), -1, np.int64), np.full(slots, -1, np.int64),
+        np.empty((slots, n), np.bool_), np.zeros(1, np.int64),
+    )
+    # Not a literal 0: Numba would compile keep_basis once more, for
+    # Literal[int](0), at a cold start.
+    keep_basis(np.int64(0), head_basis, head_upper, row_key, n, kept)
+    lp = NodeLP(np.empty(n), np.empty(total_rows))
+    point, multipliers = lp.point, lp.multipliers
     across_out = np.empty((across_capacity, m))
     across_rows = np.empty(across_capacity, np.int64)
     # Points across span rows, as the span units' pre-activations: a list
@@ -325,13 +324,7 @@ def search(network, path, node, limits):
                     for r in range(k):
                         raised[r] = rhs[r] + (thin_tol - tol)
                     solves += 1
-                    thin, basic = solve_lp(
-                        rows, raised, coefficients, k, t, factor, factored, lower, upper, costs,
-                        row_key, columns, tight, keys, sizes, uppers, n_kept, point, multipliers,
-                        max_iterations, check_tolerance,
-                    )
-                    if basic.shape[0] > 0:
-                        n_kept += 1
+                    thin, _ = solve_lp(path, raised, k, t, network, limits, row_key, kept, lp)
                     if thin == LP_FAILED:
                         status = INTERRUPTED
                         break
@@ -453,13 +446,7 @@ def search(network, path, node, limits):
             if refuted:
                 continue
             solves += 1
-            answer, basic = solve_lp(
-                rows, rhs, coefficients, k, t, factor, factored, lower, upper, costs, row_key,
-                columns, tight, keys, sizes, uppers, n_kept, point, multipliers, max_iterations,
-                check_tolerance,
-            )
-            if basic.shape[0] > 0:
-                n_kept += 1
+            answer, basic = solve_lp(path, rhs, k, t, network, limits, row_key, kept, lp)
             if answer == LP_FAILED:
                 status = INTERRUPTED
                 break
