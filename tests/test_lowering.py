@@ -5,7 +5,6 @@ lowered networks against exhaustive enumerations."""
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import warnings
 

@@ -17,7 +17,6 @@ from pyregions import (
     count_regions,
     read_patterns,
 )
-from pyregions._kernels import layer_search as _layer_search
 from pyregions.counting.results import Found
 
 from .reference import random_network
