@@ -63,10 +63,10 @@ def solve_lp(path, rhs, k, depth, network, limits, row_key, kept, lp):
     ``rhs``), made at ``depth``, warm-started from the latest kept basis
     whose tight rows are all on the path, else from the deepest such basis
     of an LP made on the path, else from the head's (slot 0, always on the
-    path). A feasible basis is kept in the next slot
-    of the ring (slots 1 to RECENT_BASES) and in its depth's slot after it.
-    Its point and multipliers go to ``lp`` (a NodeLP). Returns the status
-    and the final basis (empty unless the simplex found the point)."""
+    path). A feasible basis is kept in the next slot of the ring (slots 1
+    to RECENT_BASES) and in its depth's slot after it. Its point and
+    multipliers go to ``lp`` (a NodeLP). Returns the status and the final
+    basis (empty unless the simplex found the point)."""
     rows, coefficients, factor = path.rows, path.coefficients, network.factor
     lower, upper = limits.lower, limits.upper
     columns, tight, keys, sizes, uppers, made = kept

@@ -10,9 +10,10 @@ non-empty when its clip keeps a vertex (a segment or a point counts, as
 for the LP), so the children, the leaves, the patterns and their order are
 the LP search's, but for a side whose room lies within that tolerance
 (2e-10) of the margin: there the LP's vertex and this clip's points may
-decide differently, and either way such a region is thin. The layers' maps, the units' norms and forced states come
-from :mod:`.layer_maps`, as there; a wall has only its inside, and a leaf is
-thin when its polygon clipped by its rows raised to ``thin_tol`` is empty.
+decide differently, and either way such a region is thin. The layers'
+maps, the units' norms and forced states come from :mod:`.layer_maps`, as
+there; a wall has only its inside, and a leaf is thin when its polygon
+clipped by its rows raised to ``thin_tol`` is empty.
 
 Clipping a convex polygon by a half-plane costs a pass over its vertices,
 which stay few (at most four and one per row), where an LP of the plane

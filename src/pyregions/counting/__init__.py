@@ -90,10 +90,10 @@ Methods
     LP too, but the Farkas proof of its emptiness is kept, checked, and
     reused at every later node it still covers. In a ReLU network the
     search runs as one compiled loop
-    (:mod:`pyregions._kernels.layer_search`) from the root, whatever the layers' widths, a slice's walls included. On
-    two free coordinates (a plane through three points, a network of two
-    inputs) a serial count keeps each node's region as a convex polygon
-    instead (:mod:`pyregions._kernels.polygon_search`): a child is the
+    (:mod:`pyregions._kernels.layer_search`) from the root, whatever the
+    layers' widths, a slice's walls included. On two free coordinates (a
+    plane through three points, a network of two inputs) a serial count
+    keeps each node's region as a convex polygon instead (:mod:`pyregions._kernels.polygon_search`): a child is the
     parent's polygon clipped by its row, with no LP, and the count and
     every pattern are the LPs' (but for a region within the LPs' own
     tolerance, 2e-10, of the margin ``tol``, which is thin).
@@ -112,7 +112,8 @@ search needs, and the affine map of a layer on a region), :mod:`.lp` (its
 LPs), :mod:`.search` (the Python search), :mod:`.compiled` and
 :mod:`.polygons` (its bridges to the compiled ones), :mod:`.subtree`,
 :mod:`.run` and :mod:`.workers` (cutting a count into subtrees, with
-checkpoints and worker processes), :mod:`.milp` (the MILP methods) and :mod:`.results` (what a count returns).
+checkpoints and worker processes), :mod:`.milp` (the MILP methods) and
+:mod:`.results` (what a count returns).
 """
 
 from __future__ import annotations
