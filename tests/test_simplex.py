@@ -246,3 +246,22 @@ def test_the_basis_inverse_through_its_tight_block_is_the_inverse():
         inverse = np.empty((k, k))
         assert _simplex._invert_basis(rows, basic, inverse)
         np.testing.assert_allclose(inverse, np.linalg.inv(B), atol=1e-9)
+
+
+def test_the_smallest_ratios_are_those_of_a_full_sort():
+    # Ties (ratios from a few values), passed candidates (zero gain, ratio
+    # inf) and counts on both sides of the bound's use (4 blocks of 8).
+    rng = np.random.default_rng(11)
+    kept = _simplex.SMALLEST_KEPT
+    for trial in range(300):
+        count = int(rng.integers(0, 90))
+        ratio = rng.integers(0, 12, count).astype(float) if trial % 2 else rng.exponential(size=count)
+        gain = rng.uniform(0.1, 1.0, count)
+        passed = rng.random(count) < rng.uniform(0.0, 1.0)
+        gain[passed], ratio[passed] = 0.0, np.inf
+        smallest, smallest_ratio = np.empty(kept, np.int64), np.empty(kept)
+        under = np.empty(count, np.int64)
+        found = _simplex._smallest(ratio, gain, np.int64(count), smallest, smallest_ratio, under)
+        expected = sorted(np.flatnonzero(~passed), key=lambda c: (ratio[c], c))[:kept]
+        assert list(smallest[:found]) == expected
+        np.testing.assert_array_equal(smallest_ratio[:found], ratio[expected])

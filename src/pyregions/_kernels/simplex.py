@@ -133,16 +133,38 @@ def _invert_basis(rows, basic, inverse):
 
 
 @njit(cache=True)
-def _smallest(candidates, ratio, gain, count, smallest, smallest_ratio):
-    """The candidates with the SMALLEST_KEPT smallest ratios, in order,
-    among those with a positive gain; returns how many."""
+def _smallest(ratio, gain, count, smallest, smallest_ratio, under):
+    """The positions of the SMALLEST_KEPT smallest of the first ``count``
+    ratios, in order (ties to the earlier position), among those with a
+    positive gain; returns how many.
+
+    A candidate passed in an earlier round has ratio ``inf``. The smallest
+    ratio of each of SMALLEST_KEPT interleaved blocks belongs to a different
+    candidate, so the largest of them bounds the kept ratios: one pass finds
+    it, the blocks side by side, and the few candidates under it are
+    gathered (in ``under``) without branches, then sorted in.
+    """
     kept = smallest.shape[0]
-    n_smallest = 0
+    bound = np.inf
+    if count >= 4 * kept:
+        for b in range(kept):
+            smallest_ratio[b] = np.inf
+        for start in range(0, count - kept + 1, kept):
+            for b in range(kept):
+                smallest_ratio[b] = min(smallest_ratio[b], ratio[start + b])
+        bound = smallest_ratio[0]
+        for b in range(1, kept):
+            bound = max(bound, smallest_ratio[b])
+    n_under = 0
     for c in range(count):
+        under[n_under] = c
+        n_under += not ratio[c] > bound
+    n_smallest = 0
+    for u in range(n_under):
+        c = under[u]
         t = ratio[c]
         if n_smallest < kept or t < smallest_ratio[n_smallest - 1]:
-            j = candidates[c]
-            if gain[j] <= 0.0:
+            if gain[c] <= 0.0:
                 continue
             slot = min(n_smallest, kept - 1)
             while slot > 0 and smallest_ratio[slot - 1] > t:
@@ -150,7 +172,7 @@ def _smallest(candidates, ratio, gain, count, smallest, smallest_ratio):
                 smallest[slot] = smallest[slot - 1]
                 slot -= 1
             smallest_ratio[slot] = t
-            smallest[slot] = j
+            smallest[slot] = c
             n_smallest = min(n_smallest + 1, kept)
     return n_smallest
 
@@ -214,6 +236,7 @@ def solve(
     gain = np.empty(n + k)
     candidates = np.empty(n + k, np.int64)
     ratio = np.empty(n + k)
+    under = np.empty(n + k, np.int64)
     m = factor.shape[0]
     mixed_alpha = np.empty(m)
     mixed_duals = np.empty(m)
@@ -300,30 +323,33 @@ def solve(
                 mixed_duals[q] = y_q
             _combine(mixed_duals, factor, priced)
         # x_B[leaving] moves by -alpha_j per unit increase of nonbasic j;
-        # gain_j > 0 marks the variables that move it the right way from
-        # their bound, ratio_j the dual step at which their reduced cost
-        # changes sign.
+        # the candidates are the variables that move it the right way from
+        # their bound (gain > 0), each with the dual step at which its
+        # reduced cost changes sign (ratio), both by position in candidates.
         # Columns first, without branches: sense_j is +1 at the lower bound,
         # -1 at the upper and 0 in the basis, and candidates are compacted
-        # by a conditional count.
+        # by a conditional count; their ratios are divided out after, in a
+        # pass that vectorises (in the loop, the divisions are scalar).
         largest = 0.0
         # Not a literal 0: Numba would compile _smallest for Literal[int](0) too.
         count = np.int64(0)
         for j in range(n):
             g = -direction * alpha[j] * sense[j]
             d = (weights[j] - priced[j]) * sense[j]
-            gain[j] = g
             candidates[count] = j
-            ratio[count] = max(d, 0.0) / max(g, 1e-300)
+            gain[count] = g
+            ratio[count] = max(d, 0.0)
             count += g > 0.0
             largest = max(largest, g)
+        for c in range(count):
+            ratio[c] /= max(gain[c], 1e-300)
         for r in range(k):
             if in_basis[n + r] >= 0:
                 continue
             g = direction * B_inverse[leaving, r]
             if g > 0.0:
-                gain[n + r] = g
                 candidates[count] = n + r
+                gain[count] = g
                 ratio[count] = max(duals[r], 0.0) / g
                 count += 1
                 largest = max(largest, g)
@@ -333,11 +359,12 @@ def solve(
         # variable would still fall short; the next one enters. Usually few
         # are passed, so the breakpoints are taken in rounds of the
         # SMALLEST_KEPT smallest, each round skipping those passed (their
-        # gain is zeroed) rather than sorted. Before a second round, the
-        # walk stops if passing all that are left would still leave it
-        # short (none can enter then): that walk would be the longest.
+        # gain is zeroed, their ratio made infinite) rather than sorted.
+        # Before a second round, the walk stops if passing all that are
+        # left would still leave it short (none can enter then): that walk
+        # would be the longest.
         entering = -1
-        n_smallest = _smallest(candidates, ratio, gain, count, smallest, smallest_ratio)
+        n_smallest = _smallest(ratio, gain, count, smallest, smallest_ratio, under)
         position = 0
         while True:
             if position == n_smallest:
@@ -346,22 +373,24 @@ def solve(
                 capacity = 0.0
                 for c in range(count):
                     j = candidates[c]
-                    if gain[j] > threshold:
-                        capacity += gain[j] * (upper[j] - lower[j] if j < n else np.inf)
+                    if gain[c] > threshold:
+                        capacity += gain[c] * (upper[j] - lower[j] if j < n else np.inf)
                 if shortfall - capacity > PRIMAL_TOLERANCE:
                     break
-                n_smallest = _smallest(candidates, ratio, gain, count, smallest, smallest_ratio)
+                n_smallest = _smallest(ratio, gain, count, smallest, smallest_ratio, under)
                 position = 0
                 if n_smallest == 0:
                     break
-            j = smallest[position]
+            candidate = smallest[position]
+            j = candidates[candidate]
             position += 1
-            if gain[j] <= threshold:
-                gain[j] = 0.0
+            ratio[candidate] = np.inf
+            if gain[candidate] <= threshold:
+                gain[candidate] = 0.0
                 continue
             span = upper[j] - lower[j] if j < n else np.inf
-            if shortfall - gain[j] * span > PRIMAL_TOLERANCE:
-                shortfall -= gain[j] * span
+            if shortfall - gain[candidate] * span > PRIMAL_TOLERANCE:
+                shortfall -= gain[candidate] * span
                 at_upper[j] = not at_upper[j]
                 sense[j] = -sense[j]
                 step = -fixed[j]
@@ -369,7 +398,7 @@ def solve(
                 step += fixed[j]
                 for r in range(k):
                     activity[r] += rows[r, j] * step
-                gain[j] = 0.0
+                gain[candidate] = 0.0
                 continue
             entering = j
             break
