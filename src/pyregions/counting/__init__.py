@@ -93,10 +93,11 @@ Methods
     (:mod:`pyregions._kernels.layer_search`) from the root, whatever the
     layers' widths, a slice's walls included. On two free coordinates (a
     plane through three points, a network of two inputs) a serial count
-    keeps each node's region as a convex polygon instead (:mod:`pyregions._kernels.polygon_search`): a child is the
-    parent's polygon clipped by its row, with no LP, and the count and
-    every pattern are the LPs' (but for a region within the LPs' own
-    tolerance, 2e-10, of the margin ``tol``, which is thin).
+    keeps each node's region as a convex polygon instead
+    (:mod:`pyregions._kernels.polygon_search`): a child is the parent's
+    polygon clipped by its row, with no LP, and the count and every
+    pattern are the LPs' (but for a region within the LPs' own tolerance,
+    2e-10, of the margin ``tol``, which is thin).
 ``"milp"``
     The paper's mixed-integer formulation (:mod:`pyregions.milp`), every
     region enumerated in one branch-and-bound tree over its binaries, HiGHS
