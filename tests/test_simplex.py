@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import linprog
 
 from pyregions import Box, _kernels, count_regions
-from pyregions._kernels import across
+from pyregions._kernels import across, linalg
 from pyregions._kernels import simplex as _simplex
 from pyregions.counting.problem import TreeProblem
 from pyregions.counting.search import TreeSearch
@@ -146,10 +146,11 @@ def test_simplex_and_highs_find_the_same_regions_on_784_inputs(monkeypatch):
     np.testing.assert_array_equal(ours, highs)
 
 
-def across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_flips):
+def across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_flips, capacity=None):
     """(first flipped row, point) for every point across 1 to ``max_flips``
     flippable tight rows that stays in the box and meets the rows before
-    its first flipped one, by the definition."""
+    its first flipped one, by the definition; the first ``capacity`` of
+    them by number of rows flipped, then in lexicographic order."""
     k, n = rows.shape
     columns = [v for v in basic if v < n]
     tight = [r for r in range(k) if n + r not in basic]
@@ -166,7 +167,7 @@ def across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_f
             first = tight[subset[0]]
             if np.all(moved >= lower) and np.all(moved <= upper) and np.all(rows[:first] @ moved >= rhs[:first]):
                 found.append((first, moved))
-    return sorted(found, key=lambda pair: pair[0])
+    return sorted(found[:capacity], key=lambda pair: pair[0])
 
 
 def test_points_across_tight_rows_match_their_definition():
@@ -204,6 +205,17 @@ def check_points_across(seed):
         assert 1 <= crossed.sum() <= 3 and np.all(flippable[tight[crossed]])
         assert tight[crossed][0] == row
         assert np.all(rows[:row] @ moved >= rhs[:row])
+    if count >= 2:
+        # A full output stops the enumeration: the points found first are kept.
+        capacity = count // 2
+        cut, cut_first = np.empty((capacity, n)), np.empty(capacity, dtype=np.int64)
+        assert across.points_across(
+            rows, rhs, point, basic, flippable, tol, lower, upper, np.eye(n), 3, cut, cut_first,
+            np.empty(0),
+        ) == (capacity, False)
+        expected = across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, 3, capacity)
+        np.testing.assert_array_equal(cut_first, [row for row, _ in expected])
+        np.testing.assert_allclose(cut, np.reshape([moved for _, moved in expected], (-1, n)), atol=1e-12)
     if own:
         # The vertex moved inside: every tight row INWARD_STEP margins in.
         steps = (rows[tight] @ inward - rhs[tight]) / unit
@@ -218,6 +230,18 @@ def check_points_across(seed):
     ) == (count, False)
     np.testing.assert_allclose(through[:count], out[:count] @ weights.T, atol=1e-10)
     return count
+
+
+def test_products_over_a_vectors_nonzeros_are_its_products():
+    rng = np.random.default_rng(3)
+    for zeros in (0.0, 0.5, 0.98, 1.0):
+        x = np.where(rng.random(300) < zeros, 0.0, rng.normal(size=300))
+        x[rng.random(300) < 0.1] = -0.0
+        a = rng.normal(size=300)
+        positions = np.empty(300, np.int64)
+        positions = positions[: linalg.nonzeros(x, positions)]
+        np.testing.assert_array_equal(positions, np.flatnonzero(x))
+        assert linalg.dot_at(a, x, positions) == pytest.approx(a @ x, abs=1e-12)
 
 
 def test_points_across_spare_lps_and_change_no_region(monkeypatch):

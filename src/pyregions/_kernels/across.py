@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .linalg import dot, invert
+from .linalg import dot, dot_at, invert, nonzeros
 
 # Where a point across tight rows is put, in margins (tol * ||row||) from
 # each tight row of the vertex: ACROSS_STEP past each flipped row (so
@@ -98,19 +98,30 @@ def points_across(
             moves[0, c] += inverse[c, a] * INWARD_STEP * margin[a]
         for e in range(f):
             moves[e + 1, c] = -inverse[c, flips[e]] * (ACROSS_STEP + INWARD_STEP) * margin[flips[e]]
+    # The basic columns' coefficients are gathered once, so that the moves'
+    # passes run along memory.
+    support = np.empty(point.shape[0], np.int64)
+    support = support[: nonzeros(point, support)]
     slacks = np.zeros((f + 1, k))
     firsts = np.zeros((f + 1, m))
     for r in range(k):
-        slacks[0, r] = dot(rows[r], point) - rhs[r]
+        slacks[0, r] = dot_at(rows[r], point, support) - rhs[r]
     for q in range(m):
-        firsts[0, q] = dot(first_weights[q], point)
+        firsts[0, q] = dot_at(first_weights[q], point, support)
+    row_block = np.empty((t, k))
+    first_block = np.empty((t, m))
+    for c in range(t):
+        for r in range(k):
+            row_block[c, r] = rows[r, columns[c]]
+        for q in range(m):
+            first_block[c, q] = first_weights[q, columns[c]]
     for e in range(f + 1):
         for c in range(t):
             step = moves[e, c]
             for r in range(k):
-                slacks[e, r] += rows[r, columns[c]] * step
+                slacks[e, r] += row_block[c, r] * step
             for q in range(m):
-                firsts[e, q] += first_weights[q, columns[c]] * step
+                firsts[e, q] += first_block[c, q] * step
     inside_own = inward.shape[0] > 0
     for c in range(t):
         x = point[columns[c]] + moves[0, c]
@@ -122,35 +133,68 @@ def points_across(
     if inside_own:
         for q in range(inward.shape[0]):
             inward[q] = firsts[0, q]
+    count = _combinations(
+        point, columns, tight, flips[:f], moves, slacks, firsts, lower, upper, max_flips, out,
+        first_flipped,
+    )
+    _sort_by_first_row(out, first_flipped, count, k)
+    return count, inside_own
+
+
+@njit(cache=True)
+def _combinations(
+    point, columns, tight, flips, moves, slacks, firsts, lower, upper, max_flips, out, first_flipped,
+):
+    """The points across each combination of 1 to ``max_flips`` of the
+    ``flips`` (positions in ``tight``), by size then in lexicographic order,
+    that stay in the box and meet the rows before their first flipped one;
+    written as :func:`points_across` does, until ``out`` is full. Returns
+    how many."""
+    t, k, m, f = columns.shape[0], slacks.shape[1], firsts.shape[1], flips.shape[0]
     capacity = out.shape[0]
     chosen = np.empty(max_flips, np.int64)
+    # Sums of the moves and slacks of a combination's first rows, one level
+    # per row chosen: a combination differs from the last in its final row
+    # mostly, so most take one sum per column and per row.
+    partial_x = np.empty((max(max_flips, 1), t))
+    partial_slack = np.empty((max(max_flips, 1), k))
+    partial_first = np.empty((max(max_flips, 1), m))
+    for q in range(m):
+        partial_first[0, q] = firsts[0, q]
+    for c in range(t):
+        partial_x[0, c] = point[columns[c]] + moves[0, c]
+    for r in range(k):
+        partial_slack[0, r] = slacks[0, r]
     count = 0
     for size in range(1, min(max_flips, f) + 1):
         for i in range(size):
             chosen[i] = i
+        valid = 0  # levels 1..valid hold the sums of the current prefix
         while count < capacity:
             low = tight[flips[chosen[0]]]
+            for level in range(valid, size - 1):
+                e = chosen[level] + 1
+                for c in range(t):
+                    partial_x[level + 1, c] = partial_x[level, c] + moves[e, c]
+                for r in range(low):
+                    partial_slack[level + 1, r] = partial_slack[level, r] + slacks[e, r]
+                for q in range(m):
+                    partial_first[level + 1, q] = partial_first[level, q] + firsts[e, q]
+            valid = size - 1
+            last = chosen[size - 1] + 1
             inside = True
             for c in range(t):
-                x = point[columns[c]] + moves[0, c]
-                for i in range(size):
-                    x += moves[chosen[i] + 1, c]
+                x = partial_x[size - 1, c] + moves[last, c]
                 if x < lower[columns[c]] or x > upper[columns[c]]:
                     inside = False
                     break
             for r in range(low if inside else 0):
-                slack = slacks[0, r]
-                for i in range(size):
-                    slack += slacks[chosen[i] + 1, r]
-                if slack < 0.0:
+                if partial_slack[size - 1, r] + slacks[last, r] < 0.0:
                     inside = False
                     break
             if inside:
                 for q in range(m):
-                    total = firsts[0, q]
-                    for i in range(size):
-                        total += firsts[chosen[i] + 1, q]
-                    out[count, q] = total
+                    out[count, q] = partial_first[size - 1, q] + firsts[last, q]
                 first_flipped[count] = low
                 count += 1
             # The next combination of this size, in lexicographic order.
@@ -162,12 +206,19 @@ def points_across(
             chosen[i] += 1
             for j in range(i + 1, size):
                 chosen[j] = chosen[j - 1] + 1
-    # Sizes were enumerated one after another: sort by first flipped row,
-    # stably, by counting (np.argsort's mergesort costs a second to compile).
-    starts = np.zeros(rows.shape[0] + 1, np.int64)
+            valid = min(valid, i)
+    return count
+
+
+@njit(cache=True)
+def _sort_by_first_row(out, first_flipped, count, k):
+    """Sorts the first ``count`` points of ``out`` by their first flipped
+    row (of ``k``), stably, by counting: np.argsort's mergesort costs a
+    second to compile."""
+    starts = np.zeros(k + 1, np.int64)
     for i in range(count):
         starts[first_flipped[i] + 1] += 1
-    for r in range(rows.shape[0]):
+    for r in range(k):
         starts[r + 1] += starts[r]
     unsorted, unsorted_flipped = out[:count].copy(), first_flipped[:count].copy()
     for i in range(count):
@@ -176,7 +227,6 @@ def points_across(
         first_flipped[position] = unsorted_flipped[i]
         for q in range(out.shape[1]):
             out[position, q] = unsorted[i, q]
-    return count, inside_own
 
 
 @njit(cache=True)

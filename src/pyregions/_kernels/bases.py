@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, objmode
 
 from .callbacks import LP_EMPTY, LP_FEASIBLE, decide_in_python
-from .linalg import dot, refutes
+from .linalg import dot_at, nonzeros, refutes
 from .simplex import EMPTY, FEASIBLE, solve
 
 # Feasible bases kept to warm-start LPs from (the latest whose tight rows
@@ -112,8 +112,10 @@ def solve_lp(path, rhs, k, depth, network, limits, row_key, kept, lp):
     )
     if status == FEASIBLE:
         holds = True
+        support = np.empty(n, np.int64)
+        support = support[: nonzeros(point, support)]
         for r in range(k):
-            if dot(rows[r], point) < rhs[r] - limits.check_tolerance:
+            if dot_at(rows[r], point, support) < rhs[r] - limits.check_tolerance:
                 holds = False
                 break
         if holds:

@@ -45,7 +45,7 @@ from .callbacks import (
     tick_in_python,
 )
 from .layer_maps import enter_layer, forward, layer_workspace, unit_states
-from .linalg import dot, refutes
+from .linalg import dot_at, nonzeros, refutes
 
 # How a search ended.
 COMPLETE = 0
@@ -532,8 +532,10 @@ def search(network, path, node, limits):
                 for q in range(m):
                     first[q] = inward[q] + first_bias[q]
             else:
+                support = np.empty(n, np.int64)
+                support = support[: nonzeros(point, support)]
                 for q in range(m):
-                    first[q] = first_bias[q] + dot(factor[q], point)
+                    first[q] = first_bias[q] + dot_at(factor[q], point, support)
             forward(
                 first, weight_starts, weight_columns, weight_values, biases_stack, widths,
                 store[n_points],

@@ -1,4 +1,5 @@
-"""Small dense kernels shared by the others: products, a dense inverse,
+"""Small dense kernels shared by the others: products (also over a vector's
+nonzeros), a dense inverse,
 the Farkas check of a proof of emptiness, the side of a hyperplane.
 
 Kernels take C-contiguous float64 arrays and scalars only.
@@ -37,6 +38,27 @@ def dot(a, b):
     total = 0.0
     for j in range(a.shape[0]):
         total += a[j] * b[j]
+    return total
+
+
+@njit(cache=True)
+def nonzeros(x, out):
+    """Writes the positions of the nonzero entries of ``x`` to ``out``;
+    returns how many there are."""
+    count = 0
+    for j in range(x.shape[0]):
+        out[count] = j
+        count += x[j] != 0.0
+    return count
+
+
+@njit(cache=True)
+def dot_at(a, b, positions):
+    """``a @ b`` for a ``b`` that is zero outside ``positions``: an LP's
+    vertex, at a bound of 0 in most of its coordinates in the unit box."""
+    total = 0.0
+    for s in range(positions.shape[0]):
+        total += a[positions[s]] * b[positions[s]]
     return total
 
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .linalg import dot, invert
+from .linalg import dot_at, invert, nonzeros
 
 FEASIBLE = 0
 EMPTY = 1
@@ -244,8 +244,10 @@ def solve(
     smallest_ratio = np.empty(SMALLEST_KEPT)
     # N x_N, the rows' activity of the nonbasic variables (columns at their
     # bound, logicals at their row's rhs), kept up to date from here on.
+    support = np.empty(n, np.int64)
+    support = support[: nonzeros(fixed, support)]
     for q in range(m):
-        mixed_alpha[q] = dot(factor[q], fixed)
+        mixed_alpha[q] = dot_at(factor[q], fixed, support)
     for r in range(k):
         total = 0.0 if in_basis[n + r] >= 0 else -rhs[r]
         for q in range(m):
