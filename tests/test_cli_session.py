@@ -58,16 +58,23 @@ def _no_process_outlives_its_test():
             process.wait()
 
 
+def _default_ctrl_c():
+    # A test run started in the background (`pytest &`, nohup) ignores
+    # SIGINT, and its children would inherit that; a shell's foreground job
+    # does not, and these tests play one.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_on_a_terminal(*args, env=None):
     """Start ``pyregions ARGS`` in a process group of its own, as a shell
-    does, with stderr on a pseudo-terminal (so that it shows progress);
-    return the process and the terminal's reading end."""
+    does for a foreground job, with stderr on a pseudo-terminal (so that it
+    shows progress); return the process and the terminal's reading end."""
     reader, writer = pty.openpty()
     # A terminal of 0 columns would show an empty bar.
     fcntl.ioctl(writer, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     process = subprocess.Popen(
         [sys.executable, "-m", "pyregions.cli", *args], stdout=subprocess.PIPE, stderr=writer,
-        text=True, start_new_session=True, env=env,
+        text=True, start_new_session=True, env=env, preexec_fn=_default_ctrl_c,
     )
     os.close(writer)
     _started.append(process)
