@@ -48,7 +48,8 @@ _started: list[subprocess.Popen] = []
 
 @pytest.fixture(autouse=True)
 def _no_process_outlives_its_test():
-    # A failed test leaves no count running to slow the tests after it.
+    # A failed test leaves no count running to slow the tests after it, and
+    # no pipe open to fail them as an unraisable ResourceWarning.
     yield
     while _started:
         process = _started.pop()
@@ -56,6 +57,7 @@ def _no_process_outlives_its_test():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        process.stdout.close()
 
 
 def _default_ctrl_c():
