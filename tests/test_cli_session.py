@@ -46,6 +46,16 @@ def pyregions(*args, **options):
 _started: list[subprocess.Popen] = []
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _ctrl_c_reaches_the_commands():
+    # A script's `pytest &` runs with SIGINT ignored, which the commands
+    # started here would inherit; a handled signal is reset to its default
+    # by exec, as a shell's foreground job has it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(autouse=True)
 def _no_process_outlives_its_test():
     # A failed test leaves no count running to slow the tests after it, and
@@ -57,14 +67,8 @@ def _no_process_outlives_its_test():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        process.stdout.close()
-
-
-def _default_ctrl_c():
-    # A test run started in the background (`pytest &`, nohup) ignores
-    # SIGINT, and its children would inherit that; a shell's foreground job
-    # does not, and these tests play one.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def start_on_a_terminal(*args, env=None):
@@ -76,7 +80,7 @@ def start_on_a_terminal(*args, env=None):
     fcntl.ioctl(writer, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     process = subprocess.Popen(
         [sys.executable, "-m", "pyregions.cli", *args], stdout=subprocess.PIPE, stderr=writer,
-        text=True, start_new_session=True, env=env, preexec_fn=_default_ctrl_c,
+        text=True, start_new_session=True, env=env,
     )
     os.close(writer)
     _started.append(process)

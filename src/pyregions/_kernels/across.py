@@ -87,7 +87,8 @@ def points_across(
         if flippable[tight[a]]:
             flips[f] = a
             f += 1
-    if (f == 0 and inward.shape[0] == 0) or margin.shape[0] < t:
+    nothing_across = f == 0 or max_flips <= 0 or out.shape[0] == 0
+    if (nothing_across and inward.shape[0] == 0) or margin.shape[0] < t:
         return 0, False
     # The move of the basic columns is linear in the steps: a base move
     # (every tight row INWARD_STEP inside) plus one term per flipped row.
@@ -98,8 +99,6 @@ def points_across(
             moves[0, c] += inverse[c, a] * INWARD_STEP * margin[a]
         for e in range(f):
             moves[e + 1, c] = -inverse[c, flips[e]] * (ACROSS_STEP + INWARD_STEP) * margin[flips[e]]
-    # The basic columns' coefficients are gathered once, so that the moves'
-    # passes run along memory.
     support = np.empty(point.shape[0], np.int64)
     support = support[: nonzeros(point, support)]
     slacks = np.zeros((f + 1, k))
@@ -108,6 +107,8 @@ def points_across(
         slacks[0, r] = dot_at(rows[r], point, support) - rhs[r]
     for q in range(m):
         firsts[0, q] = dot_at(first_weights[q], point, support)
+    # The basic columns' coefficients are gathered once, so that the moves'
+    # passes run along memory.
     row_block = np.empty((t, k))
     first_block = np.empty((t, m))
     for c in range(t):

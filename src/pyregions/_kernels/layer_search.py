@@ -532,10 +532,10 @@ def search(network, path, node, limits):
                 for q in range(m):
                     first[q] = inward[q] + first_bias[q]
             else:
-                support = np.empty(n, np.int64)
-                support = support[: nonzeros(point, support)]
+                nonzero_at = np.empty(n, np.int64)
+                nonzero_at = nonzero_at[: nonzeros(point, nonzero_at)]
                 for q in range(m):
-                    first[q] = first_bias[q] + dot_at(factor[q], point, support)
+                    first[q] = first_bias[q] + dot_at(factor[q], point, nonzero_at)
             forward(
                 first, weight_starts, weight_columns, weight_values, biases_stack, widths,
                 store[n_points],

@@ -1,6 +1,6 @@
 """Small dense kernels shared by the others: products (also over a vector's
-nonzeros), a dense inverse,
-the Farkas check of a proof of emptiness, the side of a hyperplane.
+nonzeros), a dense inverse, the Farkas check of a proof of emptiness, the
+side of a hyperplane.
 
 Kernels take C-contiguous float64 arrays and scalars only.
 No ``fastmath`` beyond the reassociation of sums (:func:`dot`), whose
@@ -56,6 +56,9 @@ def nonzeros(x, out):
 def dot_at(a, b, positions):
     """``a @ b`` for a ``b`` that is zero outside ``positions``: an LP's
     vertex, at a bound of 0 in most of its coordinates in the unit box."""
+    if 4 * positions.shape[0] > a.shape[0]:
+        # Mostly nonzero (a box not at 0): the vectorised pass is cheaper.
+        return dot(a, b)
     total = 0.0
     for s in range(positions.shape[0]):
         total += a[positions[s]] * b[positions[s]]
