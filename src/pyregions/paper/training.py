@@ -109,9 +109,13 @@ def train_relu_network(
     rng = check_seed(seed)
 
     sizes = (x.shape[1], *widths, N_CLASSES)
-    params = _initial_parameters(sizes, rng)
-    first_moment = [np.zeros_like(p) for p in params]
-    second_moment = [np.zeros_like(p) for p in params]
+    # Parameters, gradients and Adam's moments each live in one flat array,
+    # the layers' arrays being views of it: an Adam step is then a handful
+    # of NumPy calls, not a handful per array (the same arithmetic, element
+    # by element).
+    flat_params, params = _flat(_initial_parameters(sizes, rng))
+    flat_grads, grads = _flat([np.empty_like(p) for p in params])
+    first_moment, second_moment = np.zeros_like(flat_params), np.zeros_like(flat_params)
     n_samples = x.shape[0]
     steps_per_epoch = -(-n_samples // batch_size)
     total_steps = epochs * steps_per_epoch
@@ -120,12 +124,12 @@ def train_relu_network(
         order = rng.permutation(n_samples)
         for start in range(0, n_samples, batch_size):
             batch = order[start : start + batch_size]
-            grads = _gradients(params, x[batch], y[batch])
+            _gradients(params, x[batch], y[batch], grads)
             step += 1
             # Linear decay to a tenth: the late small steps settle the
             # minibatch noise that a constant rate leaves in the weights.
             rate = learning_rate * (1.0 - 0.9 * (step - 1) / total_steps)
-            _adam_step(params, grads, first_moment, second_moment, step, rate)
+            _adam_step(flat_params, flat_grads, first_moment, second_moment, step, rate)
 
     n_hidden = len(widths)
     return Network(
@@ -208,8 +212,19 @@ def _initial_parameters(sizes: tuple[int, ...], rng: np.random.Generator) -> lis
     return params
 
 
-def _gradients(params, x, y) -> list[np.ndarray]:
-    """Gradients of the mean softmax cross-entropy over one minibatch."""
+def _flat(arrays) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A flat copy of ``arrays``, and views of it shaped as they are."""
+    flat = np.concatenate([a.ravel() for a in arrays])
+    views, start = [], 0
+    for a in arrays:
+        views.append(flat[start : start + a.size].reshape(a.shape))
+        start += a.size
+    return flat, views
+
+
+def _gradients(params, x, y, grads) -> None:
+    """Gradients of the mean softmax cross-entropy over one minibatch,
+    written to ``grads`` (arrays shaped as ``params``)."""
     activations = [x]
     for W, b in zip(params[0:-2:2], params[1:-2:2]):
         activations.append(np.maximum(activations[-1] @ W.T + b, 0.0))
@@ -224,25 +239,22 @@ def _gradients(params, x, y) -> list[np.ndarray]:
     delta[np.arange(y.size), y] -= 1.0
     delta /= y.size
 
-    grads = [None] * len(params)
     for k in range(len(params) // 2 - 1, -1, -1):
         h = activations[k]
-        grads[2 * k] = delta.T @ h
-        grads[2 * k + 1] = delta.sum(axis=0)
+        np.matmul(delta.T, h, out=grads[2 * k])
+        np.sum(delta, axis=0, out=grads[2 * k + 1])
         if k > 0:
             # ReLU passes the gradient only where the unit was active; a
             # unit at exactly 0 is treated as inactive, like the forward pass.
             delta = (delta @ params[2 * k]) * (h > 0.0)
-    return grads
 
 
-def _adam_step(params, grads, first_moment, second_moment, step: int, rate: float) -> None:
-    """One Adam update in place (Kingma and Ba, 2015, Algorithm 1)."""
+def _adam_step(p, g, m, v, step: int, rate: float) -> None:
+    """One Adam update of ``p`` in place (Kingma and Ba, 2015, Algorithm 1)."""
     correction1 = 1.0 - ADAM_BETA1**step
     correction2 = 1.0 - ADAM_BETA2**step
-    for p, g, m, v in zip(params, grads, first_moment, second_moment):
-        m *= ADAM_BETA1
-        m += (1.0 - ADAM_BETA1) * g
-        v *= ADAM_BETA2
-        v += (1.0 - ADAM_BETA2) * (g * g)
-        p -= rate * (m / correction1) / (np.sqrt(v / correction2) + ADAM_EPSILON)
+    m *= ADAM_BETA1
+    m += (1.0 - ADAM_BETA1) * g
+    v *= ADAM_BETA2
+    v += (1.0 - ADAM_BETA2) * (g * g)
+    p -= rate * (m / correction1) / (np.sqrt(v / correction2) + ADAM_EPSILON)
