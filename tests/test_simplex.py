@@ -157,10 +157,11 @@ def across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_f
     M = rows[np.ix_(tight, columns)]
     margins = tol * np.linalg.norm(rows[tight], axis=1)
     flips = [a for a, r in enumerate(tight) if flippable[r]]
+    inward = np.where(np.equal(tight, k - 1), across.NEWEST_INWARD_STEP, across.INWARD_STEP)
     found = []
     for size in range(1, max_flips + 1):
         for subset in itertools.combinations(flips, size):
-            step = across.INWARD_STEP * margins
+            step = inward * margins
             step[list(subset)] = -across.ACROSS_STEP * margins[list(subset)]
             moved = point.copy()
             moved[columns] += np.linalg.solve(M, step)
@@ -172,8 +173,12 @@ def across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_f
 
 def test_points_across_tight_rows_match_their_definition():
     # Up to 4 rows flipped: sums kept over prefixes of 1 to 3 rows.
-    found = {flips: sum(check_points_across(seed, flips) for seed in range(10)) for flips in (1, 3, 4)}
+    checked = {flips: [check_points_across(seed, flips) for seed in range(10)] for flips in (1, 3, 4)}
+    found = {flips: sum(count for count, _ in runs) for flips, runs in checked.items()}
     assert found[1] > 20 and found[3] > found[1] and found[4] > found[3]
+    # The last row, with its own inward step, is tight at some vertices and not at others.
+    last_tight = [last for _, last in checked[3]]
+    assert any(last_tight) and not all(last_tight)
 
 
 def check_points_across(seed, max_flips):
@@ -181,7 +186,12 @@ def check_points_across(seed, max_flips):
     n, k, tol = 30, 10, 1e-3
     lower, upper = np.zeros(n), np.ones(n)
     rows = rng.normal(size=(k, n))
-    rhs = rows @ rng.uniform(size=n) - rng.uniform(0.0, 0.5, size=k)
+    inside, slack = rng.uniform(size=n), rng.uniform(0.0, 0.5, size=k)
+    if seed % 2:
+        # The last row without slack at a point of the set: tight at most
+        # vertices, where its own inward step applies.
+        slack[-1] = 0.0
+    rhs = rows @ inside - slack
     status, point, _, basic, _ = solve(rows, rhs, lower, upper, seed=seed)
     assert status == _simplex.FEASIBLE
     flippable = rng.random(k) < 0.7
@@ -198,11 +208,13 @@ def check_points_across(seed, max_flips):
     np.testing.assert_allclose(out[:count], np.reshape([moved for _, moved in expected], (-1, n)), atol=1e-12)
     tight = np.array([r for r in range(k) if n + r not in basic])
     unit = tol * np.linalg.norm(rows[tight], axis=1)
+    inward_steps = np.where(tight == k - 1, across.NEWEST_INWARD_STEP, across.INWARD_STEP)
     for moved, row in zip(out[:count], first[:count]):
-        # Each tight row ends ACROSS_STEP margins across or INWARD_STEP inside.
+        # Each tight row ends ACROSS_STEP margins across or its inward step
+        # inside (the last row NEWEST_INWARD_STEP, the others INWARD_STEP).
         steps = (rows[tight] @ moved - rhs[tight]) / unit
         crossed = np.isclose(steps, -across.ACROSS_STEP)
-        assert np.all(crossed | np.isclose(steps, across.INWARD_STEP))
+        assert np.all(crossed | np.isclose(steps, inward_steps))
         assert 1 <= crossed.sum() <= max_flips and np.all(flippable[tight[crossed]])
         assert tight[crossed][0] == row
         assert np.all(rows[:row] @ moved >= rhs[:row])
@@ -220,9 +232,9 @@ def check_points_across(seed, max_flips):
         np.testing.assert_array_equal(cut_first, [row for row, _ in expected])
         np.testing.assert_allclose(cut, np.reshape([moved for _, moved in expected], (-1, n)), atol=1e-12)
     if own:
-        # The vertex moved inside: every tight row INWARD_STEP margins in.
+        # The vertex moved inside: every tight row its inward step in.
         steps = (rows[tight] @ inward - rhs[tight]) / unit
-        np.testing.assert_allclose(steps, across.INWARD_STEP)
+        np.testing.assert_allclose(steps, inward_steps)
         assert np.all(rows @ inward >= rhs) and np.all((lower <= inward) & (inward <= upper))
     # Through a first layer, the kernel writes its pre-activations instead.
     weights = rng.normal(size=(4, n))
@@ -232,7 +244,7 @@ def check_points_across(seed, max_flips):
         np.empty(0),
     ) == (count, False)
     np.testing.assert_allclose(through[:count], out[:count] @ weights.T, atol=1e-10)
-    return count
+    return count, bool(np.any(tight == k - 1))
 
 
 def test_products_over_a_vectors_nonzeros_are_its_products():

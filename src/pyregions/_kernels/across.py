@@ -14,6 +14,11 @@ from .linalg import dot, dot_at, invert, nonzeros
 # others, so that no row is left exactly at its bound for rounding to break.
 ACROSS_STEP = 2.5
 INWARD_STEP = 0.5
+# The path's newest row, which the LP made tight, is often the next layer's:
+# across an earlier row its map bends, and points kept only INWARD_STEP
+# inside it often end up thin there, each costing a thin-check LP
+# (docs/performance.md).
+NEWEST_INWARD_STEP = 1.5
 
 
 @njit(cache=True)
@@ -62,8 +67,8 @@ def points_across(
     its tight rows are those whose logicals are nonbasic, as many as the
     basic columns. Moving only the basic columns, so that some flippable
     tight rows (1 to ``max_flips`` of them) fall ACROSS_STEP margins below
-    their rhs and the other tight rows rise INWARD_STEP margins above it,
-    gives a point of a neighbouring region: the vertex's region with those
+    their rhs and the other tight rows rise INWARD_STEP margins above it
+    (the last row NEWEST_INWARD_STEP), gives a point of a neighbouring region: the vertex's region with those
     rows' sides reversed. A point is kept if it stays in the box and meets
     every row before the first one it flips (the rows it shares with that
     row's other side); the rows after are the caller's to check.
@@ -91,14 +96,19 @@ def points_across(
     if (nothing_across and inward.shape[0] == 0) or margin.shape[0] < t:
         return 0, False
     # The move of the basic columns is linear in the steps: a base move
-    # (every tight row INWARD_STEP inside) plus one term per flipped row.
+    # (every tight row its inward step inside) plus one term per flipped row.
     # Each is carried to the columns, the rows' slacks and the first layer.
+    inward_steps = np.full(t, INWARD_STEP)
+    for a in range(t):
+        if tight[a] == k - 1:
+            inward_steps[a] = NEWEST_INWARD_STEP
     moves = np.zeros((f + 1, t))
     for c in range(t):
         for a in range(t):
-            moves[0, c] += inverse[c, a] * INWARD_STEP * margin[a]
+            moves[0, c] += inverse[c, a] * inward_steps[a] * margin[a]
         for e in range(f):
-            moves[e + 1, c] = -inverse[c, flips[e]] * (ACROSS_STEP + INWARD_STEP) * margin[flips[e]]
+            a = flips[e]
+            moves[e + 1, c] = -inverse[c, a] * (ACROSS_STEP + inward_steps[a]) * margin[a]
     support = np.empty(point.shape[0], np.int64)
     support = support[: nonzeros(point, support)]
     slacks = np.zeros((f + 1, k))
