@@ -68,8 +68,8 @@ def points_across(
     basic columns. Moving only the basic columns, so that some flippable
     tight rows (1 to ``max_flips`` of them) fall ACROSS_STEP margins below
     their rhs and the other tight rows rise INWARD_STEP margins above it
-    (the last row NEWEST_INWARD_STEP), gives a point of a neighbouring region: the vertex's region with those
-    rows' sides reversed. A point is kept if it stays in the box and meets
+    (the last row NEWEST_INWARD_STEP), gives a point of a neighbouring
+    region: the vertex's region with those rows' sides reversed. A point is kept if it stays in the box and meets
     every row before the first one it flips (the rows it shares with that
     row's other side); the rows after are the caller's to check.
 
@@ -109,8 +109,7 @@ def points_across(
         for e in range(f):
             a = flips[e]
             moves[e + 1, c] = -inverse[c, a] * (ACROSS_STEP + inward_steps[a]) * margin[a]
-    support = np.empty(point.shape[0], np.int64)
-    support = support[: nonzeros(point, support)]
+    support = nonzeros(point)
     slacks = np.zeros((f + 1, k))
     firsts = np.zeros((f + 1, m))
     for r in range(k):

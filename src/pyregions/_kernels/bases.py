@@ -112,8 +112,7 @@ def solve_lp(path, rhs, k, depth, network, limits, row_key, kept, lp):
     )
     if status == FEASIBLE:
         holds = True
-        support = np.empty(n, np.int64)
-        support = support[: nonzeros(point, support)]
+        support = nonzeros(point)
         for r in range(k):
             if dot_at(rows[r], point, support) < rhs[r] - limits.check_tolerance:
                 holds = False

@@ -532,8 +532,7 @@ def search(network, path, node, limits):
                 for q in range(m):
                     first[q] = inward[q] + first_bias[q]
             else:
-                nonzero_at = np.empty(n, np.int64)
-                nonzero_at = nonzero_at[: nonzeros(point, nonzero_at)]
+                nonzero_at = nonzeros(point)
                 for q in range(m):
                     first[q] = first_bias[q] + dot_at(factor[q], point, nonzero_at)
             forward(

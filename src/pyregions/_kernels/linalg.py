@@ -42,14 +42,14 @@ def dot(a, b):
 
 
 @njit(cache=True)
-def nonzeros(x, out):
-    """Writes the positions of the nonzero entries of ``x`` to ``out``;
-    returns how many there are."""
+def nonzeros(x):
+    """The positions of the nonzero entries of ``x``, in order."""
+    positions = np.empty(x.shape[0], np.int64)
     count = 0
     for j in range(x.shape[0]):
-        out[count] = j
+        positions[count] = j
         count += x[j] != 0.0
-    return count
+    return positions[:count]
 
 
 @njit(cache=True)

@@ -244,8 +244,7 @@ def solve(
     smallest_ratio = np.empty(SMALLEST_KEPT)
     # N x_N, the rows' activity of the nonbasic variables (columns at their
     # bound, logicals at their row's rhs), kept up to date from here on.
-    support = np.empty(n, np.int64)
-    support = support[: nonzeros(fixed, support)]
+    support = nonzeros(fixed)
     for q in range(m):
         mixed_alpha[q] = dot_at(factor[q], fixed, support)
     for r in range(k):
