@@ -343,10 +343,15 @@ def test_the_summary_tabulates_every_configuration_and_logs_every_run(tmp_path, 
     summary = (tmp_path / "SUMMARY.md").read_text()
     assert "**4 of 4 networks counted.**" in summary
     for n1, n2 in [(1, 2), (2, 1)]:
-        group = [int(r["regions"]) for r in read_rows(tmp_path / "results.csv")[1]
-                 if (int(r["n1"]), int(r["n2"])) == (n1, n2)]
+        rows = [
+            r for r in read_rows(tmp_path / "results.csv")[1] if (int(r["n1"]), int(r["n2"])) == (n1, n2)
+        ]
+        group = [int(r["regions"]) for r in rows]
         mean = f"{np.mean(group):,.0f}"
-        assert f"| {n1}-{n2} | 2 | {mean} | {min(group):,} | {max(group):,} |" in summary
+        (line,) = [line for line in summary.splitlines() if line.startswith(f"| {n1}-{n2} |")]
+        assert line.startswith(f"| {n1}-{n2} | 2 | {mean} | {min(group):,} | {max(group):,} |")
+        rate = sum(group) / sum(float(r["seconds"]) for r in rows)
+        assert line.endswith(f"| {rate:,.0f} |")
     runs = read_rows(tmp_path / "runs.csv")[1]
     assert [int(r["counted"]) for r in runs] == [done.counted, 0, 2]
     assert all(float(r["wall_seconds"]) > 0 and float(r["cpu_seconds"]) > 0 for r in runs[::2])
