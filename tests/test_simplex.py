@@ -281,7 +281,7 @@ def test_the_basis_inverse_through_its_tight_block_is_the_inverse():
         B = np.array([
             [rows[r, v] if v < n else (-1.0 if r == v - n else 0.0) for v in basic] for r in range(k)
         ])
-        inverse, tight = np.full((k, k), np.nan), np.full(k, -1)
+        inverse, tight = np.full((k, k), np.nan), np.full(k, -1, np.int64)
         t = _simplex._invert_basis(rows, basic, inverse, tight)
         assert t == (~logical).sum()
         assert set(tight[:t]) == set(np.flatnonzero(~logical))

@@ -7,7 +7,7 @@ iteration on these through highspy; this solver about 5, because with ``k``
 rows the basis inverse is a small dense matrix, of which only the ``t``
 columns of the vertex's tight rows are kept, ``k x t`` (updated in product
 form, recomputed every REINVERSION_INTERVAL iterations through the block of
-those rows and the basic columns), and the only long loops are passes over the
+those rows and the basic structural columns), and the only long loops are passes over the
 columns (the pivot row, made on the first layer's weights when they are
 fewer than the rows; reduced costs are updated from it between inversions),
 one to price the ratio test's breakpoints and one to pick the smallest few
@@ -85,15 +85,15 @@ def _combine(weights, factor, out):
 
 @njit(cache=True)
 def _invert_basis(rows, basic, inverse, tight):
-    """The columns of the basis matrix's inverse that are not unit vectors;
-    their number, or -1 if the basis is singular.
+    """The columns of the basis matrix's inverse for the tight rows (the
+    others are unit vectors): ``inverse[:, a]`` for row ``tight[a]``, rows
+    in ascending order; returns their number, or -1 if the basis is singular.
 
     A basic logical is a unit column ``-e_r``, so the inverse's column ``r``
-    is ``-e`` of that logical's slot: only the columns of the rows whose
-    logicals are not basic (the vertex's tight rows, as many as the
-    structural columns) are kept, ``inverse[:, a]`` for row ``tight[a]``.
-    They need inverting only the block ``M`` of those rows and columns: a
-    structural slot's entries are ``M^-1``'s, a logical's (row ``r``) are
+    is ``-e`` of that logical's slot. The other rows, whose logicals are not
+    basic (the vertex's tight rows), are as many as the basic structural
+    columns ``S``, and only their block ``M`` needs inverting: a structural
+    slot's entries are ``M^-1``'s, a logical's (row ``r``) are
     ``rows[r, S] M^-1``.
     """
     k, n = rows.shape
@@ -287,6 +287,7 @@ def solve(
             # Dual steepest edge: the weight is the squared norm of the
             # row of the inverse, exact here since the inverse is explicit.
             # Rows go before columns out of their bounds (COLUMN_PRICE_FACTOR).
+            # A logical's slot has a 1 more, from its row's unit column.
             norm = 0.0 if v < n else 1.0
             for a in range(t):
                 norm += inverse[i, a] * inverse[i, a]
@@ -321,7 +322,8 @@ def solve(
                     duals[a] += weights[v] * inverse[i, a]
         # alpha_j = (row `leaving` of B^-1) . column j, through the factor:
         # combined first into m numbers, then one pass over the columns,
-        # along memory. priced_j = duals . column j is taken the same way
+        # along memory (a leaving logical's row of B^-1 has a -1 more, on
+        # its own row). priced_j = duals . column j is taken the same way
         # after each inversion, and updated from alpha in between.
         for q in range(m):
             total = -coefficients[v_out - n, q] if v_out >= n else 0.0
@@ -438,9 +440,9 @@ def solve(
                     total += inverse[i, a] * tight_values[a]
                 transformed[i] = total
         else:
-            entering_position = 0
-            while tight[entering_position] != entering - n:
-                entering_position += 1
+            for a in range(t):
+                if tight[a] == entering - n:
+                    entering_position = a
             dual_step = -duals[entering_position] / inverse[leaving, entering_position]
             for i in range(k):
                 transformed[i] = -inverse[i, entering_position]
