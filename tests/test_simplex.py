@@ -281,9 +281,17 @@ def test_the_basis_inverse_through_its_tight_block_is_the_inverse():
         B = np.array([
             [rows[r, v] if v < n else (-1.0 if r == v - n else 0.0) for v in basic] for r in range(k)
         ])
-        inverse = np.empty((k, k))
-        assert _simplex._invert_basis(rows, basic, inverse)
-        np.testing.assert_allclose(inverse, np.linalg.inv(B), atol=1e-9)
+        inverse, tight = np.full((k, k), np.nan), np.full(k, -1, np.int64)
+        t = _simplex._invert_basis(rows, basic, inverse, tight)
+        assert t == (~logical).sum()
+        assert set(tight[:t]) == set(np.flatnonzero(~logical))
+        # The columns not kept are -e of their logical's slot.
+        full = np.zeros((k, k))
+        full[:, tight[:t]] = inverse[:, :t]
+        for i, v in enumerate(basic):
+            if v >= n:
+                full[i, v - n] = -1.0
+        np.testing.assert_allclose(full, np.linalg.inv(B), atol=1e-9)
 
 
 def test_the_smallest_ratios_are_those_of_a_full_sort():

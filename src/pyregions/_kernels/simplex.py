@@ -4,9 +4,10 @@ Each LP of the tree search asks whether ``{x in [lower, upper] : rows @ x >= rhs
 is empty, with few rows (one per unit on the search path, so at most a few
 dozen) and many columns (784 for MNIST). HiGHS spent about 40 us an
 iteration on these through highspy; this solver about 5, because with ``k``
-rows the basis inverse is a small dense ``k x k`` matrix (updated in product
+rows the basis inverse is a small dense matrix, of which only the ``t``
+columns of the vertex's tight rows are kept, ``k x t`` (updated in product
 form, recomputed every REINVERSION_INTERVAL iterations through the block of
-the vertex's tight rows), and the only long loops are passes over the
+those rows and the basic structural columns), and the only long loops are passes over the
 columns (the pivot row, made on the first layer's weights when they are
 fewer than the rows; reduced costs are updated from it between inversions),
 one to price the ratio test's breakpoints and one to pick the smallest few
@@ -83,42 +84,43 @@ def _combine(weights, factor, out):
 
 
 @njit(cache=True)
-def _invert_basis(rows, basic, inverse):
-    """The inverse of the basis matrix of ``basic``; False if it is singular.
+def _invert_basis(rows, basic, inverse, tight):
+    """The columns of the basis matrix's inverse for the tight rows (the
+    others are unit vectors): ``inverse[:, a]`` for row ``tight[a]``, rows
+    in ascending order; returns their number, or -1 if the basis is singular.
 
-    A basic logical is a unit column, so only the block of the structural
-    columns and the rows whose logicals are not basic (as many as those
-    columns: the vertex's tight rows) needs inverting, ``M``; the rest
-    follows from it. A row whose logical is basic has ``-1`` there and
-    ``rows[r, S] M^-1`` on the tight rows.
+    A basic logical is a unit column ``-e_r``, so the inverse's column ``r``
+    is ``-e`` of that logical's slot. The other rows, whose logicals are not
+    basic (the vertex's tight rows), are as many as the basic structural
+    columns ``S``, and only their block ``M`` needs inverting: a structural
+    slot's entries are ``M^-1``'s, a logical's (row ``r``) are
+    ``rows[r, S] M^-1``.
     """
     k, n = rows.shape
     columns = np.empty(k, np.int64)  # slots of the structural columns
-    tight = np.ones(k, np.bool_)
+    is_tight = np.ones(k, np.bool_)
     t = 0
     for i in range(k):
         if basic[i] < n:
             columns[t] = i
             t += 1
         else:
-            tight[basic[i] - n] = False
-    tight_rows = np.empty(t, np.int64)  # by a loop: np.flatnonzero is a compile of its own
+            is_tight[basic[i] - n] = False
     a = 0
     for r in range(k):
-        if tight[r]:
-            tight_rows[a] = r
+        if is_tight[r]:
+            tight[a] = r
             a += 1
     M = np.empty((t, t))
     for a in range(t):
         for c in range(t):
-            M[a, c] = rows[tight_rows[a], basic[columns[c]]]
+            M[a, c] = rows[tight[a], basic[columns[c]]]
     M_inverse = np.empty((t, t))
     if not invert(M, M_inverse):
-        return False
-    inverse[:, :] = 0.0
+        return -1
     for c in range(t):
         for a in range(t):
-            inverse[columns[c], tight_rows[a]] = M_inverse[c, a]
+            inverse[columns[c], a] = M_inverse[c, a]
     for i in range(k):
         if basic[i] < n:
             continue
@@ -127,9 +129,8 @@ def _invert_basis(rows, basic, inverse):
             total = 0.0
             for c in range(t):
                 total += rows[r, basic[columns[c]]] * M_inverse[c, a]
-            inverse[i, tight_rows[a]] = total
-        inverse[i, r] = -1.0
-    return True
+            inverse[i, a] = total
+    return t
 
 
 @njit(cache=True)
@@ -224,9 +225,13 @@ def solve(
     for j in range(n):
         fixed[j] = 0.0 if in_basis[j] >= 0 else (upper[j] if at_upper[j] else lower[j])
         sense[j] = 0.0 if in_basis[j] >= 0 else (-1.0 if at_upper[j] else 1.0)
-    B_inverse = np.empty((k, k))
-    column = np.empty(k)  # the entering variable's column
-    # ... and B^-1 times it, the pivot column of the update
+    # B^-1's columns of the tight rows, inverse[:, a] for row tight[a], the
+    # first n_tight of each (see _invert_basis: the others are unit vectors).
+    inverse = np.empty((k, k))
+    tight = np.empty(k, np.int64)
+    n_tight = 0
+    tight_values = np.empty(k)  # a vector's entries on the tight rows
+    # B^-1 times the entering variable's column, the pivot column of the update
     transformed = np.empty(k)
     activity = np.empty(k)
     values = np.empty(k)
@@ -255,13 +260,17 @@ def solve(
     since_inversion = REINVERSION_INTERVAL
     for iteration in range(max_iterations):
         if since_inversion >= REINVERSION_INTERVAL:
-            if not _invert_basis(rows, basic, B_inverse):
+            n_tight = _invert_basis(rows, basic, inverse, tight)
+            if n_tight < 0:
                 return UNDECIDED, iteration
             since_inversion = 0
+        t = n_tight
+        for a in range(t):
+            tight_values[a] = activity[tight[a]]
         for i in range(k):
-            total = 0.0
-            for r in range(k):
-                total -= B_inverse[i, r] * activity[r]
+            total = activity[basic[i] - n] if basic[i] >= n else 0.0
+            for a in range(t):
+                total -= inverse[i, a] * tight_values[a]
             values[i] = total
         leaving = -1
         best = 0.0
@@ -278,9 +287,10 @@ def solve(
             # Dual steepest edge: the weight is the squared norm of the
             # row of the inverse, exact here since the inverse is explicit.
             # Rows go before columns out of their bounds (COLUMN_PRICE_FACTOR).
-            norm = 0.0
-            for r in range(k):
-                norm += B_inverse[i, r] * B_inverse[i, r]
+            # A logical's slot has a 1 more, from its row's unit column.
+            norm = 0.0 if v < n else 1.0
+            for a in range(t):
+                norm += inverse[i, a] * inverse[i, a]
             score = shortfall * shortfall / norm
             if v < n:
                 score *= COLUMN_PRICE_FACTOR
@@ -300,27 +310,32 @@ def solve(
         increase = values[leaving] < low
         shortfall = low - values[leaving] if increase else values[leaving] - upper[v_out]
         direction = 1.0 if increase else -1.0
-        for r in range(k):
-            duals[r] = 0.0
+        # The row duals, weights_B B^-1: zero on rows that are not tight
+        # (a structural slot's entry in a unit column is 0), so by position
+        # in tight, as inverse's columns.
+        for a in range(t):
+            duals[a] = 0.0
         for i in range(k):
             v = basic[i]
             if v < n:
-                for r in range(k):
-                    duals[r] += weights[v] * B_inverse[i, r]
+                for a in range(t):
+                    duals[a] += weights[v] * inverse[i, a]
         # alpha_j = (row `leaving` of B^-1) . column j, through the factor:
         # combined first into m numbers, then one pass over the columns,
-        # along memory. priced_j = duals . column j is taken the same way
+        # along memory (a leaving logical's row of B^-1 has a -1 more, on
+        # its own row). priced_j = duals . column j is taken the same way
         # after each inversion, and updated from alpha in between.
         for q in range(m):
-            mixed_alpha[q] = 0.0
-            for r in range(k):
-                mixed_alpha[q] += B_inverse[leaving, r] * coefficients[r, q]
+            total = -coefficients[v_out - n, q] if v_out >= n else 0.0
+            for a in range(t):
+                total += inverse[leaving, a] * coefficients[tight[a], q]
+            mixed_alpha[q] = total
         _combine(mixed_alpha, factor, alpha)
         if since_inversion == 0:
             for q in range(m):
                 y_q = 0.0
-                for r in range(k):
-                    y_q += duals[r] * coefficients[r, q]
+                for a in range(t):
+                    y_q += duals[a] * coefficients[tight[a], q]
                 mixed_duals[q] = y_q
             _combine(mixed_duals, factor, priced)
         # x_B[leaving] moves by -alpha_j per unit increase of nonbasic j;
@@ -344,14 +359,12 @@ def solve(
             largest = max(largest, g)
         for c in range(count):
             ratio[c] /= max(gain[c], 1e-300)
-        for r in range(k):
-            if in_basis[n + r] >= 0:
-                continue
-            g = direction * B_inverse[leaving, r]
+        for a in range(t):
+            g = direction * inverse[leaving, a]
             if g > 0.0:
-                candidates[count] = n + r
+                candidates[count] = n + tight[a]
                 gain[count] = g
-                ratio[count] = max(duals[r], 0.0) / g
+                ratio[count] = max(duals[a], 0.0) / g
                 count += 1
                 largest = max(largest, g)
         threshold = PIVOT_TOLERANCE * max(largest, 1.0)
@@ -407,14 +420,32 @@ def solve(
             # No variable can lift the leaving one to its bound: its row
             # of the inverse combines the rows into a proof of emptiness.
             for r in range(k):
-                multipliers[r] = max(-direction * B_inverse[leaving, r], 0.0)
+                multipliers[r] = 0.0
+            for a in range(t):
+                multipliers[tight[a]] = max(-direction * inverse[leaving, a], 0.0)
+            if v_out >= n:
+                multipliers[v_out - n] = max(direction, 0.0)
             return EMPTY, iteration
         # The duals move along the leaving row of the inverse until the
         # entering variable's reduced cost is zero: priced_j by dual_step * alpha_j.
+        entering_position = -1  # an entering logical's column in inverse
         if entering < n:
             dual_step = (weights[entering] - priced[entering]) / alpha[entering]
+            # B^-1 times its column, while the slots are still the old basis's
+            for a in range(t):
+                tight_values[a] = rows[tight[a], entering]
+            for i in range(k):
+                total = -rows[basic[i] - n, entering] if basic[i] >= n else 0.0
+                for a in range(t):
+                    total += inverse[i, a] * tight_values[a]
+                transformed[i] = total
         else:
-            dual_step = -duals[entering - n] / B_inverse[leaving, entering - n]
+            for a in range(t):
+                if tight[a] == entering - n:
+                    entering_position = a
+            dual_step = -duals[entering_position] / inverse[leaving, entering_position]
+            for i in range(k):
+                transformed[i] = -inverse[i, entering_position]
         for j in range(n):
             priced[j] += dual_step * alpha[j]
         # The leaving variable joins N at its bound, the entering one leaves it.
@@ -430,31 +461,38 @@ def solve(
         if entering < n:
             for r in range(k):
                 activity[r] -= rows[r, entering] * fixed[entering]
-                column[r] = rows[r, entering]
             fixed[entering] = 0.0
             sense[entering] = 0.0
         else:
             activity[entering - n] += rhs[entering - n]
-            for r in range(k):
-                column[r] = -1.0 if r == entering - n else 0.0
         basic[leaving] = entering
         in_basis[entering] = leaving
         # Product-form update of the inverse; a small pivot re-inverts.
-        for i in range(k):
-            total = 0.0
-            for r in range(k):
-                total += B_inverse[i, r] * column[r]
-            transformed[i] = total
         pivot = transformed[leaving]
         if abs(pivot) < 1e-7:
             since_inversion = REINVERSION_INTERVAL
             continue
-        for r in range(k):
-            B_inverse[leaving, r] /= pivot
+        # An entering logical's row stops being tight: its column becomes
+        # the unit -e_leaving, and is dropped (the last takes its place).
+        # A leaving logical's row becomes tight: its column, -e_leaving
+        # until now, joins the kept ones to be updated with them.
+        if entering_position >= 0:
+            t -= 1
+            tight[entering_position] = tight[t]
+            for i in range(k):
+                inverse[i, entering_position] = inverse[i, t]
+        if v_out >= n:
+            tight[t] = v_out - n
+            for i in range(k):
+                inverse[i, t] = -1.0 if i == leaving else 0.0
+            t += 1
+        n_tight = t
+        for a in range(t):
+            inverse[leaving, a] /= pivot
         for i in range(k):
             if i != leaving and transformed[i] != 0.0:
                 multiple = transformed[i]
-                for r in range(k):
-                    B_inverse[i, r] -= multiple * B_inverse[leaving, r]
+                for a in range(t):
+                    inverse[i, a] -= multiple * inverse[leaving, a]
         since_inversion += 1
     return UNDECIDED, max_iterations
