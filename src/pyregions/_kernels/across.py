@@ -69,9 +69,10 @@ def points_across(
     tight rows (1 to ``max_flips`` of them) fall ACROSS_STEP margins below
     their rhs and the other tight rows rise INWARD_STEP margins above it
     (the last row NEWEST_INWARD_STEP), gives a point of a neighbouring
-    region: the vertex's region with those rows' sides reversed. A point is kept if it stays in the box and meets
-    every row before the first one it flips (the rows it shares with that
-    row's other side); the rows after are the caller's to check.
+    region: the vertex's region with those rows' sides reversed. A point is
+    kept if it stays in the box and meets every row before the first one it
+    flips (the rows it shares with that row's other side); the rows after
+    are the caller's to check.
 
     Writes ``first_weights @ point`` for each kept point to ``out`` (shape
     (capacity, m)) and the index of its first flipped row to
