@@ -146,22 +146,50 @@ def test_simplex_and_highs_find_the_same_regions_on_784_inputs(monkeypatch):
     np.testing.assert_array_equal(ours, highs)
 
 
-def across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_flips, capacity=None):
+def inward_steps_by_definition(rows, rhs, point, basic, tol, lower, upper, row_layers, widen):
+    """Each tight row's inward step, in margins: WIDE_INWARD_STEP for the
+    last row and, when ``widen``, for rows of later layers, unless the
+    vertex moved so leaves the box or crosses a row; INWARD_STEP otherwise.
+    Also whether later layers' rows were widened."""
+    k, n = rows.shape
+    tight = np.array([r for r in range(k) if n + r not in basic])
+    wide = tight == k - 1
+    if widen:
+        steps = np.where(wide | (row_layers[tight] > 0), across.WIDE_INWARD_STEP, across.INWARD_STEP)
+        moved = moved_vertex(rows, point, basic, tol, steps)
+        if np.all((lower <= moved) & (moved <= upper)) and np.all(rows @ moved >= rhs):
+            return steps, True
+    return np.where(wide, across.WIDE_INWARD_STEP, across.INWARD_STEP), False
+
+
+def moved_vertex(rows, point, basic, tol, steps):
+    """The basic solution moved by its basic columns so that each tight row
+    rises ``steps`` margins above its rhs."""
+    k, n = rows.shape
+    columns = [v for v in basic if v < n]
+    tight = [r for r in range(k) if n + r not in basic]
+    margins = tol * np.linalg.norm(rows[tight], axis=1)
+    moved = point.copy()
+    moved[columns] += np.linalg.solve(rows[np.ix_(tight, columns)], steps * margins)
+    return moved
+
+
+def across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_flips, steps, capacity=None):
     """(first flipped row, point) for every point across 1 to ``max_flips``
     flippable tight rows that stays in the box and meets the rows before
-    its first flipped one, by the definition; the first ``capacity`` of
-    them by number of rows flipped, then in lexicographic order."""
+    its first flipped one, the other tight rows ``steps`` margins inside,
+    by the definition; the first ``capacity`` of them by number of rows
+    flipped, then in lexicographic order."""
     k, n = rows.shape
     columns = [v for v in basic if v < n]
     tight = [r for r in range(k) if n + r not in basic]
     M = rows[np.ix_(tight, columns)]
     margins = tol * np.linalg.norm(rows[tight], axis=1)
     flips = [a for a, r in enumerate(tight) if flippable[r]]
-    inward = np.where(np.equal(tight, k - 1), across.NEWEST_INWARD_STEP, across.INWARD_STEP)
     found = []
     for size in range(1, max_flips + 1):
         for subset in itertools.combinations(flips, size):
-            step = inward * margins
+            step = steps * margins
             step[list(subset)] = -across.ACROSS_STEP * margins[list(subset)]
             moved = point.copy()
             moved[columns] += np.linalg.solve(M, step)
@@ -173,12 +201,16 @@ def across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_f
 
 def test_points_across_tight_rows_match_their_definition():
     # Up to 4 rows flipped: sums kept over prefixes of 1 to 3 rows.
-    checked = {flips: [check_points_across(seed, flips) for seed in range(10)] for flips in (1, 3, 4)}
-    found = {flips: sum(count for count, _ in runs) for flips, runs in checked.items()}
+    checked = {flips: [check_points_across(seed, flips) for seed in range(16)] for flips in (1, 3, 4)}
+    found = {flips: sum(count for count, _, _ in runs) for flips, runs in checked.items()}
     assert found[1] > 20 and found[3] > found[1] and found[4] > found[3]
-    # The last row, with its own inward step, is tight at some vertices and not at others.
-    last_tight = [last for _, last in checked[3]]
+    # The last row, with its own inward step, is tight at some vertices and
+    # not at others; later layers' rows are widened at some vertices, and at
+    # others that would leave the box or cross a row.
+    last_tight = [last for _, last, _ in checked[3]]
     assert any(last_tight) and not all(last_tight)
+    widened = [wide for _, _, wide in checked[3]]
+    assert any(widened) and not all(widened)
 
 
 def check_points_across(seed, max_flips):
@@ -191,6 +223,13 @@ def check_points_across(seed, max_flips):
         # The last row without slack at a point of the set: tight at most
         # vertices, where its own inward step applies.
         slack[-1] = 0.0
+    row_layers = rng.integers(0, 2, size=k)
+    if seed % 4 >= 2:
+        # A later layer's slab one margin wide: its tight side lets the
+        # vertex move INWARD_STEP inside, not WIDE_INWARD_STEP.
+        rows[1] = -rows[0] + 1e-6 * rng.normal(size=n)
+        slack[0], slack[1] = 0.0, tol * np.linalg.norm(rows[0])
+        row_layers[:2] = 1
     rhs = rows @ inside - slack
     status, point, _, basic, _ = solve(rows, rhs, lower, upper, seed=seed)
     assert status == _simplex.FEASIBLE
@@ -199,52 +238,55 @@ def check_points_across(seed, max_flips):
     out, first = np.empty((500, n)), np.empty(500, dtype=np.int64)
     inward = np.empty(n)
     count, own = across.points_across(
-        rows, rhs, point, basic, flippable, tol, lower, upper, np.eye(n), max_flips, out, first, inward
+        rows, rhs, point, basic, flippable, tol, lower, upper, np.eye(n), max_flips, out, first, inward,
+        row_layers,
     )
-    expected = across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_flips)
+    steps, widened = inward_steps_by_definition(rows, rhs, point, basic, tol, lower, upper, row_layers, True)
+    expected = across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_flips, steps)
     assert count == len(expected)
     np.testing.assert_array_equal(first[:count], [row for row, _ in expected])
     # Points with the same first row come in the same order as by numpy.
     np.testing.assert_allclose(out[:count], np.reshape([moved for _, moved in expected], (-1, n)), atol=1e-12)
     tight = np.array([r for r in range(k) if n + r not in basic])
     unit = tol * np.linalg.norm(rows[tight], axis=1)
-    inward_steps = np.where(tight == k - 1, across.NEWEST_INWARD_STEP, across.INWARD_STEP)
     for moved, row in zip(out[:count], first[:count]):
-        # Each tight row ends ACROSS_STEP margins across or its inward step
-        # inside (the last row NEWEST_INWARD_STEP, the others INWARD_STEP).
-        steps = (rows[tight] @ moved - rhs[tight]) / unit
-        crossed = np.isclose(steps, -across.ACROSS_STEP)
-        assert np.all(crossed | np.isclose(steps, inward_steps))
+        # Each tight row ends ACROSS_STEP margins across or its inward step inside.
+        inside_by = (rows[tight] @ moved - rhs[tight]) / unit
+        crossed = np.isclose(inside_by, -across.ACROSS_STEP)
+        assert np.all(crossed | np.isclose(inside_by, steps))
         assert 1 <= crossed.sum() <= max_flips and np.all(flippable[tight[crossed]])
         assert tight[crossed][0] == row
         assert np.all(rows[:row] @ moved >= rhs[:row])
-    if count >= 2:
-        # A full output stops the enumeration: the points found first are kept.
-        capacity = count // 2
-        cut, cut_first = np.empty((capacity, n)), np.empty(capacity, dtype=np.int64)
-        assert across.points_across(
-            rows, rhs, point, basic, flippable, tol, lower, upper, np.eye(n), max_flips, cut, cut_first,
-            np.empty(0),
-        ) == (capacity, False)
-        expected = across_by_numpy(
-            rows, rhs, point, basic, flippable, tol, lower, upper, max_flips, capacity
-        )
-        np.testing.assert_array_equal(cut_first, [row for row, _ in expected])
-        np.testing.assert_allclose(cut, np.reshape([moved for _, moved in expected], (-1, n)), atol=1e-12)
+    # The vertex moved inside, every tight row its inward step in, if that stays in the set.
+    moved = moved_vertex(rows, point, basic, tol, steps)
+    assert own == (np.all((lower <= moved) & (moved <= upper)) and np.all(rows @ moved >= rhs))
     if own:
-        # The vertex moved inside: every tight row its inward step in.
-        steps = (rows[tight] @ inward - rhs[tight]) / unit
-        np.testing.assert_allclose(steps, inward_steps)
-        assert np.all(rows @ inward >= rhs) and np.all((lower <= inward) & (inward <= upper))
+        np.testing.assert_allclose(inward, moved, atol=1e-12)
+        np.testing.assert_allclose((rows[tight] @ inward - rhs[tight]) / unit, steps)
+    # Without the vertex's own point (no thin check), no row is widened but
+    # the last; a full output stops the enumeration at the points found first.
+    narrow, _ = inward_steps_by_definition(rows, rhs, point, basic, tol, lower, upper, row_layers, False)
+    unwidened = across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_flips, narrow)
+    capacity = max(len(unwidened) // 2, 1)
+    cut, cut_first = np.empty((capacity, n)), np.empty(capacity, dtype=np.int64)
+    assert across.points_across(
+        rows, rhs, point, basic, flippable, tol, lower, upper, np.eye(n), max_flips, cut, cut_first,
+        np.empty(0), row_layers,
+    ) == (min(capacity, len(unwidened)), False)
+    expected = across_by_numpy(rows, rhs, point, basic, flippable, tol, lower, upper, max_flips, narrow, capacity)
+    np.testing.assert_array_equal(cut_first[: len(expected)], [row for row, _ in expected])
+    np.testing.assert_allclose(
+        cut[: len(expected)], np.reshape([moved for _, moved in expected], (-1, n)), atol=1e-12
+    )
     # Through a first layer, the kernel writes its pre-activations instead.
     weights = rng.normal(size=(4, n))
     through = np.empty((500, 4))
     assert across.points_across(
         rows, rhs, point, basic, flippable, tol, lower, upper, weights, max_flips, through, first,
-        np.empty(0),
-    ) == (count, False)
+        np.empty(n), row_layers,
+    ) == (count, own)
     np.testing.assert_allclose(through[:count], out[:count] @ weights.T, atol=1e-10)
-    return count, bool(np.any(tight == k - 1))
+    return count, bool(np.any(tight == k - 1)), widened
 
 
 def test_products_over_a_vectors_nonzeros_are_its_products():

@@ -14,11 +14,11 @@ from .linalg import dot, dot_at, invert, nonzeros
 # others, so that no row is left exactly at its bound for rounding to break.
 ACROSS_STEP = 2.5
 INWARD_STEP = 0.5
-# The path's newest row, which the LP made tight, is often the next layer's:
-# across an earlier row its map bends, and points kept only INWARD_STEP
-# inside it often end up thin there, each costing a thin-check LP
-# (docs/performance.md).
-NEWEST_INWARD_STEP = 1.5
+# A later layer's row bends across every first-layer row, so points kept
+# only INWARD_STEP inside it often end up thin in the region they reach,
+# each costing a thin-check LP (docs/performance.md): such rows, and the
+# path's newest row, which the LP made tight, get WIDE_INWARD_STEP.
+WIDE_INWARD_STEP = 1.5
 
 
 @njit(cache=True)
@@ -58,7 +58,7 @@ def _tight_block(rows, basic, tol):
 @njit(cache=True)
 def points_across(
     rows, rhs, point, basic, flippable, tol, lower, upper, first_weights, max_flips, out,
-    first_flipped, inward,
+    first_flipped, inward, row_layers,
 ):
     """Points just across a few tight rows of a basic solution, as their
     first-layer pre-activations.
@@ -68,8 +68,11 @@ def points_across(
     basic columns. Moving only the basic columns, so that some flippable
     tight rows (1 to ``max_flips`` of them) fall ACROSS_STEP margins below
     their rhs and the other tight rows rise INWARD_STEP margins above it
-    (the last row NEWEST_INWARD_STEP), gives a point of a neighbouring
-    region: the vertex's region with those rows' sides reversed. A point is
+    (the last row WIDE_INWARD_STEP), gives a point of a neighbouring
+    region: the vertex's region with those rows' sides reversed. When
+    ``inward`` is asked for, tight rows of layers past the first (by
+    ``row_layers``) rise WIDE_INWARD_STEP too, unless that takes the
+    vertex's own point out of the box or across a row. A point is
     kept if it stays in the box and meets every row before the first one it
     flips (the rows it shares with that row's other side); the rows after
     are the caller's to check.
@@ -96,27 +99,7 @@ def points_across(
     nothing_across = f == 0 or max_flips <= 0 or out.shape[0] == 0
     if (nothing_across and inward.shape[0] == 0) or margin.shape[0] < t:
         return 0, False
-    # The move of the basic columns is linear in the steps: a base move
-    # (every tight row its inward step inside) plus one term per flipped row.
-    # Each is carried to the columns, the rows' slacks and the first layer.
-    inward_steps = np.full(t, INWARD_STEP)
-    for a in range(t):
-        if tight[a] == k - 1:
-            inward_steps[a] = NEWEST_INWARD_STEP
-    moves = np.zeros((f + 1, t))
-    for c in range(t):
-        for a in range(t):
-            moves[0, c] += inverse[c, a] * inward_steps[a] * margin[a]
-        for e in range(f):
-            a = flips[e]
-            moves[e + 1, c] = -inverse[c, a] * (ACROSS_STEP + inward_steps[a]) * margin[a]
     support = nonzeros(point)
-    slacks = np.zeros((f + 1, k))
-    firsts = np.zeros((f + 1, m))
-    for r in range(k):
-        slacks[0, r] = dot_at(rows[r], point, support) - rhs[r]
-    for q in range(m):
-        firsts[0, q] = dot_at(first_weights[q], point, support)
     # The basic columns' coefficients are gathered once, so that the moves'
     # passes run along memory.
     row_block = np.empty((t, k))
@@ -126,21 +109,34 @@ def points_across(
             row_block[c, r] = rows[r, columns[c]]
         for q in range(m):
             first_block[c, q] = first_weights[q, columns[c]]
-    for e in range(f + 1):
-        for c in range(t):
-            step = moves[e, c]
-            for r in range(k):
-                slacks[e, r] += row_block[c, r] * step
-            for q in range(m):
-                firsts[e, q] += first_block[c, q] * step
-    inside_own = inward.shape[0] > 0
-    for c in range(t):
-        x = point[columns[c]] + moves[0, c]
-        if x < lower[columns[c]] or x > upper[columns[c]]:
-            inside_own = False
+    vertex_slacks = np.empty(k)
+    vertex_firsts = np.empty(m)
     for r in range(k):
-        if slacks[0, r] < 0.0:
-            inside_own = False
+        vertex_slacks[r] = dot_at(rows[r], point, support) - rhs[r]
+    for q in range(m):
+        vertex_firsts[q] = dot_at(first_weights[q], point, support)
+    inward_steps = np.empty(t)
+    # Later layers' rows only matter to the thin check, which asks for inward.
+    widen = inward.shape[0] > 0
+    for _ in range(2):
+        for a in range(t):
+            wide = tight[a] == k - 1 or (widen and row_layers[tight[a]] > 0)
+            inward_steps[a] = WIDE_INWARD_STEP if wide else INWARD_STEP
+        moves, slacks, firsts = _moves(
+            inverse, margin, inward_steps, flips[:f], row_block, first_block, vertex_slacks,
+            vertex_firsts,
+        )
+        inside_own = inward.shape[0] > 0
+        for c in range(t):
+            x = point[columns[c]] + moves[0, c]
+            if x < lower[columns[c]] or x > upper[columns[c]]:
+                inside_own = False
+        for r in range(k):
+            if slacks[0, r] < 0.0:
+                inside_own = False
+        if inside_own or not widen:
+            break
+        widen = False
     if inside_own:
         for q in range(inward.shape[0]):
             inward[q] = firsts[0, q]
@@ -150,6 +146,36 @@ def points_across(
     )
     _sort_by_first_row(out, first_flipped, count, k)
     return count, inside_own
+
+
+@njit(cache=True)
+def _moves(inverse, margin, inward_steps, flips, row_block, first_block, vertex_slacks, vertex_firsts):
+    """The moves of the basic columns, and of the rows' slacks and the first
+    layer, that put every tight row its inward step inside (row 0) and,
+    one per flippable row, that row across (the rows after)."""
+    t, f = inverse.shape[1], flips.shape[0]
+    k, m = row_block.shape[1], first_block.shape[1]
+    moves = np.zeros((f + 1, t))
+    for c in range(t):
+        for a in range(t):
+            moves[0, c] += inverse[c, a] * inward_steps[a] * margin[a]
+        for e in range(f):
+            a = flips[e]
+            moves[e + 1, c] = -inverse[c, a] * (ACROSS_STEP + inward_steps[a]) * margin[a]
+    slacks = np.zeros((f + 1, k))
+    firsts = np.zeros((f + 1, m))
+    for r in range(k):
+        slacks[0, r] = vertex_slacks[r]
+    for q in range(m):
+        firsts[0, q] = vertex_firsts[q]
+    for e in range(f + 1):
+        for c in range(t):
+            step = moves[e, c]
+            for r in range(k):
+                slacks[e, r] += row_block[c, r] * step
+            for q in range(m):
+                firsts[e, q] += first_block[c, q] * step
+    return moves, slacks, firsts
 
 
 @njit(cache=True)

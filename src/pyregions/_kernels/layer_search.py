@@ -483,7 +483,7 @@ def search(network, path, node, limits):
                         can_flip[r] = flips[r] and n_across[row_depth[r]] < across_kept
                 count, own = points_across(
                     rows[:k], rhs[:k], point, basic, can_flip[:k], across_margin, lower, upper,
-                    factor, max_flips, across_out, across_rows, inward,
+                    factor, max_flips, across_out, across_rows, inward, row_layer[:k],
                 )
                 for c in range(count):
                     r = across_rows[c]

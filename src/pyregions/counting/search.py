@@ -500,7 +500,7 @@ class TreeSearch:
             self.rows[:k], self.rhs[:k], point, basis, flippable,
             across.across_step(problem.tol, problem.thin_tol), problem.lower,
             problem.upper, problem.weights[0], self.settings.across_flips, self.across_out,
-            self.across_rows, inward,
+            self.across_rows, inward, self.layer_of[[unit for unit, _ in self.row_keys]],
         )
         if count:
             firsts = self.across_out[:count] + problem.biases[0]
