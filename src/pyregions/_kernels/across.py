@@ -116,15 +116,17 @@ def points_across(
     for q in range(m):
         vertex_firsts[q] = dot_at(first_weights[q], point, support)
     inward_steps = np.empty(t)
+    moves, slacks, firsts = np.zeros((f + 1, t)), np.zeros((f + 1, k)), np.zeros((f + 1, m))
     # Later layers' rows only matter to the thin check, which asks for inward.
     widen = inward.shape[0] > 0
     for _ in range(2):
         for a in range(t):
             wide = tight[a] == k - 1 or (widen and row_layers[tight[a]] > 0)
             inward_steps[a] = WIDE_INWARD_STEP if wide else INWARD_STEP
-        moves, slacks, firsts = _moves(
-            inverse, margin, inward_steps, flips[:f], row_block, first_block, vertex_slacks,
-            vertex_firsts,
+        # The base move alone decides the steps; the flips' moves follow once.
+        _fill_moves(
+            0, 1, inverse, margin, inward_steps, flips[:f], row_block, first_block,
+            vertex_slacks, vertex_firsts, moves, slacks, firsts,
         )
         inside_own = inward.shape[0] > 0
         for c in range(t):
@@ -137,6 +139,10 @@ def points_across(
         if inside_own or not widen:
             break
         widen = False
+    _fill_moves(
+        1, f + 1, inverse, margin, inward_steps, flips[:f], row_block, first_block,
+        vertex_slacks, vertex_firsts, moves, slacks, firsts,
+    )
     if inside_own:
         for q in range(inward.shape[0]):
             inward[q] = firsts[0, q]
@@ -149,33 +155,35 @@ def points_across(
 
 
 @njit(cache=True)
-def _moves(inverse, margin, inward_steps, flips, row_block, first_block, vertex_slacks, vertex_firsts):
-    """The moves of the basic columns, and of the rows' slacks and the first
-    layer, that put every tight row its inward step inside (row 0) and,
-    one per flippable row, that row across (the rows after)."""
-    t, f = inverse.shape[1], flips.shape[0]
-    k, m = row_block.shape[1], first_block.shape[1]
-    moves = np.zeros((f + 1, t))
-    for c in range(t):
-        for a in range(t):
-            moves[0, c] += inverse[c, a] * inward_steps[a] * margin[a]
-        for e in range(f):
-            a = flips[e]
-            moves[e + 1, c] = -inverse[c, a] * (ACROSS_STEP + inward_steps[a]) * margin[a]
-    slacks = np.zeros((f + 1, k))
-    firsts = np.zeros((f + 1, m))
-    for r in range(k):
-        slacks[0, r] = vertex_slacks[r]
-    for q in range(m):
-        firsts[0, q] = vertex_firsts[q]
-    for e in range(f + 1):
+def _fill_moves(
+    start, stop, inverse, margin, inward_steps, flips, row_block, first_block, vertex_slacks,
+    vertex_firsts, moves, slacks, firsts,
+):
+    """Rows ``start`` to ``stop - 1`` of the moves of the basic columns, and
+    of the rows' slacks and the first layer: row 0 puts every tight row its
+    inward step inside (from the vertex's slacks and first layer), row
+    ``e + 1`` flips the ``e``-th flippable row (a change to add to row 0)."""
+    t, k, m = inverse.shape[1], row_block.shape[1], first_block.shape[1]
+    for e in range(start, stop):
+        for c in range(t):
+            if e == 0:
+                total = 0.0
+                for a in range(t):
+                    total += inverse[c, a] * inward_steps[a] * margin[a]
+                moves[0, c] = total
+            else:
+                a = flips[e - 1]
+                moves[e, c] = -inverse[c, a] * (ACROSS_STEP + inward_steps[a]) * margin[a]
+        for r in range(k):
+            slacks[e, r] = vertex_slacks[r] if e == 0 else 0.0
+        for q in range(m):
+            firsts[e, q] = vertex_firsts[q] if e == 0 else 0.0
         for c in range(t):
             step = moves[e, c]
             for r in range(k):
                 slacks[e, r] += row_block[c, r] * step
             for q in range(m):
                 firsts[e, q] += first_block[c, q] * step
-    return moves, slacks, firsts
 
 
 @njit(cache=True)

@@ -8,10 +8,10 @@ rows the basis inverse is a small dense matrix, of which only the ``t``
 columns of the vertex's tight rows are kept, ``k x t`` (updated in product
 form, recomputed every REINVERSION_INTERVAL iterations through the block of
 those rows and the basic structural columns), and the only long loops are
-passes over the columns (the pivot row, made on the first layer's weights when they are
-fewer than the rows; reduced costs are updated from it between inversions),
-one to price the ratio test's breakpoints and one to pick the smallest few
-of them.
+passes over the columns (the pivot row, made on the first layer's weights
+when they are fewer than the rows; reduced costs are updated from it
+between inversions), one to price the ratio test's breakpoints and one to
+pick the smallest few of them.
 
 The LP solved is
 
