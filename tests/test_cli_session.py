@@ -124,18 +124,19 @@ def _read_until_closed(reader, chunks: list) -> None:
         os.close(reader)
 
 
-def interrupt(process, reader, *, group: bool) -> tuple[str, str]:
-    """SIGINT to the whole group (Ctrl-C at a terminal) or to the main
-    process alone; return stdout and what stderr showed after."""
+def interrupt(process, reader, *, group: bool, number=signal.SIGINT) -> tuple[str, str]:
+    """SIGINT (or signal ``number``) to the whole group (Ctrl-C at a
+    terminal) or to the main process alone; return stdout and what stderr
+    showed after."""
     # Read the terminal meanwhile, as a terminal does: a full one would
     # block the process's last progress reports, and so its exit.
     chunks = []
     reading = threading.Thread(target=_read_until_closed, args=(reader, chunks), daemon=True)
     reading.start()
     if group:
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, number)
     else:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(number)
     out, _ = process.communicate(timeout=WAIT)
     reading.join(timeout=10)  # until the workers, which share the terminal, are gone
     shown = b"".join(chunks)
@@ -143,17 +144,21 @@ def interrupt(process, reader, *, group: bool) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("extra", "group"),
-    [([], False), (["--jobs", "2"], True), (["--jobs", "2"], False)],
-    ids=["serial", "jobs-ctrl-c", "jobs-sigint-to-main"],
+    ("extra", "group", "number"),
+    [
+        ([], False, signal.SIGINT), (["--jobs", "2"], True, signal.SIGINT),
+        (["--jobs", "2"], False, signal.SIGINT), ([], False, signal.SIGTERM),
+        (["--jobs", "2"], False, signal.SIGTERM),
+    ],
+    ids=["serial", "jobs-ctrl-c", "jobs-sigint-to-main", "serial-sigterm", "jobs-sigterm-to-main"],
 )
-def test_ctrl_c_prints_the_partial_count_and_exits_130(tmp_path, extra, group):
+def test_ctrl_c_prints_the_partial_count_and_exits_130(tmp_path, extra, group, number):
     LONG.save(tmp_path / "net.npz")
     process, reader = start_on_a_terminal(
         "count", str(tmp_path / "net.npz"), "--box", "-1:1", "--json", *extra
     )
     shown = first_nonzero(reader, process, "regions")
-    out, err = interrupt(process, reader, group=group)
+    out, err = interrupt(process, reader, group=group, number=number)
     assert process.returncode == EXIT_INTERRUPTED, err
     result = json.loads(out)
     assert result["complete"] is False

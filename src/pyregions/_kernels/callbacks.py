@@ -50,17 +50,22 @@ def run_answered(owner, search, *bundles):
     that the regions it found are recorded before it is raised again.
     Ctrl-C is only noted while the loop runs and stops it at its next tick:
     a KeyboardInterrupt raised by the signal as the loop passed into
-    ``objmode`` came out as a SystemError.
+    ``objmode`` came out as a SystemError. So is SIGTERM where it raises
+    KeyboardInterrupt too (as the command line has it).
     """
     with answered_by(owner) as state:
-        previous = None
+        previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, lambda *_: state.update(interrupted=True))
+            for number in (signal.SIGINT, signal.SIGTERM):
+                if number == signal.SIGINT or signal.getsignal(number) is signal.default_int_handler:
+                    previous[number] = signal.signal(
+                        number, lambda *_: state.update(interrupted=True)
+                    )
         try:
             results = search(*bundles)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for number, handler in previous.items():
+                signal.signal(number, handler)
     if state["interrupted"] and state["error"] is None:
         return results, KeyboardInterrupt()
     return results, state["error"]

@@ -7,13 +7,15 @@ each of many points; ``design`` ranks architectures by
 their bounds; ``reproduce serra2018`` reruns the paper's MNIST experiment.
 Bad input ends with one line on stderr and exit code 2, never a traceback;
 an incomplete result is printed, then ends with exit code 3 (a time limit)
-or 130 (Ctrl-C).
+or 130 (Ctrl-C, or SIGTERM to the main process: ``kill PID``, ``timeout``).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 
 from ..exceptions import PyRegionsError
 from .commands import run_bound, run_count, run_local, run_plot, run_reproduce
@@ -33,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         "bound": run_bound, "count": run_count, "design": run_design, "plot": run_plot,
         "reproduce": run_reproduce, "local": run_local,
     }
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # ``kill PID`` or ``timeout`` ends a command as Ctrl-C does.
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         args = build_parser().parse_args(argv)
         code = commands[args.command](args) or 0
@@ -49,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         # Counts and estimates stop cleanly on Ctrl-C by themselves; this is any other step.
         print("pyregions: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return code
 
 

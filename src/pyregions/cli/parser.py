@@ -18,7 +18,7 @@ exit codes:
   1    an internal error
   {EXIT_USAGE}    bad input or usage: one line on stderr, nothing on stdout
   {EXIT_INCOMPLETE}    stopped by --time-limit: the partial result is printed (complete: false)
-  {EXIT_INTERRUPTED}  stopped by Ctrl-C: the partial result is printed (complete: false)
+  {EXIT_INTERRUPTED}  stopped by Ctrl-C or SIGTERM: the partial result is printed (complete: false)
   {EXIT_BROKEN_PIPE}  the reader of the output went away (| head): a quiet stop, as Unix tools
 """
 
