@@ -27,7 +27,10 @@ order of the samples. Another optimiser or initialisation gives other
 weights, so the test errors and counts are comparable with the paper's in
 their trends, not digit for digit; the counts are exact for the networks
 trained here, which are published beside the results so that any row can
-be recounted (`pyregions count networks/n1-N_seed-S.npz`)."""
+be recounted (`pyregions count networks/n1-N_seed-S.npz`). A seed gives
+the same weights on one machine; another CPU or BLAS may round them
+differently in their last digits, so the saved networks, not the seeds,
+are what the counts are exact for."""
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
