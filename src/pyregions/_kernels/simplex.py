@@ -63,8 +63,10 @@ SMALLEST_KEPT = 8
 # Scales the price of a basic column out of its bounds against a violated
 # row: fixing rows first took 10% fewer iterations on MNIST networks' LPs.
 COLUMN_PRICE_FACTOR = 0.1
-# Iterations between fresh inversions of the basis (updates in between).
-REINVERSION_INTERVAL = 16
+# Iterations between fresh inversions of the basis (updates in between):
+# an inversion costs several iterations, and 64 updates in a row left the
+# LPs' pivots as they were with 16 (docs/performance.md).
+REINVERSION_INTERVAL = 64
 
 
 @njit(cache=True)
