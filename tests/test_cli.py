@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import warnings
@@ -27,6 +28,24 @@ def test_bound_json_matches_the_library(capsys):
     found = json.loads(capsys.readouterr().out)
     assert found["serra2018"]["value"] == bounds.serra2018(784, [11, 11])
     assert set(found) == {"serra2018", "montufar2017", "trivial"}
+
+
+def test_the_command_line_gives_sigterm_back(tmp_path, capsys):
+    # main() takes SIGTERM as Ctrl-C while it runs, and only then: a program
+    # calling it, or count_regions after it, keeps its own handler.
+    def own(*_):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        random_network(2, [4, 4], 0).save(tmp_path / "net.npz")
+        assert main(["count", str(tmp_path / "net.npz"), "--box", "-1:1", "--json"]) == 0
+        assert signal.getsignal(signal.SIGTERM) is own
+        count_regions(random_network(2, [4, 4], 0), Box(-1, 1))
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert json.loads(capsys.readouterr().out)["complete"] is True
 
 
 def test_bound_json_is_exact_up_to_10000_digits_then_null(capsys):

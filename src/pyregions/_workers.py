@@ -7,7 +7,8 @@ when they end. Workers of a :class:`WorkerPool` ignore SIGINT instead; the
 interrupted parent calls :meth:`WorkerPool.stop`, which sets a flag the
 workers read between units of work (:func:`stop_requested`), so they return
 what they have at once; :meth:`WorkerPool.kill` ends those that do not
-within a grace period.
+within a grace period. SIGTERM, which the command line takes as Ctrl-C,
+still ends a worker it reaches.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from multiprocessing.managers import SyncManager
 from threadpoolctl import threadpool_limits
 
 __all__ = [
-    "STOP_GRACE", "WorkerPool", "one_blas_thread", "shared_queue", "sigint_blocked", "stop_requested",
+    "STOP_GRACE", "WorkerPool", "interrupts_blocked", "one_blas_thread", "shared_queue",
+    "stop_requested",
 ]
 
 # Seconds an interrupted parent waits for its workers' partial results.
@@ -46,10 +48,15 @@ def _start_worker(flag, setup, setup_args) -> None:
         setup(*setup_args)
 
 
+# What the command line takes as Ctrl-C (the CLI's main turns SIGTERM into it).
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _ignore_sigint() -> None:
-    # Ignoring SIGINT discards one that arrived while the process started.
+    # Ignoring SIGINT discards one that arrived while the process started;
+    # SIGTERM, inherited blocked too, may end the process again.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
 
 
 # BLAS's thread count is the process's: counts running in several threads
@@ -83,7 +90,7 @@ def shared_queue():
     """A queue that can be passed to pool workers with their tasks, served
     by a manager process that leaves Ctrl-C to the parent as they do."""
     manager = SyncManager(ctx=multiprocessing.get_context("spawn"))
-    with sigint_blocked():
+    with interrupts_blocked():
         manager.start(_ignore_sigint)
     try:
         yield manager.Queue()
@@ -92,9 +99,10 @@ def shared_queue():
 
 
 @contextlib.contextmanager
-def sigint_blocked():
-    """Block SIGINT in this thread: a Ctrl-C meanwhile is delivered after."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+def interrupts_blocked():
+    """Block SIGINT and SIGTERM in this thread: a Ctrl-C or ``kill``
+    meanwhile is delivered after."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
     try:
         yield
     finally:
@@ -113,9 +121,10 @@ class WorkerPool(ProcessPoolExecutor):
                          initargs=(self._stop_flag, setup, setup_args))
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        # Workers are started in here: they inherit SIGINT blocked, until
-        # they ignore it, so that none dies of a Ctrl-C while starting.
-        with sigint_blocked():
+        # Workers are started in here: they inherit SIGINT (and SIGTERM)
+        # blocked until they ignore it, so that none dies of a Ctrl-C while
+        # starting.
+        with interrupts_blocked():
             return super().submit(fn, *args, **kwargs)
 
     def stop(self, futures) -> set[Future]:

@@ -50,8 +50,8 @@ def run_answered(owner, search, *bundles):
     that the regions it found are recorded before it is raised again.
     Ctrl-C is only noted while the loop runs and stops it at its next tick:
     a KeyboardInterrupt raised by the signal as the loop passed into
-    ``objmode`` came out as a SystemError. So is SIGTERM where it raises
-    KeyboardInterrupt too (as the command line has it).
+    ``objmode`` came out as a SystemError. SIGTERM is noted the same way
+    where its handler raises KeyboardInterrupt (as in the command line).
     """
     with answered_by(owner) as state:
         previous = {}
@@ -65,7 +65,8 @@ def run_answered(owner, search, *bundles):
             results = search(*bundles)
         finally:
             for number, handler in previous.items():
-                signal.signal(number, handler)
+                if handler is not None:  # None: a handler not set from Python
+                    signal.signal(number, handler)
     if state["interrupted"] and state["error"] is None:
         return results, KeyboardInterrupt()
     return results, state["error"]

@@ -65,7 +65,7 @@ SMALLEST_KEPT = 8
 COLUMN_PRICE_FACTOR = 0.1
 # Iterations between fresh inversions of the basis (updates in between):
 # an inversion costs several iterations, and 64 updates in a row left the
-# LPs' pivots as they were with 16 (docs/performance.md).
+# LPs' iteration counts as they were with 16 (docs/performance.md).
 REINVERSION_INTERVAL = 64
 
 

@@ -7,7 +7,7 @@ each of many points; ``design`` ranks architectures by
 their bounds; ``reproduce serra2018`` reruns the paper's MNIST experiment.
 Bad input ends with one line on stderr and exit code 2, never a traceback;
 an incomplete result is printed, then ends with exit code 3 (a time limit)
-or 130 (Ctrl-C, or SIGTERM to the main process: ``kill PID``, ``timeout``).
+or 130 (Ctrl-C, or SIGTERM to the main process: ``kill PID``).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         "bound": run_bound, "count": run_count, "design": run_design, "plot": run_plot,
         "reproduce": run_reproduce, "local": run_local,
     }
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        # ``kill PID`` or ``timeout`` ends a command as Ctrl-C does.
+    on_sigterm = threading.current_thread() is threading.main_thread()
+    if on_sigterm:
+        # ``kill PID`` ends a command as Ctrl-C does.
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         args = build_parser().parse_args(argv)
@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         print("pyregions: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        if on_sigterm:
+            # None: a handler not set from Python, which the default stands for.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     return code
 
 

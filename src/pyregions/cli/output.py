@@ -66,7 +66,8 @@ def say_if_compiling(*, planar: bool = False) -> None:
 
 def exit_code(complete: bool, started: float, time_limit: float | None) -> int:
     """0 for a complete result; else why it stopped: the time limit, or Ctrl-C
-    (counts and estimates end cleanly on both, so only the clock tells)."""
+    or SIGTERM (counts and estimates end cleanly on each, so only the clock
+    tells)."""
     if complete:
         return 0
     if time_limit is not None and time.perf_counter() - started >= time_limit:

@@ -223,9 +223,10 @@ class SubtreeRun:
                 self._take(state, prefix, part)
 
     def _take(self, state, prefix, part: Subtree) -> bool:
-        """Record a subtree's result, whole even on Ctrl-C (a checkpoint
-        saved half-way would count it twice); False if it stopped short."""
-        with _workers.sigint_blocked():
+        """Record a subtree's result, whole even on Ctrl-C or SIGTERM (a
+        checkpoint saved half-way would count it twice); False if it stopped
+        short."""
+        with _workers.interrupts_blocked():
             if part.children is not None:
                 # Pending before finished: a checkpoint saved in between must
                 # not lose the unvisited nodes.
