@@ -56,11 +56,11 @@ def run_answered(owner, search, *bundles):
     with answered_by(owner) as state:
         previous = {}
         if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                if number == signal.SIGINT or signal.getsignal(number) is signal.default_int_handler:
-                    previous[number] = signal.signal(
-                        number, lambda *_: state.update(interrupted=True)
-                    )
+            noted = [signal.SIGINT]
+            if signal.getsignal(signal.SIGTERM) is signal.default_int_handler:
+                noted.append(signal.SIGTERM)
+            for number in noted:
+                previous[number] = signal.signal(number, lambda *_: state.update(interrupted=True))
         try:
             results = search(*bundles)
         finally:
